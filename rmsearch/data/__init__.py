@@ -1,0 +1,15 @@
+"""Data: candidate sets with gold rewards, labelled pairs, the built-in gold world, simulated annotators, and
+the task (train / early-stop / validation / test) carved from them."""
+
+from rmsearch.data._annotate import Annotator, Pairs, annotate
+from rmsearch.data._files import load_pair_folder, load_seed_folder, write_pair_folder, write_seed_folder
+from rmsearch.data._kinds import CandidateSet, Data, GoldData, PairData
+from rmsearch.data._load import describe, load_data
+from rmsearch.data._synth import SynthConfig, synth
+from rmsearch.data._task import Split, Task, TaskConfig, make_task
+
+__all__ = [
+    "Annotator", "CandidateSet", "Data", "GoldData", "PairData", "Pairs", "Split", "SynthConfig", "Task",
+    "TaskConfig", "annotate", "describe", "load_data", "load_pair_folder", "load_seed_folder", "make_task",
+    "synth", "write_pair_folder", "write_seed_folder",
+]

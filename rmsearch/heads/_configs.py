@@ -1,0 +1,139 @@
+"""Typed configs of every head type, documented field by field. Torch-free, so spaces, the CLI and export
+can use them without loading torch. The same objects give the Optuna parameter names (`<kind>.<field>`),
+the TensorBoard hparams and the export manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rmsearch.errors import ConfigError
+from rmsearch.heads._base import HeadConfig
+
+
+@dataclass(frozen=True)
+class TorchHeadConfig(HeadConfig):
+    """Shared by the torch heads (linear, mlp, mlp_clf)."""
+
+    hidden: tuple[int, ...] = (256, 128)
+    """Hidden layer widths, ReLU between them; () is a linear head."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW)."""
+    dropout: float = 0.0
+    """Dropout on hidden activations during training."""
+    epochs: int = 30
+    """Most passes over the training pairs."""
+    batch_size: int = 1024
+    """Pairs per optimizer step (each pair once, in one ordering)."""
+    patience: int = 3
+    """Early stopping: a member stops after this many epochs without a better early-stop loss; its best
+    weights are restored. 0 disables early stopping."""
+    label_smoothing: float = 0.0
+    """Targets become y·(1−ε) + ε/2."""
+    bootstrap: bool = False
+    """Each member weights pairs by its own Poisson(1) draw (a bootstrap resample)."""
+    feature_fraction: float = 1.0
+    """Each member sees a random subset of this share of embedding dims (random subspace)."""
+    normalize: bool = True
+    """Standardize inputs with the training rows' mean and std (stored with the member)."""
+    precision: str = "auto"
+    """'fp32', 'bf16' (autocast) or 'auto' (bf16 where the CPU has native bf16 matmul)."""
+
+    def validate(self) -> "TorchHeadConfig":
+        checks = [
+            (all(h >= 1 for h in self.hidden), "hidden widths must be >= 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.patience >= 0, "patience must be >= 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision must be 'auto', 'fp32' or 'bf16'"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"head '{self.kind}': {msg} (got {self.to_dict()}).")
+        return self
+
+
+@dataclass(frozen=True)
+class LinearConfig(TorchHeadConfig):
+    """Bradley-Terry on embeddings: logistic regression on score differences."""
+
+    kind = "linear"
+    hidden: tuple[int, ...] = ()
+
+    def validate(self):
+        if self.hidden:
+            raise ConfigError(f"head 'linear' has no hidden layers (got hidden={list(self.hidden)}); use head 'mlp'.")
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class MLPConfig(TorchHeadConfig):
+    """Bradley-Terry MLP: P(a ≻ b) = σ(r(a) − r(b))."""
+
+    kind = "mlp"
+
+
+@dataclass(frozen=True)
+class MLPClassifierConfig(TorchHeadConfig):
+    """Pointwise classifier: winner = 1, loser = 0; the logit is the reward."""
+
+    kind = "mlp_clf"
+
+
+@dataclass(frozen=True)
+class GBDTConfig(HeadConfig):
+    """Gradient-boosted trees (scikit-learn HistGradientBoostingClassifier) on pointwise labels; the raw
+    decision value (log-odds) is the reward."""
+
+    kind = "gbdt"
+    max_iter: int = 100
+    """Boosting rounds (trees)."""
+    learning_rate: float = 0.1
+    """Shrinkage per tree."""
+    max_leaf_nodes: int = 31
+    """Leaves per tree."""
+    max_depth: int = 0
+    """Depth limit per tree; 0 means none."""
+    min_samples_leaf: int = 20
+    """Fewest training rows in a leaf."""
+    l2_regularization: float = 0.0
+    """L2 penalty on leaf values."""
+    early_stopping: bool = True
+    """Stop adding trees when the loss on the early-stop pairs' rows stops improving (10 rounds)."""
+    bootstrap: bool = False
+    """Each member weights rows by its own Poisson(1) draw."""
+    feature_fraction: float = 1.0
+    """Each member sees a random subset of this share of embedding dims (random subspace)."""
+
+    def validate(self) -> "GBDTConfig":
+        checks = [
+            (self.max_iter >= 1, "max_iter must be >= 1"),
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.max_leaf_nodes >= 2, "max_leaf_nodes must be >= 2"),
+            (self.max_depth >= 0, "max_depth must be >= 0 (0 = no limit)"),
+            (self.min_samples_leaf >= 1, "min_samples_leaf must be >= 1"),
+            (self.l2_regularization >= 0, "l2_regularization must be >= 0"),
+            (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"head 'gbdt': {msg} (got {self.to_dict()}).")
+        return self
+
+
+HEAD_CONFIGS: dict[str, type[HeadConfig]] = {
+    c.kind: c for c in (LinearConfig, MLPConfig, MLPClassifierConfig, GBDTConfig)
+}
+
+
+def head_config(kind: str, **values) -> HeadConfig:
+    """Typed config for head type `kind` from plain values; unknown kinds and keys are errors that list the options."""
+    if kind not in HEAD_CONFIGS:
+        raise ConfigError(f"unknown head type {kind!r}; choose one of {', '.join(HEAD_CONFIGS)}.")
+    return HEAD_CONFIGS[kind].from_dict(values)

@@ -1,0 +1,35 @@
+"""Torch-free scoring of one member from its named arrays: what export writes and `load_ensemble` runs.
+
+Torch heads (linear, mlp, mlp_clf) store:
+    features (d,) int64    optional: the member's random subspace of embedding dims
+    mean, scale (d,)       optional: input standardization, x -> (x - mean) / scale
+    w0 (d, h0), b0 (h0,), w1 (h0, h1), b1 (h1,), ..., wL (hL, 1), bL (1,)   ReLU between layers
+gbdt stores its trees as arrays (see `rmsearch.heads._trees`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mlp_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    x = np.asarray(X, dtype=np.float32)
+    if "features" in arrays:
+        x = x[:, arrays["features"]]
+    if "mean" in arrays:
+        x = (x - arrays["mean"]) / arrays["scale"]
+    layers = sum(1 for k in arrays if k.startswith("w") and k[1:].isdigit())
+    for i in range(layers):
+        x = x @ arrays[f"w{i}"] + arrays[f"b{i}"]
+        if i < layers - 1:
+            np.maximum(x, 0, out=x)
+    return x[:, 0].astype(np.float32)
+
+
+def forward(kind: str, arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Rewards (n,) of one member of head type `kind` for rows X (n, D)."""
+    if kind == "gbdt":
+        from rmsearch.heads._trees import tree_forward
+
+        return tree_forward(arrays, X)
+    return mlp_forward(arrays, X)
