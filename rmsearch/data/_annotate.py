@@ -40,7 +40,7 @@ class Annotator:
     """
 
     pairing: str = "within"
-    quality: float = 1.0
+    quality: float = 2.0
     flip_rate: float | None = None
     pairs_per_prompt: int = 5
 

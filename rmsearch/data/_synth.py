@@ -1,10 +1,12 @@
 """The built-in gold world: candidate sets with a hidden gold reward, deterministic from a seed.
 
 It is built to show reward over-optimization. Each response has latent features: a few *quality* features that
-gold rewards linearly, and one *tail* feature that gold likes in moderation and punishes at extremes
-(gold ∝ t − t²/(2·t_peak), best at t = t_peak). The tail feature is Student-t distributed: the 10 training
-responses of a prompt rarely reach the extremes, so a head learns "more t is better"; a best-of-500 pool does
-reach them, and a proxy that extrapolates picks responses gold dislikes. (The heavy tail sits on the feature
+gold rewards linearly, and one *tail* feature t that gold likes in moderation and stops rewarding at extremes
+(tail term = w·2τt/(τ² + t²): rising up to t = τ = tail_peak, then falling back towards 0). The tail feature is
+Student-t distributed: training responses rarely reach the extremes and their labels there are as noisy as
+anywhere, so a head learns "more t is better"; a best-of-500 pool does reach them, and a proxy that
+extrapolates trades real quality for t that gold no longer rewards. Gold stays bounded, so std(g) (and with it
+the annotators' noise) is not dominated by a few outliers. (The heavy tail sits on the feature
 itself: a heavy-tailed vector projected onto a direction is nearly Gaussian.) A random rotation mixes the
 latent features into the observed embedding, so no single coordinate gives the game away.
 """
@@ -27,18 +29,18 @@ class SynthConfig:
     """Everything below is drawn from this seed; the same seed gives the same arrays bit for bit."""
     dim: int = 32
     """Embedding dimension D (at least quality + 2)."""
-    train_prompts: int = 2000
+    train_prompts: int = 1000
     train_responses: int = 10
     test_prompts: int = 400
     test_responses: int = 500
     quality: int = 4
     """Number of latent features gold rewards linearly."""
-    tail_df: float = 3.0
+    tail_df: float = 2.5
     """Degrees of freedom of the Student-t tail feature (smaller = heavier tail = stronger over-optimization)."""
-    tail_peak: float = 2.5
-    """Value of the tail feature gold likes best; beyond it gold falls quadratically."""
-    tail_weight: float = 0.8
-    """Weight of the tail term relative to the quality features."""
+    tail_peak: float = 3.0
+    """Value of the tail feature gold likes best; beyond it the tail term falls back towards 0."""
+    tail_weight: float = 1.0
+    """Height of the tail term's peak, relative to the quality features (weights of about 0.5 each)."""
     prompt_scale: float = 0.5
     """Spread of per-prompt offsets (prompts differ in where their responses sit)."""
 
@@ -68,7 +70,7 @@ class GoldWorld:
     def gold_of_latent(self, z: np.ndarray) -> np.ndarray:
         c = self.config
         t = z[..., 0]
-        tail = c.tail_weight * (t - t**2 / (2 * c.tail_peak))
+        tail = c.tail_weight * 2 * c.tail_peak * t / (c.tail_peak**2 + t**2)
         return z[..., 1 : 1 + c.quality] @ self.quality_weights + tail
 
     def sample(self, prompts: int, responses: int, stream: int) -> CandidateSet:

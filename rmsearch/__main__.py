@@ -1,0 +1,5 @@
+import sys
+
+from rmsearch.launch.cli import main
+
+sys.exit(main())

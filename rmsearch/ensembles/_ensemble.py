@@ -1,0 +1,59 @@
+"""`Ensemble`: members of any head types, their standardization statistics and an aggregation. Numpy only: this
+is what an exported folder loads into, and what a trial's result is scored with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rmsearch.ensembles._aggregate import Aggregation, standardize
+from rmsearch.errors import DataError
+from rmsearch.heads._forward import forward
+
+
+@dataclass(frozen=True)
+class Member:
+    kind: str
+    config: dict
+    seed: int
+    arrays: dict[str, np.ndarray]
+
+
+class Ensemble:
+    """score(X) -> (n,), member_scores(X) -> (k, n) standardized, uncertainty(X) -> (n,) member std."""
+
+    def __init__(self, members: list[Member], stats: np.ndarray | None, aggregation: Aggregation, dim: int):
+        self.members = members
+        self.stats = stats if stats is not None else np.tile([0.0, 1.0], (len(members), 1))
+        self.aggregation = aggregation
+        self.dim = dim
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            raise DataError(
+                f"embeddings have shape {X.shape} but this ensemble scores (n, {self.dim}) arrays; embed the "
+                f"texts with the model the ensemble was trained on (dim {self.dim})."
+            )
+        if X.dtype.kind != "f":
+            raise DataError(f"embeddings have dtype {X.dtype}; convert them to float32 first.")
+        return X
+
+    def raw_scores(self, X: np.ndarray) -> np.ndarray:
+        X = self._check(X)
+        return np.stack([forward(m.kind, m.arrays, X) for m in self.members])
+
+    def member_scores(self, X: np.ndarray) -> np.ndarray:
+        """(k, n) member scores after standardization (the values that are aggregated)."""
+        return standardize(self.raw_scores(X), self.stats)
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self.aggregation(self.member_scores(X))
+
+    def uncertainty(self, X: np.ndarray) -> np.ndarray:
+        """Std over members of the standardized scores, per row."""
+        return self.member_scores(X).std(0)
+
+    def __len__(self) -> int:
+        return len(self.members)

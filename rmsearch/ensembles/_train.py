@@ -1,0 +1,79 @@
+"""Train one member group and score what evaluation needs, once: the unit of work of a search job.
+
+A `GroupResult` holds everything later steps use, in memory: member weights, per-member standardization stats
+on training rows, raw scores on every validation and test row, and the training history. Aggregation,
+best-of-N curves and metrics are computed from these cached scores without touching the network again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rmsearch.data._task import Split, Task
+from rmsearch.ensembles._aggregate import score_stats
+from rmsearch.heads import HeadConfig, make_head
+
+STATS_ROWS = 20000
+"""Training rows sampled for each member's score mean/std (enough for 3 significant digits)."""
+
+
+@dataclass
+class GroupResult:
+    kind: str
+    config: dict
+    seeds: tuple[int, ...]
+    arrays: list[dict[str, np.ndarray]]
+    stats: np.ndarray
+    """(k, 2) per-member mean and std of raw scores on training rows."""
+    val_scores: np.ndarray
+    """(k, len(task.val)) raw scores of the validation rows."""
+    test_scores: np.ndarray
+    """(k, len(task.test)) raw scores of the test rows."""
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    """Wall time of training and scoring."""
+
+    def member(self, i: int) -> "GroupResult":
+        """Member i alone, as a one-member group (what the head cache stores)."""
+        return GroupResult(self.kind, self.config, (self.seeds[i],), [self.arrays[i]], self.stats[i : i + 1],
+                           self.val_scores[i : i + 1], self.test_scores[i : i + 1],
+                           [{k: v[i : i + 1] for k, v in h.items()} for h in self.history], self.seconds / len(self.seeds))
+
+
+def score_split(head, split: Split) -> np.ndarray:
+    """Raw (k, len(split)) scores, streaming the split's rows in chunks."""
+    out = np.empty((head.members, len(split)), np.float32)
+    for start, block in split.chunks():
+        out[:, start : start + len(block)] = head.score(block)
+    return out
+
+
+def training_rows(task: Task, n: int = STATS_ROWS, seed: int = 0) -> np.ndarray:
+    rows = np.unique(np.concatenate([task.train.a, task.train.b]))
+    if len(rows) > n:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+    return np.asarray(task.train.X[rows], dtype=np.float32)
+
+
+def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...]) -> GroupResult:
+    start = time.perf_counter()
+    head = make_head(config, seeds).fit(task.train, stop=task.stop)
+    stats = score_stats(head.score(training_rows(task)))
+    return GroupResult(
+        kind=config.kind, config=config.to_dict(), seeds=tuple(seeds), arrays=head.member_arrays(), stats=stats,
+        val_scores=score_split(head, task.val), test_scores=score_split(head, task.test),
+        history=head.history_, seconds=time.perf_counter() - start,
+    )
+
+
+def concat_groups(groups: list[GroupResult]) -> dict:
+    """Stack several groups' cached arrays: (k_total, ...) scores and stats, and the member list."""
+    return {
+        "stats": np.concatenate([g.stats for g in groups]),
+        "val": np.concatenate([g.val_scores for g in groups]),
+        "test": np.concatenate([g.test_scores for g in groups]),
+        "members": [(g.kind, g.config, s, a) for g in groups for s, a in zip(g.seeds, g.arrays)],
+    }

@@ -1,0 +1,104 @@
+"""A robustness report folder: report.md (metrics table), bon.png (gold and proxy BoN curves against KL),
+metrics.json and curves.csv. Written to a temporary folder and moved into place, so a failure leaves nothing
+half-written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = [
+    ("gold_final", "BoN gold @ N=M"), ("gold_peak", "peak gold"), ("peak_n", "peak N"), ("drop", "drop"),
+    ("gain", "gain over N=1"), ("spearman", "Spearman"), ("pair_accuracy", "pair acc."), ("pair_nll", "pair NLL"),
+]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def metrics_table(rows: dict[str, dict]) -> str:
+    cols = [(k, label) for k, label in COLUMNS if any(k in m for m in rows.values())]
+    lines = ["| | " + " | ".join(label for _, label in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k, "")) for k, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_g, ax_p) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, c in curves.items():
+        style = {"lw": 2.5, "color": "black", "ls": "--"} if name.startswith("single") else {"lw": 1.8}
+        ax_g.plot(c["kl"], c["gold"], marker="o", ms=3, label=name, **style)
+        ax_p.plot(c["kl"], c["proxy"], marker="o", ms=3, label=name, **style)
+    top = max(c["n"][-1] for c in curves.values())
+    for ax, what in ((ax_g, "expected gold reward"), (ax_p, "expected proxy (standardized)")):
+        ax.set_xlabel(f"KL(BoN ‖ base) = log N − (N−1)/N   (N = 1 … {top})")
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+    ax_g.set_title("gold: rises, then falls when the proxy is over-optimized")
+    ax_p.set_title("proxy: keeps rising")
+    ax_g.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out: Path, title: str, results: dict[str, dict], context: dict, notes: str = "") -> Path:
+    """`results`: name -> {"test": {"metrics", "curve"}, "val": {...}}. `context`: facts for the header and
+    metrics.json (data, config, split record summary). Replaces `out` atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        test_rows = {name: r["test"]["metrics"] for name, r in results.items()}
+        val_rows = {name: r["val"]["metrics"] for name, r in results.items() if "val" in r}
+        curves = {name: r["test"]["curve"] for name, r in results.items() if r["test"]["curve"] is not None}
+        md = [f"# {title}", ""]
+        md += [f"- **{k}**: {v}" for k, v in context.items() if not isinstance(v, (dict, list))]
+        md += ["", "## Test split (final numbers; not used for any choice)", "", metrics_table(test_rows), ""]
+        if val_rows:
+            md += ["## Validation split (used for selection)", "", metrics_table(val_rows), ""]
+        if curves:
+            plot_curves(curves, tmp / "bon.png", title)
+            md += ["## Best-of-N curves (test split)", "", "![BoN gold and proxy against KL](bon.png)", ""]
+            with open(tmp / "curves.csv", "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["name", "n", "kl", "gold", "proxy"])
+                for name, c in curves.items():
+                    for row in zip(c["n"], c["kl"], c["gold"], c["proxy"]):
+                        w.writerow([name, *row])
+        if notes:
+            md += [notes, ""]
+        md += ["Metrics: BoN gold is the exact expected gold reward of the proxy's favourite among N candidates drawn "
+               "without replacement; drop = peak − final; gain = final − gold at N=1; Spearman is per prompt, "
+               "averaged; pair acc./NLL are on held-out labelled pairs (gold-labelled for gold data).", ""]
+        (tmp / "report.md").write_text("\n".join(md))
+        (tmp / "metrics.json").write_text(json.dumps({"context": context, "results": results}, indent=2, default=_json))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _json(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))

@@ -1,0 +1,25 @@
+"""Robustness evaluation of one member group from its cached scores: the single head (member 0) against every
+aggregation of all members, on the validation and the test split."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rmsearch.ensembles._aggregate import AGGREGATIONS, Aggregation, standardize
+from rmsearch.evaluate._split import evaluate_split
+
+
+def compare_aggregations(task, stats: np.ndarray, val_scores: np.ndarray, test_scores: np.ndarray,
+                         aggregations: list[Aggregation] | None = None, standardized: bool = True) -> dict:
+    """name -> {"val": evaluate_split(...), "test": ...} for 'single' and each aggregation."""
+    aggregations = aggregations or [Aggregation(n) for n in AGGREGATIONS]
+    zs = {"val": val_scores, "test": test_scores}
+    if standardized:
+        zs = {k: standardize(v, stats) for k, v in zs.items()}
+    splits = {"val": task.val, "test": task.test}
+    out = {"single": {k: evaluate_split(zs[k][0], splits[k]) for k in splits}}
+    if len(stats) > 1:
+        for agg in aggregations:
+            label = agg.name + (f" ({'λ' if agg.name == 'uwo' else 'κ'}={agg.param:g})" if agg.name in ("uwo", "lcb") else "")
+            out[label] = {k: evaluate_split(agg(zs[k]), splits[k]) for k in splits}
+    return out

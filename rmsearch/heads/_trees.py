@@ -1,0 +1,78 @@
+"""Boosted trees as plain arrays, and their numpy forward pass (no scikit-learn needed to score).
+
+One member's arrays:
+    features (d,) int64        optional: the member's random subspace; node_feature indexes into it
+    baseline () float64        the raw prediction before any tree (log-odds of the positive class)
+    node_feature (M,) int64    split feature of each node of all trees, concatenated
+    node_threshold (M,) float64  a row goes left when x[feature] <= threshold (scikit-learn's rule)
+    node_left, node_right (M,) int64  global child indices; a leaf points to itself on both sides
+    node_is_leaf (M,) uint8
+    node_value (M,) float64    leaf values, already scaled by the learning rate (0 on split nodes)
+    tree_roots (T,) int64      global index of each tree's root; T may be 0 (baseline only)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CHUNK = 8192
+"""Rows traversed at once; the (rows, trees) index arrays stay a few MB."""
+
+
+def tree_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Raw decision values (n,) float32 of one boosted-trees member for rows X (n, D).
+
+    All trees advance one level per step over a (rows, trees) array of node indices; leaves point to
+    themselves, so the loop runs until every row sits on a leaf in every tree (the deepest tree's depth).
+    """
+    feature = arrays["node_feature"]
+    if "features" in arrays:
+        feature = arrays["features"][feature]  # subspace column -> embedding dim, no copy of X's columns
+    thr, left, right = arrays["node_threshold"], arrays["node_left"], arrays["node_right"]
+    leaf, value, roots = arrays["node_is_leaf"].astype(bool), arrays["node_value"], arrays["tree_roots"]
+    baseline = float(arrays["baseline"])
+    out = np.full(len(X), baseline, dtype=np.float64)
+    if len(roots) == 0:
+        return out.astype(np.float32)
+    for s in range(0, len(X), CHUNK):
+        x = np.asarray(X[s : s + CHUNK])
+        rows = np.arange(len(x))[:, None]
+        node = np.broadcast_to(roots, (len(x), len(roots))).copy()
+        while not leaf[node].all():
+            # float32 x vs float64 threshold compares in float64, as scikit-learn does on its float64 copy
+            node = np.where(x[rows, feature[node]] <= thr[node], left[node], right[node])
+        out[s : s + len(x)] += value[node].sum(1)
+    return out.astype(np.float32)
+
+
+def trees_to_arrays(estimator, features: np.ndarray | None = None, n_trees: int | None = None) -> dict:
+    """Arrays of a fitted binary `HistGradientBoostingClassifier` (numeric features only): its first `n_trees`
+    trees (all by default). `features` is the subspace the estimator was fitted on, stored with the trees."""
+    if estimator.n_trees_per_iteration_ != 1:
+        raise ValueError("trees_to_arrays supports binary classifiers only (one tree per boosting round).")
+    predictors = [p[0] for p in estimator._predictors[:n_trees]]
+    cols = {k: [] for k in ("node_feature", "node_threshold", "node_left", "node_right", "node_is_leaf", "node_value")}
+    roots, offset = [], 0
+    for pred in predictors:
+        nodes = pred.nodes
+        if nodes["is_categorical"].any():
+            raise ValueError("categorical splits are not supported (embeddings are numeric).")
+        own = offset + np.arange(len(nodes))
+        is_leaf = nodes["is_leaf"].astype(bool)
+        cols["node_feature"].append(np.where(is_leaf, 0, nodes["feature_idx"]))
+        cols["node_threshold"].append(np.where(is_leaf, 0.0, nodes["num_threshold"]))
+        cols["node_left"].append(np.where(is_leaf, own, offset + nodes["left"].astype(np.int64)))
+        cols["node_right"].append(np.where(is_leaf, own, offset + nodes["right"].astype(np.int64)))
+        cols["node_is_leaf"].append(is_leaf)
+        cols["node_value"].append(np.where(is_leaf, nodes["value"], 0.0))
+        roots.append(offset)  # sklearn's root is node 0 of each predictor
+        offset += len(nodes)
+    dtypes = {"node_threshold": np.float64, "node_value": np.float64, "node_is_leaf": np.uint8}
+    arrays = {
+        k: (np.concatenate(v) if v else np.zeros(0)).astype(dtypes.get(k, np.int64)) for k, v in cols.items()
+    }
+    arrays["tree_roots"] = np.asarray(roots, dtype=np.int64)
+    arrays["baseline"] = np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(())
+    if features is not None:
+        arrays["features"] = np.asarray(features, dtype=np.int64)
+    return arrays

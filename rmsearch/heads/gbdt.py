@@ -1,0 +1,107 @@
+"""`gbdt` head: scikit-learn `HistGradientBoostingClassifier` on pointwise labels; see `GBDTConfig`.
+
+Choices:
+- Pointwise, like `mlp_clf`: each pair contributes its two rows, row a labelled y and row b labelled 1 − y
+  (labels are hard: y > 0.5). The reward is the raw decision value (log-odds of "preferred").
+- One estimator per member seed; sklearn parallelizes each fit over the task's cores with OpenMP. A member's
+  randomness all comes from `np.random.default_rng(seed)` (its feature subspace, drawn first so it depends on
+  the seed and D alone, then its Poisson(1) bootstrap row weights) and `random_state=seed`, so a member is
+  the same whatever group it is trained in.
+- Early stopping (10 rounds without a better loss) validates on the `stop` pairs' rows when given
+  (scikit-learn >= 1.6 takes `X_val`), else on sklearn's own 10% split of the training rows. Like the torch
+  heads, the member keeps its best round: trees after the best validation loss are dropped.
+- The learned state is the trees as plain arrays (`_trees.trees_to_arrays`), scored by the numpy
+  `_trees.tree_forward`; the sklearn estimators are not kept.
+- `history_` has one record per boosting round: train/loss (weighted pointwise log loss) and, with `stop`,
+  val/nll and val/accuracy of the pairs (Bradley-Terry on score differences, as the other heads report).
+  Members that stopped earlier repeat their last value. They come from staged predictions, since sklearn
+  records `train_score_` only when early stopping.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from rmsearch.data._annotate import Pairs
+from rmsearch.heads._base import Head
+from rmsearch.heads._configs import GBDTConfig
+from rmsearch.heads._trees import trees_to_arrays
+
+_HAS_X_VAL = "X_val" in inspect.signature(HistGradientBoostingClassifier.fit).parameters
+
+
+def _pointwise(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [X[a]; X[b]] and labels [y; 1 − y]."""
+    lab = (np.asarray(pairs.y) > 0.5).astype(np.int64)
+    return np.concatenate([pairs.X[pairs.a], pairs.X[pairs.b]]), np.concatenate([lab, 1 - lab])
+
+
+def _pad(curves: list[list[float]]) -> np.ndarray:
+    """(rounds, members) with each member's last value repeated after it stopped."""
+    n = max(len(c) for c in curves)
+    return np.stack([np.asarray(c + [c[-1]] * (n - len(c))) for c in curves], axis=1)
+
+
+class GBDTHead(Head):
+    kind = "gbdt"
+    Config = GBDTConfig
+
+    def fit(self, train: Pairs, stop: Pairs | None = None) -> "GBDTHead":
+        cfg: GBDTConfig = self.config
+        X, t = _pointwise(train)
+        has_stop = stop is not None and len(stop) > 0
+        if has_stop:
+            Xs, ts = _pointwise(stop)
+            n_stop = len(stop)
+        use_stop = cfg.early_stopping and has_stop and _HAS_X_VAL
+        D = X.shape[1]
+        self.arrays_, losses, nlls, accs = [], [], [], []
+        for seed in self.seeds:
+            rng = np.random.default_rng(seed)
+            feats = None
+            if cfg.feature_fraction < 1:
+                feats = np.sort(rng.choice(D, max(1, int(round(cfg.feature_fraction * D))), replace=False))
+            w = rng.poisson(1.0, len(train)).astype(np.float64) if cfg.bootstrap else None
+            w = np.concatenate([w, w]) if w is not None else None  # a pair's two rows share its draw
+            Xm = X[:, feats] if feats is not None else X
+            est = HistGradientBoostingClassifier(
+                max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes,
+                max_depth=cfg.max_depth or None, min_samples_leaf=cfg.min_samples_leaf,
+                l2_regularization=cfg.l2_regularization, early_stopping=cfg.early_stopping, scoring="loss",
+                validation_fraction=None if use_stop else 0.1, n_iter_no_change=10, random_state=int(seed),
+            )
+            Xsm = (Xs[:, feats] if feats is not None else Xs) if has_stop else None
+            est.fit(Xm, t, sample_weight=w, **({"X_val": Xsm, "y_val": ts} if use_stop else {}))
+            n_trees = int(np.argmax(est.validation_score_)) if cfg.early_stopping else None
+            self.arrays_.append(trees_to_arrays(est, feats, n_trees))
+
+            losses.append([_log_loss(r, t, w) for r in est.staged_decision_function(Xm)])
+            if has_stop:
+                z = [(r[:n_stop] - r[n_stop:]) * (2 * ts[:n_stop] - 1) for r in est.staged_decision_function(Xsm)]
+                nlls.append([float(np.logaddexp(0, -zi).mean()) for zi in z])
+                accs.append([float(((zi > 0) + 0.5 * (zi == 0)).mean()) for zi in z])
+        curves = {"train/loss": _pad(losses)}
+        if has_stop:
+            curves |= {"val/nll": _pad(nlls), "val/accuracy": _pad(accs)}
+        self.history_ = [{k: v[i] for k, v in curves.items()} for i in range(len(curves["train/loss"]))]
+        self.epochs_ = len(self.history_)
+        return self
+
+    def member_arrays(self) -> list[dict[str, np.ndarray]]:
+        self._check_fitted()
+        return self.arrays_
+
+    @classmethod
+    def from_arrays(cls, config: GBDTConfig, arrays: list[dict[str, np.ndarray]]) -> "GBDTHead":
+        head = cls(config, seeds=tuple(range(len(arrays))))
+        head.arrays_ = [dict(a) for a in arrays]
+        return head
+
+
+def _log_loss(raw: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> float:
+    """(Weighted) mean binary log loss of raw log-odds against 0/1 labels."""
+    per = np.logaddexp(0, raw) - t * raw
+    return float(np.average(per, weights=w))
