@@ -1,5 +1,6 @@
-"""Robustness evaluation of one member group from its cached scores: the single head (member 0) against every
-aggregation of all members, on the validation and the test split."""
+"""Robustness evaluation of one member group from its cached scores: a single head against every aggregation of
+all members, on the validation and the test split. "single" is the typical single head: each member evaluated
+alone, curves and metrics averaged over members (one member's curve alone varies a lot with its seed)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,18 @@ def compare_aggregations(task, stats: np.ndarray, val_scores: np.ndarray, test_s
     if standardized:
         zs = {k: standardize(v, stats) for k, v in zs.items()}
     splits = {"val": task.val, "test": task.test}
-    out = {"single": {k: evaluate_split(zs[k][0], splits[k]) for k in splits}}
+    out = {"single": {k: _mean_of([evaluate_split(z, splits[k]) for z in zs[k]]) for k in splits}}
     if len(stats) > 1:
         for agg in aggregations:
             label = agg.name + (f" ({'λ' if agg.name == 'uwo' else 'κ'}={agg.param:g})" if agg.name in ("uwo", "lcb") else "")
             out[label] = {k: evaluate_split(agg(zs[k]), splits[k]) for k in splits}
     return out
+
+
+def _mean_of(evals: list[dict]) -> dict:
+    """Average metrics and curves of several evaluations (same split, same N grid)."""
+    metrics = {k: float(np.mean([e["metrics"][k] for e in evals])) for k in evals[0]["metrics"]}
+    curve = evals[0]["curve"]
+    if curve is not None:
+        curve = {**curve, **{k: np.mean([e["curve"][k] for e in evals], 0).tolist() for k in ("gold", "proxy")}}
+    return {"metrics": metrics, "curve": curve}
