@@ -68,7 +68,7 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
         val_rows = {name: r["val"]["metrics"] for name, r in results.items() if "val" in r}
         curves = {name: r["test"]["curve"] for name, r in results.items() if r["test"]["curve"] is not None}
         md = [f"# {title}", ""]
-        md += [f"- **{k}**: {v}" for k, v in context.items() if not isinstance(v, (dict, list))]
+        md += [f"- **{k}**: {_fmt(v)}" for k, v in context.items() if not isinstance(v, (dict, list))]
         md += ["", "## Test split (final numbers; not used for any choice)", "", metrics_table(test_rows), ""]
         if val_rows:
             md += ["## Validation split (used for selection)", "", metrics_table(val_rows), ""]
@@ -83,7 +83,8 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
                         w.writerow([name, *row])
         if notes:
             md += [notes, ""]
-        md += ["Metrics: BoN gold is the exact expected gold reward of the proxy's favourite among N candidates drawn "
+        md += ["`single` is each member evaluated alone, curves averaged over members. "
+               "Metrics: BoN gold is the exact expected gold reward of the proxy's favourite among N candidates drawn "
                "without replacement; drop = peak − final; gain = final − gold at N=1; Spearman is per prompt, "
                "averaged; pair acc./NLL are on held-out labelled pairs (gold-labelled for gold data).", ""]
         (tmp / "report.md").write_text("\n".join(md))

@@ -32,4 +32,9 @@ def _mean_of(evals: list[dict]) -> dict:
     curve = evals[0]["curve"]
     if curve is not None:
         curve = {**curve, **{k: np.mean([e["curve"][k] for e in evals], 0).tolist() for k in ("gold", "proxy")}}
+        # peak and drop of the average curve (an average of peak positions is no N on the grid)
+        gold = np.array(curve["gold"])
+        peak = int(np.argmax(gold))
+        metrics.update(gold_final=float(gold[-1]), gold_peak=float(gold[peak]), peak_n=int(curve["n"][peak]),
+                       drop=float(gold[peak] - gold[-1]), gain=float(gold[-1] - gold[0]))
     return {"metrics": metrics, "curve": curve}
