@@ -66,6 +66,8 @@ class LinearConfig(TorchHeadConfig):
 
     kind = "linear"
     hidden: tuple[int, ...] = ()
+    lr: float = 1e-2
+    """Adam learning rate (higher than the MLPs': the problem is convex and small)."""
 
     def validate(self):
         if self.hidden:

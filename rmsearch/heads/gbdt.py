@@ -21,20 +21,14 @@ Choices:
 from __future__ import annotations
 
 import inspect
-import os
 
-# sklearn's OpenMP threads spin while waiting; on shared cores (parallel trials, other jobs) a spinning thread
-# waits a whole time slice for a descheduled one and fits get 10-300x slower. Sleeping waiters cost nothing
-# measurable here. libgomp reads this once when loaded, so it only helps if sklearn is not imported yet.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 
-import numpy as np  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
-
-from rmsearch.data._annotate import Pairs  # noqa: E402
-from rmsearch.heads._base import Head  # noqa: E402
-from rmsearch.heads._configs import GBDTConfig  # noqa: E402
-from rmsearch.heads._trees import trees_to_arrays  # noqa: E402
+from rmsearch.data._annotate import Pairs
+from rmsearch.heads._base import Head
+from rmsearch.heads._configs import GBDTConfig
+from rmsearch.heads._trees import trees_to_arrays
 
 _HAS_X_VAL = "X_val" in inspect.signature(HistGradientBoostingClassifier.fit).parameters
 

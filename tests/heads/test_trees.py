@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from rmsearch.data._annotate import Pairs
 from rmsearch.heads import GBDTConfig, forward, make_head
+from rmsearch.heads.gbdt import GBDTHead
 from rmsearch.heads._trees import tree_forward, trees_to_arrays
 
 
@@ -26,6 +26,8 @@ def _accuracy(scores, pairs):
 
 @pytest.mark.parametrize("subspace", [False, True])
 def test_tree_forward_matches_decision_function(subspace):
+    from sklearn.ensemble import HistGradientBoostingClassifier  # after rmsearch.heads.gbdt tunes OpenMP
+
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3000, 12)).astype(np.float32)
     y = (X[:, 0] + np.sin(3 * X[:, 1]) + 0.5 * rng.standard_normal(3000) > 0).astype(int)
@@ -79,7 +81,7 @@ def test_seeded_determinism_and_round_trip():
     assert not np.array_equal(h1.score(X)[0], h1.score(X)[1])  # members differ
     # a member is the same whatever group it was trained in
     np.testing.assert_array_equal(make_head(cfg, seeds=(4,)).fit(train).score(X)[0], h1.score(X)[1])
-    rebuilt = type(h1).from_arrays(cfg, h1.member_arrays())
+    rebuilt = GBDTHead.from_arrays(cfg, h1.member_arrays())
     np.testing.assert_array_equal(rebuilt.score(X), h1.score(X))
 
 
