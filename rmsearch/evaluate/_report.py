@@ -40,7 +40,7 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
 
     fig, (ax_g, ax_p) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, c in curves.items():
-        style = {"lw": 2.5, "color": "black", "ls": "--"} if name.startswith("single") else {"lw": 1.8}
+        style = {"lw": 2.5, "color": "black", "ls": "--"} if name.startswith(("single", "seed-paper")) else {"lw": 1.8}
         ax_g.plot(c["kl"], c["gold"], marker="o", ms=3, label=name, **style)
         ax_p.plot(c["kl"], c["proxy"], marker="o", ms=3, label=name, **style)
     top = max(c["n"][-1] for c in curves.values())
@@ -57,9 +57,11 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, title: str, results: dict[str, dict], context: dict, notes: str = "") -> Path:
+def write_report(out: Path, title: str, results: dict[str, dict], context: dict, notes: str = "",
+                 sections: list[dict] | None = None) -> Path:
     """`results`: name -> {"test": {"metrics", "curve"}, "val": {...}}. `context`: facts for the header and
-    metrics.json (data, config, split record summary). Replaces `out` atomically."""
+    metrics.json (data, config, split record summary). `sections`: more test-split comparisons, each
+    {"heading", "file" (PNG name), "text", "results"}. Replaces `out` atomically."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -81,6 +83,13 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
                 for name, c in curves.items():
                     for row in zip(c["n"], c["kl"], c["gold"], c["proxy"]):
                         w.writerow([name, *row])
+        for sec in sections or []:
+            rows = {name: r["test"]["metrics"] for name, r in sec["results"].items()}
+            md += [f"## {sec['heading']}", "", sec.get("text", ""), "", metrics_table(rows), ""]
+            sec_curves = {n: r["test"]["curve"] for n, r in sec["results"].items() if r["test"]["curve"] is not None}
+            if sec_curves:
+                plot_curves(sec_curves, tmp / sec["file"], sec["heading"])
+                md += [f"![{sec['heading']}]({sec['file']})", ""]
         if notes:
             md += [notes, ""]
         md += ["`single` is each member evaluated alone, curves averaged over members. "
@@ -88,7 +97,9 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
                "without replacement; drop = peak − final; gain = final − gold at N=1; Spearman is per prompt, "
                "averaged; pair acc./NLL are on held-out labelled pairs (gold-labelled for gold data).", ""]
         (tmp / "report.md").write_text("\n".join(md))
-        (tmp / "metrics.json").write_text(json.dumps({"context": context, "results": results}, indent=2, default=_json))
+        blob = {"context": context, "results": results,
+                "sections": {sec["heading"]: sec["results"] for sec in sections or []}}
+        (tmp / "metrics.json").write_text(json.dumps(blob, indent=2, default=_json))
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

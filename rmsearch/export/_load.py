@@ -1,0 +1,203 @@
+"""Load an export folder into an `Ensemble`, with numpy + safetensors only (torch is never imported).
+
+Order of checks, all before any array is used:
+1. `manifest.json` exists, is a JSON object, and names a known format and format version.
+2. The folder holds exactly `manifest.json` and the files the manifest lists: an unlisted file (a planted
+   `members.pkl`, `evil.py`, ...) is refused, never opened. Each listed file exists, has the listed size and
+   sha256 (hashed from the very bytes that are then parsed).
+3. Manifest values: input dim, member count, head types and configs, seeds, stats, aggregation.
+4. Arrays: the tensor names match the member list, and each member's arrays have the shapes, dtypes and
+   tree structure its head type's forward pass expects, consistent with the input dim.
+Nothing is unpickled, and nothing named in the folder is imported: head types map to fixed numpy code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES, Aggregation
+from rmsearch.ensembles._ensemble import Ensemble, Member
+from rmsearch.errors import ConfigError, ExportError
+from rmsearch.heads._configs import HEAD_CONFIGS
+from rmsearch.export._format import (
+    FORMAT, FORMAT_VERSION, HEAD_KINDS, MANIFEST, MEMBERS, TENSOR_NAME, check_member_arrays, sha256_bytes,
+)
+
+REEXPORT = "Re-export the ensemble."
+
+
+def _err(where: str, msg: str, fix: str = REEXPORT):
+    raise ExportError(f"{where}: {msg}; {fix}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: is not a folder; pass the folder written by `rmsearch export`.")
+    if not path.is_file():
+        _err(str(path), "missing; this folder is not an rmsearch export (or the export is incomplete)",
+             "pass the folder written by `rmsearch export`, or re-export the ensemble.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        _err(MANIFEST, f"is not valid JSON ({e}); the file was edited or corrupted", REEXPORT)
+    if not isinstance(manifest, dict):
+        _err(MANIFEST, "must be a JSON object; the file was edited or corrupted")
+    if manifest.get("format") != FORMAT:
+        _err(f"{MANIFEST} field 'format'", f"is {manifest.get('format')!r}, expected {FORMAT!r}; this is not an "
+             "rmsearch ensemble export", "pass the folder written by `rmsearch export`.")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION or not _is_int(version):
+        _err(f"{MANIFEST} field 'format_version'", f"is {version!r} but this rmsearch reads version {FORMAT_VERSION}",
+             "load it with the rmsearch version that wrote it (see 'packages' in the manifest), or re-export it.")
+    return manifest
+
+
+def _verify_files(folder: Path, manifest: dict) -> dict[str, bytes]:
+    files = manifest.get("files")
+    if not isinstance(files, dict) or MEMBERS not in files:
+        _err(f"{MANIFEST} field 'files'", f"must list {MEMBERS} with its sha256 and size")
+    for name, entry in files.items():
+        if not isinstance(name, str) or name in (MANIFEST, "", ".", "..") or "/" in name or "\\" in name:
+            _err(f"{MANIFEST} field 'files'", f"lists {name!r}, which is not a plain file name in the folder")
+        if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64
+                or not _is_int(entry.get("size")) or entry["size"] < 0):
+            _err(f"{MANIFEST} field 'files.{name}'", "must hold a 64-hex-digit 'sha256' and an integer 'size'")
+    # Refuse anything the manifest does not list; it is never opened, let alone unpickled or imported.
+    unlisted = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST and p.name not in files)
+    if unlisted:
+        _err(str(folder), f"holds {', '.join(map(repr, unlisted))}, not listed in {MANIFEST}; an export folder holds "
+             "only the manifest and the files it lists, so something was added to it",
+             "remove the unlisted files without opening them (they may be malicious), or re-export the ensemble.")
+    data = {}
+    for name, entry in files.items():
+        path = folder / name
+        if path.is_symlink() or not path.is_file():
+            _err(name, f"listed in {MANIFEST} but missing (or not a regular file); the export is incomplete",
+                 "copy the whole export folder again, or re-export the ensemble.")
+        blob = path.read_bytes()
+        if len(blob) != entry["size"]:
+            _err(name, f"has {len(blob)} bytes but the manifest says {entry['size']}; the file was truncated, "
+                 "edited or corrupted")
+        if sha256_bytes(blob) != entry["sha256"].lower():
+            _err(name, "sha256 does not match the manifest; the file was edited or corrupted")
+        data[name] = blob
+    return data
+
+
+def _check_values(manifest: dict) -> tuple[int, list[dict], np.ndarray, Aggregation]:
+    dim = manifest.get("input_dim")
+    if not _is_int(dim) or dim < 1:
+        _err(f"{MANIFEST} field 'input_dim'", f"is {dim!r}, must be a positive integer (the embedding dimension)")
+    members = manifest.get("members")
+    if not isinstance(members, list) or not members:
+        _err(f"{MANIFEST} field 'members'", "must be a non-empty list of members")
+    count = manifest.get("member_count")
+    if not _is_int(count) or count != len(members):
+        _err(f"{MANIFEST} field 'member_count'", f"is {count!r} but 'members' lists {len(members)} members")
+    stats = np.empty((len(members), 2), np.float64)
+    for i, m in enumerate(members):
+        where = f"{MANIFEST} member {i}"
+        if not isinstance(m, dict):
+            _err(where, "must be a JSON object")
+        if m.get("index", i) != i:
+            _err(f"{where} field 'index'", f"is {m.get('index')!r}, expected {i} (members are listed in order)")
+        kind = m.get("kind")
+        if kind not in HEAD_KINDS:
+            _err(f"{where} field 'kind'", f"is {kind!r}, not a known head type ({', '.join(HEAD_KINDS)})",
+                 "re-export with a matching rmsearch version.")
+        config = m.get("config")
+        if not isinstance(config, dict) or config.get("kind", kind) != kind:
+            _err(f"{where} field 'config'", f"must be an object of head type {kind!r}")
+        try:
+            HEAD_CONFIGS[kind].from_dict(config)
+        except ConfigError as e:
+            _err(f"{where} field 'config'", f"is invalid ({e})")
+        if not _is_int(m.get("seed")):
+            _err(f"{where} field 'seed'", f"is {m.get('seed')!r}, must be an integer")
+        s = m.get("stats")
+        if not isinstance(s, dict) or not _is_num(s.get("mean")) or not _is_num(s.get("std")) or s["std"] <= 0:
+            _err(f"{where} field 'stats'", f"is {s!r}, must be {{'mean': finite, 'std': finite > 0}}")
+        stats[i] = s["mean"], s["std"]
+        if not isinstance(m.get("arrays", {}), dict):
+            _err(f"{where} field 'arrays'", "must map array names to their dtype and shape")
+    agg = manifest.get("aggregation")
+    if not isinstance(agg, dict) or agg.get("name") not in AGGREGATIONS:
+        name = agg.get("name") if isinstance(agg, dict) else agg
+        _err(f"{MANIFEST} field 'aggregation'", f"names {name!r}, not a known aggregation ({', '.join(AGGREGATIONS)})")
+    param = 1.0
+    if agg["name"] in PARAM_NAMES:
+        key = PARAM_NAMES[agg["name"]]
+        param = agg.get(key)
+        if not _is_num(param) or param < 0:
+            _err(f"{MANIFEST} field 'aggregation.{key}'", f"is {param!r}, must be a finite number >= 0")
+    return dim, members, stats, Aggregation(agg["name"], float(param))
+
+
+def _member_arrays(blob: bytes, members: list[dict], dim: int) -> list[dict[str, np.ndarray]]:
+    from safetensors.numpy import load
+
+    try:
+        tensors = load(blob)
+    except Exception as e:  # safetensors raises its own error types for malformed headers
+        _err(MEMBERS, f"is not a readable safetensors file ({e})")
+    arrays: list[dict[str, np.ndarray]] = [{} for _ in members]
+    for key, value in tensors.items():
+        m = TENSOR_NAME.match(key)
+        if not m or int(m.group(1)) >= len(members):
+            _err(MEMBERS, f"holds tensor {key!r}, which is not 'm<index>.<name>' for one of the {len(members)} members "
+                 f"in {MANIFEST}")
+        arrays[int(m.group(1))][m.group(2)] = value
+    for i, (m, a) in enumerate(zip(members, arrays)):
+        if not a:
+            _err(MEMBERS, f"holds no arrays for member {i}, but {MANIFEST} lists {len(members)} members")
+        listed = m.get("arrays")
+        if listed is not None:
+            for n, v in a.items():  # safetensors stores 0-d arrays (a tree member's baseline) as shape (1,)
+                if v.shape == (1,) and isinstance(listed.get(n), dict) and listed[n].get("shape") == []:
+                    a[n] = v.reshape(())
+            found = {n: {"dtype": str(v.dtype), "shape": list(v.shape)} for n, v in a.items()}
+            if found != listed:
+                diff = sorted(n for n in set(found) | set(listed) if found.get(n) != listed.get(n))
+                _err(MEMBERS, f"member {i}'s arrays {', '.join(map(repr, diff))} differ in name, dtype or shape from "
+                     f"those {MANIFEST} lists")
+        check_member_arrays(i, m["kind"], a, dim)
+    return arrays
+
+
+def load_ensemble(path) -> Ensemble:
+    """Load the export folder at `path` (written by `write_export`) as an `Ensemble`.
+
+    Verifies the manifest, every file's size and sha256, and every value and array shape before use; refuses
+    folders holding files the manifest does not list. Raises `ExportError` naming the file or field at fault.
+    Needs numpy and safetensors only; never unpickles and never imports torch or anything named in the folder.
+    """
+    folder = Path(path)
+    manifest = _read_manifest(folder)
+    blobs = _verify_files(folder, manifest)
+    dim, members, stats, aggregation = _check_values(manifest)
+    arrays = _member_arrays(blobs[MEMBERS], members, dim)
+    return Ensemble(
+        [Member(m["kind"], dict(m["config"]), int(m["seed"]), a) for m, a in zip(members, arrays)],
+        stats, aggregation, dim,
+    )
+
+
+def read_manifest(path) -> dict:
+    """The manifest of an export folder, after its format and file checksums are verified."""
+    folder = Path(path)
+    manifest = _read_manifest(folder)
+    _verify_files(folder, manifest)
+    return manifest

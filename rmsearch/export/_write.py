@@ -1,0 +1,140 @@
+"""Write an `Ensemble` as an export folder: `manifest.json` + `members.safetensors`, atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from rmsearch.ensembles._aggregate import PARAM_NAMES, Aggregation
+from rmsearch.ensembles._ensemble import Ensemble, Member
+from rmsearch.errors import ExportError
+from rmsearch.export._format import (
+    FORMAT, FORMAT_VERSION, HEAD_KINDS, MANIFEST, MEMBERS, check_member_arrays, jsonable, sha256_file,
+)
+
+PACKAGES = ("rmsearch", "numpy", "safetensors", "torch", "scikit-learn")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages an export depends on (read from metadata: nothing is imported)."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def ensemble_from_groups(groups, stats=None, aggregation: Aggregation | None = None, dim: int | None = None) -> Ensemble:
+    """An `Ensemble` of every member of `groups` (`GroupResult`s), in order. `stats` (k, 2) defaults to the
+    groups' own training-row stats; `aggregation` to the mean. `dim` (the embedding dimension) is required."""
+    if dim is None:
+        raise ExportError("ensemble_from_groups: pass dim, the embedding dimension the members were trained on.")
+    members = [Member(g.kind, dict(g.config), int(s), dict(a)) for g in groups for s, a in zip(g.seeds, g.arrays)]
+    if stats is None:
+        stats = np.concatenate([np.asarray(g.stats, np.float64) for g in groups])
+    return Ensemble(members, np.asarray(stats, np.float64), aggregation or Aggregation(), int(dim))
+
+
+def _check_ensemble(ensemble: Ensemble) -> np.ndarray:
+    k = len(ensemble.members)
+    if k == 0:
+        raise ExportError("write_export: the ensemble has no members; train at least one member before exporting.")
+    dim = ensemble.dim
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ExportError(f"write_export: ensemble.dim={dim!r} must be a positive integer (the embedding dimension).")
+    stats = np.asarray(ensemble.stats, np.float64)
+    if stats.shape != (k, 2) or not np.isfinite(stats).all() or (stats[:, 1] <= 0).any():
+        raise ExportError(f"write_export: stats must be a finite ({k}, 2) array of (mean, std>0) per member "
+                          f"(got shape {stats.shape}).")
+    try:
+        ensemble.aggregation.validate()
+    except Exception as e:
+        raise ExportError(f"write_export: {e}") from None
+    for i, m in enumerate(ensemble.members):
+        if m.kind not in HEAD_KINDS:
+            raise ExportError(f"write_export: member {i} has unknown head type {m.kind!r}; known: {', '.join(HEAD_KINDS)}.")
+        check_member_arrays(i, m.kind, {n: np.asarray(a) for n, a in m.arrays.items()}, int(dim))
+    return stats
+
+
+def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra) -> dict:
+    agg = ensemble.aggregation
+    aggregation = {"name": agg.name}
+    if agg.name in PARAM_NAMES:
+        aggregation[PARAM_NAMES[agg.name]] = float(agg.param)
+    members = []
+    for i, m in enumerate(ensemble.members):
+        members.append({
+            "index": i,
+            "kind": m.kind,
+            "config": jsonable({"kind": m.kind, **dict(m.config)}),
+            "seed": int(m.seed),
+            "stats": {"mean": float(stats[i, 0]), "std": float(stats[i, 1])},
+            "arrays": {n: {"dtype": str(np.asarray(a).dtype), "shape": list(np.shape(a))} for n, a in sorted(m.arrays.items())},
+        })
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "input_dim": int(ensemble.dim),
+        "member_count": len(members),
+        "members": members,
+        "aggregation": aggregation,
+        "metrics": jsonable(dict(metrics)),
+        "dataset": jsonable(dict(dataset)),
+        "extra": jsonable(dict(extra or {})),
+        "packages": package_versions(),
+        "files": {},
+    }
+
+
+def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, extra: dict | None = None) -> Path:
+    """Write `ensemble` to the folder `out_dir` and return its path.
+
+    The folder holds `members.safetensors` (every member array as tensor `m{index}.{name}`) and `manifest.json`
+    (format version, input dim, members with head type, config, seed and standardization stats, aggregation,
+    metrics, `dataset`, `extra`, package versions, and the sha256 and size of every other file). Everything is
+    written into a temporary folder beside `out_dir` and renamed into place, so a failure leaves no half-written
+    export. An existing export (or empty folder) at `out_dir` is replaced; any other existing folder is refused.
+    """
+    from safetensors.numpy import save_file
+
+    out = Path(out_dir)
+    stats = _check_ensemble(ensemble)
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MANIFEST).is_file())):
+        raise ExportError(f"{out}: exists and is not an earlier export or an empty folder; choose another --out "
+                          f"or remove it.")
+    manifest = _manifest(ensemble, stats, metrics, dataset, extra)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old = None
+    try:
+        tensors = {f"m{i}.{n}": np.ascontiguousarray(a) for i, m in enumerate(ensemble.members) for n, a in m.arrays.items()}
+        save_file(tensors, str(tmp / MEMBERS), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
+        for f in sorted(tmp.iterdir()):
+            manifest["files"][f.name] = {"sha256": sha256_file(f), "size": f.stat().st_size}
+        text = json.dumps(manifest, indent=2, allow_nan=False)
+        (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None and not out.exists():
+            os.replace(old / out.name, out)  # put the earlier export back
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return out
