@@ -147,6 +147,12 @@ class TorchHead(Head):
                 opt.step()
                 losses.append(member_loss.detach())
             record = {"train/loss": torch.stack(losses).mean(0).numpy()}
+            if not np.isfinite(record["train/loss"]).all():
+                bad = [s for s, v in zip(self.seeds, record["train/loss"]) if not np.isfinite(v)]
+                raise FloatingPointError(
+                    f"{self.kind} members with seeds {bad} diverged: training loss is not finite at epoch {epoch + 1} "
+                    f"(lr={cfg.lr}); lower the learning rate or add weight decay."
+                )
             if stop is not None and len(stop) > 0:
                 with torch.no_grad():
                     x, ia, ib = self._gather(stop.X, stop.a, stop.b)

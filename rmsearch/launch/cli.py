@@ -125,6 +125,106 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_launch(args) -> int:
+    from rmsearch.search import LaunchOptions, Search
+
+    options = LaunchOptions(
+        data=args.data, space=args.space, trials=args.trials, study=args.study, runs=Path(args.runs),
+        storage=args.storage, address=args.address, workers=args.workers, objective=args.objective, seed=args.seed,
+        multi_objective=args.multi_objective, top=args.top, quality=2.0 if args.quality is None else args.quality,
+        flip_rate=args.flip_rate, final=not args.no_final,
+    )
+    search = Search(options).run()
+    _print_best(search)
+    return 0
+
+
+def _print_best(search) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s = search.state
+    done = search.completed()
+    console.print(f"{len(search.study.trials)} trials in study {search.options.study!r} ({len(done)} complete); this "
+                  f"launch trained {s.trained} members in {s.jobs} jobs, reused {s.reused} from the head cache, "
+                  f"{search.search_seconds:.1f} s.")
+    if search.final:
+        from rmsearch.evaluate._report import _fmt
+
+        table = Table(title=f"best trials (objective {search.objective.name} on validation; test numbers final)")
+        for col in ("trial", "objective", "members", "head", "aggregation", "test BoN gold @ N=M", "test pair acc."):
+            table.add_column(col, justify="right")
+        for number, values, point, ev in search.final["top"]:
+            m = ev["test"]["metrics"]
+            table.add_row(str(number), _fmt(values[0]), str(point["members"]), point["head"], point["aggregation"],
+                          _fmt(m.get("gold_final", "-")), _fmt(m["pair_accuracy"]))
+        console.print(table)
+        console.print(f"report:      {search.final['report'] / 'report.md'}")
+        console.print(f"export:      {search.final['export']}")
+    console.print(f"tensorboard: tensorboard --logdir {search.tb_dir}")
+    console.print(f"storage:     {search.storage}   (optuna-dashboard {search.storage})")
+
+
+def cmd_export(args) -> int:
+    from rmsearch.search import LaunchOptions, Search
+    from rmsearch.search._final import export_trial, top_trials
+
+    search = Search(_options_of_study(args)).prepare()
+    if args.trial is None:
+        top = top_trials(search, 1)
+        if not top:
+            raise RMSearchError(f"study {args.study!r} has no complete trial to export; run `rmsearch launch` first.")
+        trial = top[0]
+    else:
+        matches = [t for t in search.completed() if t.number == args.trial]
+        if not matches:
+            raise RMSearchError(f"study {args.study!r} has no complete trial {args.trial}; complete trials: "
+                                f"{[t.number for t in search.completed()]}.")
+        trial = matches[0]
+    out = export_trial(search, trial, Path(args.out))
+    print(f"exported trial {trial.number} to {out}")
+    return 0
+
+
+def _options_of_study(args):
+    """Options that rebuild a finished study's task exactly, from what the study recorded."""
+    import optuna
+
+    from rmsearch.search import LaunchOptions
+    from rmsearch.search._driver import open_storage
+
+    study_dir = Path(args.runs) / args.study
+    url = open_storage(args.storage, study_dir)
+    if args.storage is None and not (study_dir / "study.db").exists():
+        raise RMSearchError(f"no study at {study_dir}; check --runs and --study (or pass --storage).")
+    try:
+        attrs = optuna.load_study(study_name=args.study, storage=url).user_attrs
+    except KeyError:
+        raise RMSearchError(f"storage {url} has no study named {args.study!r}.") from None
+    task = attrs["task"]["config"]
+    ann = task["annotator"]
+    return LaunchOptions(data=attrs["data"]["spec"], space=attrs.get("space", "default"), trials=0, study=args.study,
+                         runs=Path(args.runs), storage=args.storage, objective=attrs.get("objective"),
+                         seed=task["seed"], quality=ann["quality"], flip_rate=ann["flip_rate"], final=False)
+
+
+def cmd_score(args) -> int:
+    import numpy as np
+
+    from rmsearch import load_ensemble
+    from rmsearch.data._files import atomic_save, open_npy
+    from rmsearch.data._validate import check_float_array
+
+    ensemble = load_ensemble(args.ensemble)
+    X = check_float_array(args.embeddings, open_npy(Path(args.embeddings)), (2,), what="(rows, dim)")
+    scores = np.concatenate([ensemble.score(np.asarray(X[s : s + 65536], np.float32)) for s in range(0, len(X), 65536)])
+    out = Path(args.out or Path(args.embeddings).with_suffix(".scores.npy"))
+    atomic_save(out, scores.astype(np.float32))
+    print(f"{len(scores)} scores -> {out}")
+    return 0
+
+
 def _print_table(rows: dict[str, dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -167,6 +267,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/evaluate", help="report folder (replaced)")
     p.add_argument("--json", help="also write the test metrics to this JSON file")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("launch", help="run a distributed ensemble search (Optuna × Ray)")
+    _add_task_args(p)
+    p.add_argument("--space", default="default", help="a built-in space (default, seed-paper, coste) or a YAML file")
+    p.add_argument("--trials", type=int, default=20, help="trials to add in this launch")
+    p.add_argument("--study", default="rmsearch", help="study name; launching again with the same name resumes it")
+    p.add_argument("--runs", default="runs", help="run folder: RUNS/STUDY holds storage, tb/, report/, best/")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///RUNS/STUDY/study.db)")
+    p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
+    p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
+    p.add_argument("--objective", help="bon_gold (default with gold), val_accuracy (default for pairs) or val_nll")
+    p.add_argument("--multi-objective", action="store_true", help="add ensemble cost (parameters) as a 2nd objective")
+    p.add_argument("--top", type=int, default=3, help="trials in the final robustness evaluation")
+    p.add_argument("--no-final", action="store_true", help="skip the final evaluation and export")
+    p.set_defaults(func=cmd_launch)
+
+    p = sub.add_parser("export", help="export a trial's ensemble (default: the best) as manifest + safetensors")
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--study", default="rmsearch")
+    p.add_argument("--storage")
+    p.add_argument("--trial", type=int)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("score", help="score embeddings (.npy of shape (n, dim)) with an exported ensemble")
+    p.add_argument("--ensemble", required=True)
+    p.add_argument("--embeddings", required=True)
+    p.add_argument("--out", help="output .npy (default: EMBEDDINGS.scores.npy)")
+    p.set_defaults(func=cmd_score)
     return parser
 
 

@@ -1,0 +1,357 @@
+"""The search driver: an Optuna study driven through ask/tell, member jobs on Ray, a head cache, TensorBoard.
+
+Each asked trial suggests a point, which names an ensemble configuration; its members that the cache lacks
+become Ray tasks (vectorized member groups). Several trials are in flight so every worker stays busy. When a
+trial's members are all in, the driver aggregates their cached validation scores, computes the objective and
+tells the study; test scores wait for the final evaluation. Workers return numbers in memory, never through files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rmsearch.data import Annotator, TaskConfig, load_data, make_task
+from rmsearch.ensembles import EnsembleConfig, standardize
+from rmsearch.errors import ConfigError, RMSearchError
+from rmsearch.evaluate import evaluate_split
+from rmsearch.search._objectives import Objective, get_objective
+from rmsearch.search._store import MemberStore, member_key
+
+
+@dataclass
+class LaunchOptions:
+    data: str = "synth"
+    space: str = "default"
+    trials: int = 20
+    study: str = "rmsearch"
+    runs: Path = Path("runs")
+    storage: str | None = None
+    """Optuna storage URL; default: sqlite:///RUNS/STUDY/study.db"""
+    address: str | None = None
+    """Ray cluster address ('auto', 'HOST:PORT'); default: a local Ray sized to this machine."""
+    workers: int | None = None
+    """Most member jobs at once; default: every CPU Ray has."""
+    objective: str | None = None
+    seed: int = 0
+    multi_objective: bool = False
+    top: int = 3
+    quality: float = 2.0
+    flip_rate: float | None = None
+    final: bool = True
+    """Run the final robustness evaluation and export the best ensemble at the end."""
+    progress: bool = True
+
+
+@dataclass
+class SearchState:
+    trained: int = 0
+    """Members trained by this launch (the head cache's misses)."""
+    reused: int = 0
+    """Members a trial took from the cache instead of training."""
+    jobs: int = 0
+    train_seconds: float = 0.0
+    """Sum of member-job training time (as measured inside the jobs)."""
+    told: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    trial: object
+    point: dict
+    config: EnsembleConfig
+    keys: list[str]
+    waiting: set[str]
+
+
+def task_key(data_fingerprint: str, task_config: TaskConfig) -> str:
+    blob = json.dumps({"data": data_fingerprint, "task": asdict(task_config)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def evaluate_members(task, config: EnsembleConfig, records, splits=("val",)) -> dict:
+    """Aggregate cached member scores and evaluate them on the named splits."""
+    stats = np.stack([r.stats for r in records])
+    out = {}
+    for name in splits:
+        raw = np.stack([r.val_scores if name == "val" else r.test_scores for r in records])
+        z = standardize(raw, stats) if config.standardize else raw
+        out[name] = evaluate_split(config.aggregation(z), getattr(task, name))
+    return out
+
+
+def mean_history(records) -> list[dict[str, float]]:
+    """Per-epoch means over members (members that stopped earlier drop out of later epochs)."""
+    longest = max((len(r.history) for r in records), default=0)
+    out = []
+    for e in range(longest):
+        rows = [r.history[e] for r in records if e < len(r.history)]
+        out.append({k: float(np.mean([row[k] for row in rows if k in row])) for k in rows[0]})
+    return out
+
+
+def open_storage(url: str | None, study_dir: Path) -> str:
+    url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme:
+        raise ConfigError(
+            f"--storage {url!r} is not a storage URL; use e.g. sqlite:///path/study.db, "
+            f"postgresql://user:pass@host/db, or omit it for a SQLite file in the run folder."
+        )
+    return url
+
+
+def check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"\0" * 4096)
+        probe.unlink()
+    except OSError as exc:
+        raise RMSearchError(f"run folder {folder} is not writable ({exc.strerror}); choose another --runs folder "
+                            f"or free disk space.") from None
+
+
+def init_ray(address: str | None, workers: int | None):
+    import ray
+
+    if not ray.is_initialized():
+        kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            if address:
+                ray.init(address=address, **kw)
+            else:
+                ray.init(num_cpus=os.cpu_count(), **kw)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RMSearchError(f"--address {address}: cannot join the Ray cluster ({exc}). Start it with "
+                                f"`ray start --head` (and `ray start --address=HEAD:6379` on other nodes), "
+                                f"or omit --address for a local Ray.") from None
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    slots = max(1, min(workers or cpus, cpus))
+    return ray, slots, max(1, cpus // slots)
+
+
+class Search:
+    """One launch: `Search(options).run()`. Fields hold what a caller (CLI, tests) reads afterwards."""
+
+    def __init__(self, options: LaunchOptions):
+        self.options = options
+        self.state = SearchState()
+
+    # ---- set-up: every input is checked before any work starts ------------------------------------------
+    def prepare(self):
+        import optuna
+
+        from rmsearch.spaces import load_space
+
+        o = self.options
+        if o.trials < 0:
+            raise ConfigError(f"--trials {o.trials} must be >= 0.")
+        self.space = load_space(o.space)
+        self.data = load_data(o.data, seed=o.seed)
+        self.objective: Objective = get_objective(o.objective, self.data.kind)
+        self.study_dir = Path(o.runs) / o.study
+        check_writable(self.study_dir)
+        self.task_config = TaskConfig(annotator=Annotator(quality=o.quality, flip_rate=o.flip_rate), seed=o.seed)
+        self.task = make_task(self.data, self.task_config)
+        self.task_key = task_key(self.data.fingerprint, self.task_config)
+        self.store = MemberStore(self.study_dir / "members")
+        self.tb_dir = self.study_dir / "tb"
+        self.storage = open_storage(o.storage, self.study_dir)
+        directions = [self.objective.direction] + (["minimize"] if o.multi_objective else [])
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler_seed = o.seed + 7919 * self._existing_trials()
+        sampler = (optuna.samplers.NSGAIISampler(seed=sampler_seed) if o.multi_objective
+                   else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
+        try:
+            self.study = optuna.create_study(study_name=o.study, storage=self.storage, load_if_exists=True,
+                                             directions=directions, sampler=sampler)
+        except ValueError as exc:
+            raise ConfigError(f"study {o.study!r} in {self.storage}: {exc}") from None
+        if [d.name.lower() for d in self.study.directions] != directions:
+            raise ConfigError(f"study {o.study!r} exists with directions {[d.name.lower() for d in self.study.directions]}, "
+                              f"not {directions}; use another --study name or the same --objective/--multi-objective.")
+        self.study.set_user_attr("data", {"spec": str(o.data), "name": self.data.name, "kind": self.data.kind,
+                                          "fingerprint": self.data.fingerprint, "dim": self.data.dim})
+        self.study.set_user_attr("task", {"key": self.task_key, "config": asdict(self.task_config),
+                                          "label_error_rate": self.task.label_error, "record": self.task.record})
+        self.study.set_user_attr("objective", self.objective.name)
+        self.study.set_user_attr("space", o.space)
+        return self
+
+    def _existing_trials(self) -> int:
+        import optuna
+
+        url = open_storage(self.options.storage, self.study_dir)
+        try:
+            return len(optuna.load_study(study_name=self.options.study, storage=url).trials)
+        except KeyError:
+            return 0
+        except Exception as exc:  # bad URL, unreachable database: say so before anything else
+            raise ConfigError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc}).") from None
+
+    # ---- the loop -----------------------------------------------------------------------------------------
+    def run(self):
+        t0 = time.perf_counter()
+        self.prepare()
+        ray, slots, threads = init_ray(self.options.address, self.options.workers)
+        self.slots, self.threads = slots, threads
+        from rmsearch.search._jobs import train_members
+
+        remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
+        task_ref = ray.put(self.task)  # shipped to the object store once; every job reads it from there
+        jobs: dict = {}  # ObjectRef -> member keys
+        inflight: dict[str, object] = {}  # member key -> ObjectRef
+        pending: list[_Pending] = []
+        asked = 0
+        progress = _Progress(self.options.trials, self.options.progress)
+        with progress:
+            while asked < self.options.trials or pending:
+                while asked < self.options.trials and len(jobs) < slots:
+                    asked += 1
+                    trial = self.study.ask()
+                    point = self.space.suggest(trial)
+                    config = EnsembleConfig.from_point(point)
+                    head = config.head.to_dict()
+                    keys = [member_key(self.task_key, head, s) for s in config.member_seeds]
+                    missing = [(k, s) for k, s in zip(keys, config.member_seeds) if k not in self.store and k not in inflight]
+                    self.state.reused += sum(1 for k in keys if k in self.store or k in inflight)
+                    chunk = max(1, math.ceil(len(missing) / slots))
+                    for i in range(0, len(missing), chunk):
+                        part = missing[i : i + chunk]
+                        ref = remote.remote(task_ref, head, tuple(s for _, s in part), threads)
+                        jobs[ref] = [k for k, _ in part]
+                        for k, _ in part:
+                            inflight[k] = ref
+                        self.state.jobs += 1
+                        progress.job_submitted()
+                    p = _Pending(trial, point, config, keys, {k for k in keys if k not in self.store})
+                    if p.waiting:
+                        pending.append(p)
+                    else:
+                        self._finish(p)
+                        progress.trial_done()
+                if not jobs:
+                    continue
+                done, _ = ray.wait(list(jobs), num_returns=1)
+                for ref in done:
+                    keys = jobs.pop(ref)
+                    for k in keys:
+                        inflight.pop(k, None)
+                    progress.job_done()
+                    try:
+                        records = ray.get(ref)
+                    except Exception as exc:  # the job raised: its trials fail, the search goes on
+                        reason = _reason(exc)
+                        for p in [p for p in pending if p.waiting & set(keys)]:
+                            pending.remove(p)
+                            self._fail(p, reason)
+                            progress.trial_done()
+                        continue
+                    for k, r in zip(keys, records):
+                        self.store.put(k, r)
+                        self.state.trained += 1
+                        self.state.train_seconds += r.seconds
+                    for p in list(pending):
+                        p.waiting -= set(keys)
+                        if not p.waiting:
+                            pending.remove(p)
+                            self._finish(p)
+                            progress.trial_done()
+        self.search_seconds = time.perf_counter() - t0
+        self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
+                                                 "jobs": self.state.jobs, "seconds": self.search_seconds})
+        self.final = None
+        if self.options.final and self.completed():
+            from rmsearch.search._final import final_evaluation
+
+            self.final = final_evaluation(self)
+        return self
+
+    def completed(self):
+        import optuna
+
+        return [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+
+    def _finish(self, p: _Pending) -> None:
+        from rmsearch.search._tensorboard import log_study, log_trial
+
+        records = [self.store.get(k) for k in p.keys]
+        if not all(np.isfinite(r.val_scores).all() and np.isfinite(r.stats).all() for r in records):
+            return self._fail(p, "member scores are not finite (NaN/inf): a member diverged; lower its learning rate")
+        ev = evaluate_members(self.task, p.config, records)["val"]
+        m = ev["metrics"]
+        value = float(m[self.objective.metric])
+        cost = int(sum(r.parameters for r in records))
+        p.trial.set_user_attr("members", p.keys)
+        p.trial.set_user_attr("config", p.config.to_point())
+        p.trial.set_user_attr("val_metrics", m)
+        p.trial.set_user_attr("cost_parameters", cost)
+        if not np.isfinite(value):
+            return self._fail(p, f"objective {self.objective.name} is not finite ({value}); a member diverged")
+        values = [value, cost] if self.options.multi_objective else value
+        self.study.tell(p.trial, values)
+        self.state.told.append(p.trial.number)
+        metrics = {f"ensemble/{k}": float(v) for k, v in m.items()}
+        metrics.update({"ensemble/objective": value, "ensemble/members": len(records), "ensemble/parameters": cost})
+        log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics=metrics, history=mean_history(records),
+                  curve=ev["curve"], state="COMPLETE")
+        log_study(self.tb_dir, p.trial.number, value, self._best_value())
+
+    def _fail(self, p: _Pending, reason: str) -> None:
+        import optuna
+
+        from rmsearch.search._tensorboard import log_trial
+
+        p.trial.set_user_attr("fail_reason", reason)
+        self.study.tell(p.trial, state=optuna.trial.TrialState.FAIL)
+        log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics={}, history=[], curve=None,
+                  state="FAIL", reason=reason)
+
+    def _best_value(self):
+        if self.options.multi_objective:
+            return None
+        try:
+            return float(self.study.best_value)
+        except ValueError:
+            return None
+
+
+def _reason(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc
+    return f"{type(cause).__name__}: {cause}".strip().splitlines()[0][:500]
+
+
+class _Progress:
+    """Trials and member jobs as two progress bars (rich)."""
+
+    def __init__(self, trials: int, enabled: bool):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            disable=not enabled)
+        self.trials = self.bar.add_task("trials", total=trials)
+        self.jobs = self.bar.add_task("member jobs", total=0)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def job_submitted(self):
+        self.bar.update(self.jobs, total=self.bar.tasks[self.jobs].total + 1)
+
+    def job_done(self):
+        self.bar.advance(self.jobs)
+
+    def trial_done(self):
+        self.bar.advance(self.trials)

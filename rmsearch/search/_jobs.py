@@ -1,0 +1,20 @@
+"""Member jobs: Ray tasks that train one vectorized member group and return its members, in memory."""
+
+from __future__ import annotations
+
+
+def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int):
+    """Train `seeds` of one head configuration on `task`; returns one `MemberRecord` per seed.
+
+    Runs inside a Ray worker: torch sees OMP_NUM_THREADS = the task's num_cpus there, so threads are set
+    explicitly to the cores this job holds.
+    """
+    import torch
+
+    from rmsearch.ensembles._train import fit_group
+    from rmsearch.heads import head_config as make_config
+    from rmsearch.search._store import records_from_group
+
+    torch.set_num_threads(max(1, int(threads)))
+    config = make_config(head_config["kind"], **{k: v for k, v in head_config.items() if k != "kind"})
+    return records_from_group(fit_group(task, config, tuple(seeds)))

@@ -1,0 +1,88 @@
+"""The head cache: every trained member, keyed by what determines it, kept in memory and on disk.
+
+A member is identified by a hash of (task key, head config, member seed); the task key covers the dataset
+fingerprint and how pairs were drawn and split, so the same key means the same training data, the same
+bootstrap draw and the same subspace. A later trial (or a later launch of the same study) that needs the member
+reuses it instead of training again. On disk each member is one safetensors file holding its weights, its
+score statistics and its cached validation/test scores; its history and config ride in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+
+def member_key(task_key: str, head_config: dict, seed: int) -> str:
+    blob = json.dumps({"task": task_key, "head": head_config, "seed": int(seed)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@dataclass
+class MemberRecord:
+    kind: str
+    config: dict
+    seed: int
+    arrays: dict[str, np.ndarray]
+    stats: np.ndarray
+    """(2,) mean and std of raw scores on training rows."""
+    val_scores: np.ndarray
+    test_scores: np.ndarray
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def parameters(self) -> int:
+        return int(sum(a.size for a in self.arrays.values()))
+
+
+def records_from_group(group) -> list[MemberRecord]:
+    """Split a `GroupResult` into one record per member."""
+    out = []
+    for i, seed in enumerate(group.seeds):
+        history = [{k: float(v[i]) for k, v in h.items() if k != "early_stop/active"} for h in group.history]
+        out.append(MemberRecord(group.kind, group.config, int(seed), group.arrays[i], group.stats[i],
+                                group.val_scores[i], group.test_scores[i], history, group.seconds / len(group.seeds)))
+    return out
+
+
+class MemberStore:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._memory: dict[str, MemberRecord] = {}
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.safetensors"
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._memory or self._path(key).exists()
+
+    def get(self, key: str) -> MemberRecord:
+        if key not in self._memory:
+            tensors = load_file(self._path(key))
+            from safetensors import safe_open
+
+            with safe_open(self._path(key), "np") as f:
+                meta = json.loads(f.metadata()["member"])
+            arrays = {k[len("arrays."):]: v for k, v in tensors.items() if k.startswith("arrays.")}
+            self._memory[key] = MemberRecord(meta["kind"], meta["config"], meta["seed"], arrays, tensors["stats"],
+                                             tensors["val_scores"], tensors["test_scores"], meta["history"], meta["seconds"])
+        return self._memory[key]
+
+    def put(self, key: str, record: MemberRecord) -> None:
+        self._memory[key] = record
+        tensors = {f"arrays.{k}": np.ascontiguousarray(v) for k, v in record.arrays.items()}
+        tensors.update(stats=np.asarray(record.stats, np.float64), val_scores=np.ascontiguousarray(record.val_scores),
+                       test_scores=np.ascontiguousarray(record.test_scores))
+        meta = {"kind": record.kind, "config": record.config, "seed": record.seed, "history": record.history,
+                "seconds": record.seconds}
+        tmp = self._path(key).with_suffix(".partial")
+        save_file(tensors, tmp, metadata={"member": json.dumps(meta)})
+        os.replace(tmp, self._path(key))

@@ -1,0 +1,76 @@
+"""A search joining a Ray cluster started with `ray start --head` on 127.0.0.1, through the CLI."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.search.conftest import SMALL, TINY_SPACE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_launch_with_address_joins_cluster(tmp_path):
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")  # short: Ray's socket paths have a length limit
+    head = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+         "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            status = subprocess.run([str(ray_bin), "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True)
+            if status.returncode == 0:
+                break
+            assert head.poll() is None, head.stdout.read()
+            time.sleep(1)
+        else:
+            pytest.fail("the Ray head did not come up in 90 s")
+        space = tmp_path / "tiny.yaml"
+        space.write_text(TINY_SPACE)
+        env = {**os.environ, "RAY_ADDRESS": ""}
+        r = subprocess.run(
+            [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space), "--trials", "4",
+             "--study", "c", "--runs", str(tmp_path / "runs"), "--address", f"127.0.0.1:{port}", "--no-final"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "4 trials in study 'c' (4 complete)" in r.stdout
+        attrs = json.loads(subprocess.run(
+            [sys.executable, "-c", "import optuna, json; s = optuna.load_study(study_name='c', storage="
+             f"'sqlite:///{tmp_path / 'runs' / 'c' / 'study.db'}'); print(json.dumps(s.user_attrs['last_launch']))"],
+            capture_output=True, text=True, check=True).stdout)
+        assert attrs["trained"] >= 1
+    finally:
+        head.terminate()
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_unreachable_address_exits_2(tmp_path):
+    port = free_port()
+    r = subprocess.run(
+        [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--trials", "1", "--study", "u",
+         "--runs", str(tmp_path / "runs"), "--address", f"127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"--address 127.0.0.1:{port}: cannot join the Ray cluster" in r.stderr

@@ -1,0 +1,136 @@
+"""A real search: real Ray, real SQLite storage, real event files, real exports."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+
+from rmsearch.search import LaunchOptions, Search
+from tests.search.conftest import SMALL
+
+
+def launch(tmp_path, space, trials, **kw):
+    options = LaunchOptions(data=SMALL, space=str(space), trials=trials, study="s", runs=tmp_path / "runs",
+                            progress=False, **kw)
+    return Search(options).run()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, ray_session):
+    """One small search of 6 trials, then a relaunch of the same study with 4 more."""
+    from tests.search.conftest import TINY_SPACE
+
+    tmp = tmp_path_factory.mktemp("search")
+    space = tmp / "tiny.yaml"
+    space.write_text(TINY_SPACE)
+    first = launch(tmp, space, 6, final=False)
+    second = launch(tmp, space, 4)
+    return tmp, first, second
+
+
+def test_every_trial_completes_and_relaunch_adds(finished):
+    tmp, first, second = finished
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp / 'runs' / 's' / 'study.db'}")
+    assert len(study.trials) == 10
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert [t.number for t in study.trials] == list(range(10))
+    assert first.state.told == list(range(6)) or sorted(first.state.told) == list(range(6))
+    assert sorted(second.state.told) == list(range(6, 10))
+
+
+def test_head_cache_counts(finished):
+    _, first, second = finished
+    # every member a launch needed was either trained once or reused
+    for s in (first, second):
+        needed = sum(len(t.user_attrs["members"]) for t in s.study.trials if t.number in s.state.told)
+        assert s.state.trained + s.state.reused == needed
+        distinct = {k for t in s.study.trials if t.number in s.state.told for k in t.user_attrs["members"]}
+        assert s.state.trained <= len(distinct)
+    # the tiny space has few distinct members, so the relaunch reuses some
+    assert second.state.reused > 0
+
+
+def test_objective_is_validation_bon_gold(finished):
+    _, _, second = finished
+    for t in second.completed():
+        assert t.value == pytest.approx(t.user_attrs["val_metrics"]["gold_final"])
+
+
+def test_final_report_and_export(finished):
+    tmp, _, second = finished
+    study_dir = tmp / "runs" / "s"
+    report = study_dir / "report"
+    assert {"report.md", "bon.png", "stress.png", "metrics.json"} <= {p.name for p in report.iterdir()}
+    md = (report / "report.md").read_text()
+    assert "Label-noise stress" in md and "flip 40%" in md
+    manifest = json.loads((study_dir / "best" / "manifest.json").read_text())
+    best = second.final["top"][0]
+    assert manifest["extra"]["trial"] == best[0]
+    assert manifest["member_count"] == best[2]["members"]
+
+
+def test_export_reloads_without_torch_and_matches_trial(finished, tmp_path):
+    _, _, second = finished
+    from rmsearch.search._final import to_ensemble, top_trials, trial_ensemble
+
+    trial = top_trials(second, 1)[0]
+    config, records = trial_ensemble(second, trial)
+    X = np.asarray(second.task.test.source[second.task.test.rows][:500], np.float32)
+    expected = to_ensemble(config, records, second.task.dim).score(X)
+    # the cached test scores of the trial, aggregated, are the same numbers
+    from rmsearch.ensembles import standardize
+
+    raw = np.stack([r.test_scores[:500] for r in records])
+    cached = config.aggregation(standardize(raw, np.stack([r.stats for r in records])) if config.standardize else raw)
+    np.testing.assert_allclose(expected, cached, rtol=1e-4, atol=1e-4)
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, rmsearch\n"
+        f"e = rmsearch.load_ensemble({str(finished[0] / 'runs' / 's' / 'best')!r})\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, e.score(np.load({str(tmp_path / 'X.npy')!r})))\n"
+        "assert 'torch' not in sys.modules or sys.modules['torch'] is None\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-6)
+
+
+def test_tensorboard_event_files(finished):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tmp, _, second = finished
+    tb = tmp / "runs" / "s" / "tb"
+    runs = {p.name for p in tb.iterdir()}
+    assert {f"trial-{i}" for i in range(10)} | {"study"} <= runs
+    acc = EventAccumulator(str(tb / "trial-3"), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"train/loss", "bon/gold", "bon/proxy", "ensemble/objective"} <= set(tags["scalars"])
+    steps = [e.step for e in acc.Scalars("bon/gold")]
+    assert steps[0] == 1 and steps[-1] == 40
+    value = acc.Scalars("ensemble/objective")[0].value
+    t3 = [t for t in second.study.trials if t.number == 3][0]
+    assert value == pytest.approx(t3.value, rel=1e-6)
+    assert "hparams" in acc.PluginTagToContent("hparams") or acc.PluginTagToContent("hparams")
+    study_acc = EventAccumulator(str(tb / "study"), size_guidance={"scalars": 0})
+    study_acc.Reload()
+    assert len(study_acc.Scalars("study/best_value")) == 10
+
+
+def test_failing_member_job_fails_its_trial_only(tmp_path, ray_session):
+    # lr = 1e30 makes the MLP diverge to NaN: the trial fails with the reason, the search goes on
+    space = tmp_path / "bad.yaml"
+    space.write_text("head: mlp\nmembers: 1\naggregation: mean\nmlp.hidden: [8]\nmlp.epochs: 2\n"
+                     "mlp.lr: {categorical: [0.001, 1.0e+30]}\n")
+    s = launch(tmp_path, space, 6, final=False)
+    trials = s.study.trials
+    assert len(trials) == 6
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert failed and complete and len(failed) + len(complete) == 6
+    assert all(t.params["mlp.lr"] > 1 for t in failed) and all(t.params["mlp.lr"] < 1 for t in complete)
+    assert all("diverged" in t.user_attrs["fail_reason"] for t in failed)
