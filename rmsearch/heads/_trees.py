@@ -30,7 +30,7 @@ def tree_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
         feature = arrays["features"][feature]  # subspace column -> embedding dim, no copy of X's columns
     thr, left, right = arrays["node_threshold"], arrays["node_left"], arrays["node_right"]
     leaf, value, roots = arrays["node_is_leaf"].astype(bool), arrays["node_value"], arrays["tree_roots"]
-    baseline = float(arrays["baseline"])
+    baseline = float(np.asarray(arrays["baseline"]).reshape(-1)[0])  # 0-d, or (1,) after a safetensors round trip
     out = np.full(len(X), baseline, dtype=np.float64)
     if len(roots) == 0:
         return out.astype(np.float32)

@@ -125,6 +125,13 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_spaces_show(args) -> int:
+    from rmsearch.spaces import load_space
+
+    print(load_space(args.name).to_yaml(), end="")
+    return 0
+
+
 def cmd_launch(args) -> int:
     from rmsearch.search import LaunchOptions, Search
 
@@ -132,7 +139,7 @@ def cmd_launch(args) -> int:
         data=args.data, space=args.space, trials=args.trials, study=args.study, runs=Path(args.runs),
         storage=args.storage, address=args.address, workers=args.workers, objective=args.objective, seed=args.seed,
         multi_objective=args.multi_objective, top=args.top, quality=2.0 if args.quality is None else args.quality,
-        flip_rate=args.flip_rate, final=not args.no_final,
+        flip_rate=args.flip_rate, final=not args.no_final, prune=args.prune,
     )
     search = Search(options).run()
     _print_best(search)
@@ -268,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the test metrics to this JSON file")
     p.set_defaults(func=cmd_evaluate)
 
+    spaces = sub.add_parser("spaces", help="search spaces").add_subparsers(dest="spaces_command", required=True)
+    p = spaces.add_parser("show", help="print a built-in space (default, seed-paper, coste) or a YAML space file")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_spaces_show)
+
     p = sub.add_parser("launch", help="run a distributed ensemble search (Optuna × Ray)")
     _add_task_args(p)
     p.add_argument("--space", default="default", help="a built-in space (default, seed-paper, coste) or a YAML file")
@@ -279,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
     p.add_argument("--objective", help="bon_gold (default with gold), val_accuracy (default for pairs) or val_nll")
     p.add_argument("--multi-objective", action="store_true", help="add ensemble cost (parameters) as a 2nd objective")
+    p.add_argument("--prune", action="store_true", help="prune trials whose partial ensembles trail the median")
     p.add_argument("--top", type=int, default=3, help="trials in the final robustness evaluation")
     p.add_argument("--no-final", action="store_true", help="skip the final evaluation and export")
     p.set_defaults(func=cmd_launch)

@@ -45,6 +45,9 @@ class LaunchOptions:
     top: int = 3
     quality: float = 2.0
     flip_rate: float | None = None
+    prune: bool = False
+    """Prune a trial when its partial ensemble (the members in so far) is below the median of earlier trials
+    at the same member count (Optuna's MedianPruner); its member jobs still finish and stay in the cache."""
     final: bool = True
     """Run the final robustness evaluation and export the best ensemble at the end."""
     progress: bool = True
@@ -57,6 +60,7 @@ class SearchState:
     reused: int = 0
     """Members a trial took from the cache instead of training."""
     jobs: int = 0
+    pruned: int = 0
     train_seconds: float = 0.0
     """Sum of member-job training time (as measured inside the jobs)."""
     told: list[int] = field(default_factory=list)
@@ -119,7 +123,28 @@ def check_writable(folder: Path) -> None:
                             f"or free disk space.") from None
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on an address nothing listens on (Ray itself retries for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # 'auto' and other forms Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RMSearchError(f"--address {address}: cannot join the Ray cluster (nothing answers there: "
+                            f"{exc.strerror or exc}). Start it with `ray start --head --port={port}`, or omit "
+                            f"--address for a local Ray.") from None
+
+
 def init_ray(address: str | None, workers: int | None):
+    if address:
+        _check_reachable(address)
+    if address and "RAY_AUTH_MODE" not in os.environ and _has_ray_token():
+        # `ray start` enables token authentication and writes the token locally; a client must ask for it
+        # (Ray reads this when it is imported)
+        os.environ["RAY_AUTH_MODE"] = "token"
     import ray
 
     if not ray.is_initialized():
@@ -136,6 +161,11 @@ def init_ray(address: str | None, workers: int | None):
     cpus = int(ray.cluster_resources().get("CPU", 1))
     slots = max(1, min(workers or cpus, cpus))
     return ray, slots, max(1, cpus // slots)
+
+
+def _has_ray_token() -> bool:
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
 
 
 class Search:
@@ -171,8 +201,9 @@ class Search:
         sampler = (optuna.samplers.NSGAIISampler(seed=sampler_seed) if o.multi_objective
                    else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
         try:
+            pruner = optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else optuna.pruners.NopPruner()
             self.study = optuna.create_study(study_name=o.study, storage=self.storage, load_if_exists=True,
-                                             directions=directions, sampler=sampler)
+                                             directions=directions, sampler=sampler, pruner=pruner)
         except ValueError as exc:
             raise ConfigError(f"study {o.study!r} in {self.storage}: {exc}") from None
         if [d.name.lower() for d in self.study.directions] != directions:
@@ -260,10 +291,15 @@ class Search:
                         self.state.trained += 1
                         self.state.train_seconds += r.seconds
                     for p in list(pending):
+                        if not p.waiting & set(keys):
+                            continue
                         p.waiting -= set(keys)
                         if not p.waiting:
                             pending.remove(p)
                             self._finish(p)
+                            progress.trial_done()
+                        elif self._prune(p):
+                            pending.remove(p)
                             progress.trial_done()
         self.search_seconds = time.perf_counter() - t0
         self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
@@ -304,6 +340,30 @@ class Search:
         log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics=metrics, history=mean_history(records),
                   curve=ev["curve"], state="COMPLETE")
         log_study(self.tb_dir, p.trial.number, value, self._best_value())
+
+    def _prune(self, p: _Pending) -> bool:
+        """Report the partial ensemble (members in so far) and prune the trial if the pruner says so. Its
+        remaining member jobs still finish and land in the cache for later trials."""
+        import optuna
+
+        if self.options.multi_objective or not self.options.prune:
+            return False
+        have = [self.store.get(k) for k in p.keys if k not in p.waiting]
+        if not all(np.isfinite(r.val_scores).all() for r in have):
+            return False
+        partial = evaluate_members(self.task, p.config, have)["val"]["metrics"][self.objective.metric]
+        p.trial.report(float(partial), step=len(have))
+        if not p.trial.should_prune():
+            return False
+        p.trial.set_user_attr("pruned_at_members", len(have))
+        self.study.tell(p.trial, state=optuna.trial.TrialState.PRUNED)
+        self.state.pruned += 1
+        from rmsearch.search._tensorboard import log_trial
+
+        log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics={"ensemble/partial_objective": float(partial)},
+                  history=mean_history(have), curve=None, state="PRUNED",
+                  reason=f"partial ensemble of {len(have)} of {len(p.keys)} members below the median")
+        return True
 
     def _fail(self, p: _Pending, reason: str) -> None:
         import optuna

@@ -26,6 +26,8 @@ def test_launch_with_address_joins_cluster(tmp_path):
     ray_bin = Path(sys.executable).with_name("ray")
     port = free_port()
     temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")  # short: Ray's socket paths have a length limit
+    # `ray start` turns on token authentication; clients on this machine read the token it writes
+    token_env = {**os.environ, "RAY_AUTH_MODE": "token"}
     head = subprocess.Popen(
         [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
          "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
@@ -34,7 +36,7 @@ def test_launch_with_address_joins_cluster(tmp_path):
     try:
         deadline = time.time() + 90
         while time.time() < deadline:
-            status = subprocess.run([str(ray_bin), "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True)
+            status = subprocess.run([str(ray_bin), "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True, env=token_env)
             if status.returncode == 0:
                 break
             assert head.poll() is None, head.stdout.read()
@@ -43,7 +45,7 @@ def test_launch_with_address_joins_cluster(tmp_path):
             pytest.fail("the Ray head did not come up in 90 s")
         space = tmp_path / "tiny.yaml"
         space.write_text(TINY_SPACE)
-        env = {**os.environ, "RAY_ADDRESS": ""}
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
         r = subprocess.run(
             [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space), "--trials", "4",
              "--study", "c", "--runs", str(tmp_path / "runs"), "--address", f"127.0.0.1:{port}", "--no-final"],

@@ -1,0 +1,254 @@
+"""Search spaces: a declarative YAML file (or a built-in name) where each parameter of an ensemble point is fixed
+or a distribution, with conditional parameters.
+
+    head: {categorical: [mlp, gbdt]}        # fixed value, or one of:
+    members: {int: [1, 10]}                 #   {int: [low, high]} (optional step: {int: [2, 10], step: 2})
+    mlp.weight_decay: {log: [1.0e-6, 0.1]}  #   {log: [low, high]}   log-uniform float, low > 0
+    mlp.dropout: {float: [0.0, 0.3]}        #   {float: [low, high]}
+    mlp.hidden: {categorical: [[64, 32], [256, 128]]}
+    uwo.lambda: {float: [0.1, 3.0]}
+
+Keys are those of an ensemble point (see `rmsearch.ensembles.EnsembleConfig`). `<head>.<field>` applies only when
+`head` is that head type, `uwo.lambda` / `lcb.kappa` only when `aggregation` is that aggregation; nested YAML
+(`mlp: {dropout: {float: [0, 0.3]}}`) is the same as the dotted form. The space only suggests; it computes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES
+from rmsearch.ensembles._config import TOP_KEYS, EnsembleConfig
+from rmsearch.errors import ConfigError
+from rmsearch.heads._configs import HEAD_CONFIGS
+
+DISTRIBUTIONS = ("int", "float", "log", "categorical")
+BUILTIN_SPACES = ("default", "seed-paper", "coste")
+DEFAULTS = {"head": "mlp", "aggregation": "mean"}  # what EnsembleConfig uses when a point omits them
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    line: int
+    dist: str | None = None
+    """None for a fixed value, else one of DISTRIBUTIONS."""
+    value: object = None
+    low: float | None = None
+    high: float | None = None
+    step: int | None = None
+    choices: tuple = ()
+
+    @property
+    def condition(self) -> tuple[str, str] | None:
+        group = self.name.partition(".")[0]
+        if group in HEAD_CONFIGS:
+            return ("head", group)
+        if group in AGGREGATIONS:
+            return ("aggregation", group)
+        return None
+
+    def values(self) -> set:
+        return set(self.choices) if self.dist == "categorical" else {self.value}
+
+
+def _encode(choice):
+    """Optuna's categorical choices must be None/bool/int/float/str: lists travel as '64x32'."""
+    return "x".join(str(v) for v in choice) if isinstance(choice, list) else choice
+
+
+class Space:
+    def __init__(self, params: dict[str, Param], source: str):
+        self.params = params
+        self.source = source
+
+    # ---- loading and validation ---------------------------------------------------------------------------
+    @classmethod
+    def from_yaml_text(cls, text: str, source: str = "<space>") -> "Space":
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
+        if root is None or not isinstance(root, yaml.MappingNode):
+            raise ConfigError(f"{source}: a space is a mapping of parameter names to values or distributions.")
+        params: dict[str, Param] = {}
+        cls._walk(root, "", params, source)
+        space = cls(params, source)
+        space._validate()
+        return space
+
+    @classmethod
+    def _walk(cls, node: yaml.MappingNode, prefix: str, out: dict, source: str) -> None:
+        loader = yaml.SafeLoader("")
+        for key_node, val_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            line = key_node.start_mark.line + 1
+            if isinstance(val_node, yaml.MappingNode):
+                is_group = not prefix and (key in HEAD_CONFIGS or key in AGGREGATIONS)
+                if not is_group:
+                    out[key] = cls._dist(key, line, loader.construct_object(val_node, deep=True), source)
+                    continue
+                cls._walk(val_node, f"{key}.", out, source)
+                continue
+            if key in out:
+                raise ConfigError(f"{source} line {line}: {key!r} is given twice.")
+            out[key] = Param(key, line, value=loader.construct_object(val_node, deep=True))
+
+    @staticmethod
+    def _dist(key: str, line: int, spec: dict, source: str) -> Param:
+        where = f"{source} line {line}: {key}"
+        kinds = [k for k in spec if k in DISTRIBUTIONS]
+        unknown = [k for k in spec if k not in DISTRIBUTIONS and k != "step"]
+        if len(kinds) != 1 or unknown:
+            raise ConfigError(f"{where}: a distribution has exactly one of {', '.join(DISTRIBUTIONS)} "
+                              f"(got {', '.join(map(str, spec))}).")
+        kind = kinds[0]
+        arg = spec[kind]
+        if kind == "categorical":
+            if not isinstance(arg, list) or not arg:
+                raise ConfigError(f"{where}: categorical needs a non-empty list of choices.")
+            return Param(key, line, "categorical", choices=tuple(tuple(c) if isinstance(c, list) else c for c in arg))
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise ConfigError(f"{where}: {kind} needs [low, high], e.g. {{{kind}: [1, 10]}}.")
+        try:
+            low, high = (float(v) for v in arg)  # YAML 1.1 reads 1e-6 as a string; accept it
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: bounds {arg} must be numbers.") from None
+        if kind == "int" and not (low.is_integer() and high.is_integer()):
+            raise ConfigError(f"{where}: int bounds {arg} must be integers.")
+        if low >= high:
+            raise ConfigError(f"{where}: low {arg[0]} must be below high {arg[1]}.")
+        if kind == "log" and low <= 0:
+            raise ConfigError(f"{where}: log needs low > 0 (got {arg[0]}); use float for ranges that include 0.")
+        step = spec.get("step")
+        if step is not None and (kind != "int" or not isinstance(step, int) or step < 1):
+            raise ConfigError(f"{where}: step applies to int distributions and must be a positive integer.")
+        if kind == "int":
+            return Param(key, line, "int", low=int(low), high=int(high), step=step)
+        return Param(key, line, kind, low=low, high=high)
+
+    def _validate(self) -> None:
+        src = self.source
+        reachable = {k: self.params[k].values() if k in self.params else {v} for k, v in DEFAULTS.items()}
+        for key, known in (("head", HEAD_CONFIGS), ("aggregation", AGGREGATIONS)):
+            p = self.params.get(key)
+            if p is not None:
+                if p.dist not in (None, "categorical"):
+                    raise ConfigError(f"{src} line {p.line}: {key} must be fixed or categorical.")
+                bad = [v for v in p.values() if v not in known]
+                if bad:
+                    raise ConfigError(f"{src} line {p.line}: unknown {key} {bad[0]!r}; choose from {', '.join(known)}.")
+        for p in self.params.values():
+            group, _, name = p.name.partition(".")
+            cond = p.condition
+            if p.name in TOP_KEYS:
+                continue
+            if cond is None or not name:
+                raise ConfigError(
+                    f"{src} line {p.line}: unknown key {p.name!r}; keys are {', '.join(TOP_KEYS)}, '<head>.<field>' "
+                    f"for heads {', '.join(HEAD_CONFIGS)}, and {', '.join(f'{a}.{n}' for a, n in PARAM_NAMES.items())}."
+                )
+            if cond[0] == "head":
+                valid = [f.name for f in fields(HEAD_CONFIGS[group])]
+                if name not in valid:
+                    raise ConfigError(f"{src} line {p.line}: head '{group}' has no parameter {name!r}; its parameters "
+                                      f"are {', '.join(sorted(valid))}.")
+            elif PARAM_NAMES.get(group) != name:
+                raise ConfigError(f"{src} line {p.line}: aggregation '{group}' has no parameter {name!r}; "
+                                  f"use {group}.{PARAM_NAMES.get(group, '(none)')}.")
+            if cond[1] not in reachable[cond[0]]:
+                raise ConfigError(
+                    f"{src} line {p.line}: {p.name!r} applies only when {cond[0]} is {cond[1]!r}, which this space "
+                    f"never chooses ({cond[0]}: {sorted(map(str, reachable[cond[0]]))}); remove it or add {cond[1]!r}."
+                )
+            self._check_values(p)
+        if all(p.dist is None for p in self.params.values()):
+            self.fixed_point()  # a fixed space must be one valid point
+
+    def _check_values(self, p: Param) -> None:
+        """Every value a head or aggregation parameter can take passes that config's own validation."""
+        group, _, name = p.name.partition(".")
+        if p.dist == "categorical":
+            samples = [list(c) if isinstance(c, tuple) else c for c in p.choices]
+        elif p.dist is None:
+            samples = [p.value]
+        else:
+            samples = [p.low, p.high]
+        for v in samples:
+            try:
+                if p.condition[0] == "head":
+                    HEAD_CONFIGS[group].from_dict({name: v})
+                elif not (isinstance(v, (int, float)) and v >= 0):
+                    raise ConfigError(f"{p.name} must be a number >= 0")
+            except (ConfigError, TypeError, ValueError) as exc:
+                raise ConfigError(f"{self.source} line {p.line}: {p.name}={v!r} is not allowed: {exc}") from None
+
+    # ---- use ---------------------------------------------------------------------------------------------------
+    def _active(self, p: Param, point: dict) -> bool:
+        cond = p.condition
+        return cond is None or point.get(cond[0], DEFAULTS[cond[0]]) == cond[1]
+
+    def _ordered(self) -> list[Param]:
+        first = [self.params[k] for k in ("head", "aggregation") if k in self.params]
+        return first + [p for k, p in self.params.items() if k not in ("head", "aggregation")]
+
+    def suggest(self, trial) -> dict:
+        """A point: each active parameter suggested under its own name (Optuna's parameter name = point key)."""
+        point: dict = {}
+        for p in self._ordered():
+            if not self._active(p, point):
+                continue
+            if p.dist is None:
+                point[p.name] = p.value
+            elif p.dist == "int":
+                point[p.name] = trial.suggest_int(p.name, p.low, p.high, step=p.step or 1)
+            elif p.dist in ("float", "log"):
+                point[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.dist == "log")
+            else:
+                encoded = {_encode(list(c) if isinstance(c, tuple) else c): c for c in p.choices}
+                pick = encoded[trial.suggest_categorical(p.name, list(encoded))]
+                point[p.name] = list(pick) if isinstance(pick, tuple) else pick
+        return point
+
+    def fixed_point(self) -> dict:
+        """The one point of a space without distributions."""
+        open_ = [p.name for p in self.params.values() if p.dist is not None]
+        if open_:
+            raise ConfigError(f"{self.source}: not a single point; {', '.join(open_)} are distributions.")
+        point: dict = {}
+        for p in self._ordered():
+            if self._active(p, point):
+                point[p.name] = p.value
+        EnsembleConfig.from_point(point)
+        return point
+
+    def to_yaml(self) -> str:
+        lines = [f"# space: {self.source}"]
+        for p in self.params.values():
+            if p.dist is None:
+                val = p.value
+            elif p.dist == "categorical":
+                val = {"categorical": [list(c) if isinstance(c, tuple) else c for c in p.choices]}
+            else:
+                val = {p.dist: [p.low, p.high], **({"step": p.step} if p.step else {})}
+            dumped = yaml.safe_dump(val, default_flow_style=True, width=1000).strip()
+            lines.append(f"{p.name}: {dumped.removesuffix('...').strip()}")
+        return "\n".join(lines) + "\n"
+
+
+def load_space(name_or_path: str | Path) -> Space:
+    """A built-in space by name (default, seed-paper, coste) or a YAML file."""
+    s = str(name_or_path)
+    if s in BUILTIN_SPACES:
+        text = resources.files("rmsearch.spaces").joinpath("builtin", f"{s}.yaml").read_text()
+        return Space.from_yaml_text(text, source=f"space '{s}'")
+    path = Path(s)
+    if not path.is_file():
+        raise ConfigError(f"--space {s}: not a built-in space ({', '.join(BUILTIN_SPACES)}) and no such file.")
+    return Space.from_yaml_text(path.read_text(), source=str(path))
