@@ -95,7 +95,33 @@ def load_point(path: str | None, overrides: list[str]) -> dict:
     return point
 
 
+def cmd_evaluate_ensemble(args) -> int:
+    """Evaluate an exported ensemble on a task's validation and test splits (no training)."""
+    import numpy as np
+
+    from rmsearch import load_ensemble
+    from rmsearch.evaluate import evaluate_split
+
+    ensemble = load_ensemble(args.ensemble)
+    data, task = task_from_args(args)
+    if data.dim != ensemble.dim:
+        raise RMSearchError(f"--data {args.data} has dim {data.dim} but the ensemble in {args.ensemble} scores dim "
+                            f"{ensemble.dim}; evaluate it on data embedded with the same model.")
+    results = {}
+    for name in ("val", "test"):
+        split = getattr(task, name)
+        scores = np.concatenate([ensemble.score(block) for _, block in split.chunks()])
+        results[name] = evaluate_split(scores, split)
+    metrics = {name: r["metrics"] for name, r in results.items()}
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2))
+    _print_table({"validation": metrics["val"], "test": metrics["test"]})
+    return 0
+
+
 def cmd_evaluate(args) -> int:
+    if args.ensemble:
+        return cmd_evaluate_ensemble(args)
     from rmsearch.ensembles import EnsembleConfig
     from rmsearch.evaluate import compare_aggregations, write_report
 
@@ -273,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one configuration key")
     p.add_argument("--out", default="runs/evaluate", help="report folder (replaced)")
     p.add_argument("--json", help="also write the test metrics to this JSON file")
+    p.add_argument("--ensemble", help="evaluate this exported ensemble folder instead of training a configuration")
     p.set_defaults(func=cmd_evaluate)
 
     spaces = sub.add_parser("spaces", help="search spaces").add_subparsers(dest="spaces_command", required=True)

@@ -134,3 +134,34 @@ def test_failing_member_job_fails_its_trial_only(tmp_path, ray_session):
     assert failed and complete and len(failed) + len(complete) == 6
     assert all(t.params["mlp.lr"] > 1 for t in failed) and all(t.params["mlp.lr"] < 1 for t in complete)
     assert all("diverged" in t.user_attrs["fail_reason"] for t in failed)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "rmsearch", *map(str, args)], capture_output=True, text=True)
+
+
+def test_export_score_and_evaluate_from_the_cli(finished, tmp_path):
+    tmp, _, second = finished
+    runs = tmp / "runs"
+    trial = second.completed()[2]
+    r = _cli("export", "--runs", runs, "--study", "s", "--trial", trial.number, "--out", tmp_path / "ens")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "ens" / "manifest.json").read_text())
+    assert manifest["extra"]["trial"] == trial.number and manifest["input_dim"] == 8
+    X = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    r = _cli("score", "--ensemble", tmp_path / "ens", "--embeddings", tmp_path / "X.npy", "--out", tmp_path / "s.npy")
+    assert r.returncode == 0, r.stderr
+    import rmsearch
+
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), rmsearch.load_ensemble(tmp_path / "ens").score(X), rtol=1e-6)
+    r = _cli("evaluate", "--ensemble", tmp_path / "ens", "--data", SMALL, "--json", tmp_path / "m.json")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["val"]["gold_final"] == pytest.approx(trial.user_attrs["val_metrics"]["gold_final"], rel=1e-4)
+    # wrong dim and a missing trial are bad input: exit 2, nothing written
+    np.save(tmp_path / "X4.npy", X[:, :4])
+    r = _cli("score", "--ensemble", tmp_path / "ens", "--embeddings", tmp_path / "X4.npy", "--out", tmp_path / "bad.npy")
+    assert r.returncode == 2 and "scores (n, 8) arrays" in r.stderr and not (tmp_path / "bad.npy").exists()
+    r = _cli("export", "--runs", runs, "--study", "s", "--trial", 999, "--out", tmp_path / "none")
+    assert r.returncode == 2 and "no complete trial 999" in r.stderr and not (tmp_path / "none").exists()
