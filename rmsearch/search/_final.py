@@ -60,13 +60,17 @@ def _stress(search, config: EnsembleConfig) -> dict:
 
     remote = ray.remote(num_cpus=search.threads, max_retries=3)(train_members)
     refs, tasks = {}, {}
+    seeds = config.member_seeds
+    chunk = max(1, -(-len(seeds) // search.slots))  # spread each level's members over the workers
     for rate in NOISE_LEVELS:
         tc = replace(search.task_config, annotator=Annotator(flip_rate=rate))
         tasks[rate] = make_task(search.data, tc)
-        refs[rate] = remote.remote(ray.put(tasks[rate]), config.head.to_dict(), config.member_seeds, search.threads)
+        ref_task = ray.put(tasks[rate])
+        refs[rate] = [remote.remote(ref_task, config.head.to_dict(), seeds[i : i + chunk], search.threads)
+                      for i in range(0, len(seeds), chunk)]
     out = {}
-    for rate, ref in refs.items():
-        records = ray.get(ref)
+    for rate, parts in refs.items():
+        records = [r for part in ray.get(parts) for r in part]
         label = f"flip {rate:.0%} (label error {tasks[rate].label_error:.1%})"
         out[label] = evaluate_members(tasks[rate], config, records, splits=("val", "test"))
     return out
