@@ -252,6 +252,8 @@ class Search:
                     config = EnsembleConfig.from_point(point)
                     head = config.head.to_dict()
                     keys = [member_key(self.task_key, head, s) for s in config.member_seeds]
+                    trial.set_user_attr("members", keys)
+                    trial.set_user_attr("config", config.to_point())
                     missing = [(k, s) for k, s in zip(keys, config.member_seeds) if k not in self.store and k not in inflight]
                     self.state.reused += sum(1 for k in keys if k in self.store or k in inflight)
                     chunk = max(1, math.ceil(len(missing) / slots))
@@ -326,8 +328,6 @@ class Search:
         m = ev["metrics"]
         value = float(m[self.objective.metric])
         cost = int(sum(r.parameters for r in records))
-        p.trial.set_user_attr("members", p.keys)
-        p.trial.set_user_attr("config", p.config.to_point())
         p.trial.set_user_attr("val_metrics", m)
         p.trial.set_user_attr("cost_parameters", cost)
         if not np.isfinite(value):

@@ -15,6 +15,7 @@ Keys are those of an ensemble point (see `rmsearch.ensembles.EnsembleConfig`). `
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,26 @@ from rmsearch.heads._configs import HEAD_CONFIGS
 DISTRIBUTIONS = ("int", "float", "log", "categorical")
 BUILTIN_SPACES = ("default", "seed-paper", "coste")
 DEFAULTS = {"head": "mlp", "aggregation": "mean"}  # what EnsembleConfig uses when a point omits them
+SCALARS = (type(None), bool, int, float, str)  # what Optuna accepts as categorical choices
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads exponent floats without a dot (1e-3), as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _field_kind(group: str, name: str) -> type:
+    """The Python type of a parameter's values: bool, int, float, tuple or str."""
+    if group in PARAM_NAMES:
+        return float
+    default = next(f.default for f in fields(HEAD_CONFIGS[group]) if f.name == name)
+    return type(default)
 
 
 @dataclass(frozen=True)
@@ -70,13 +91,16 @@ class Space:
     @classmethod
     def from_yaml_text(cls, text: str, source: str = "<space>") -> "Space":
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = yaml.compose(text, Loader=_Loader)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
+            raise ConfigError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc}); "
+                              f"fix the indentation or brackets there.") from None
         if root is None or not isinstance(root, yaml.MappingNode):
-            raise ConfigError(f"{source}: a space is a mapping of parameter names to values or distributions.")
+            line = root.start_mark.line + 1 if root is not None else 1
+            raise ConfigError(f"{source} line {line}: a space is a mapping of parameter names to fixed values or "
+                              f"distributions, e.g. 'members: {{int: [1, 10]}}'.")
         params: dict[str, Param] = {}
         cls._walk(root, "", params, source)
         space = cls(params, source)
@@ -85,34 +109,51 @@ class Space:
 
     @classmethod
     def _walk(cls, node: yaml.MappingNode, prefix: str, out: dict, source: str) -> None:
-        loader = yaml.SafeLoader("")
+        loader = _Loader("")
         for key_node, val_node in node.value:
-            key = f"{prefix}{key_node.value}"
             line = key_node.start_mark.line + 1
-            if isinstance(val_node, yaml.MappingNode):
-                is_group = not prefix and (key in HEAD_CONFIGS or key in AGGREGATIONS)
-                if not is_group:
-                    out[key] = cls._dist(key, line, loader.construct_object(val_node, deep=True), source)
-                    continue
-                cls._walk(val_node, f"{key}.", out, source)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(f"{source} line {line}: parameter names must be plain strings like 'mlp.hidden'.")
+            key = f"{prefix}{key_node.value}"
+            if isinstance(val_node, yaml.MappingNode) and not prefix and (key in HEAD_CONFIGS or key in AGGREGATIONS):
+                cls._walk(val_node, f"{key}.", out, source)  # nested group: mlp: {hidden: ..}
                 continue
             if key in out:
-                raise ConfigError(f"{source} line {line}: {key!r} is given twice.")
-            out[key] = Param(key, line, value=loader.construct_object(val_node, deep=True))
+                raise ConfigError(f"{source} line {line}: {key!r} is given twice (first on line {out[key].line}); "
+                                  f"keep one.")
+            try:
+                value = loader.construct_object(val_node, deep=True)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{source} line {line}: {key}: not a plain YAML value ({exc}).") from None
+            if isinstance(val_node, yaml.MappingNode):
+                out[key] = cls._dist(key, line, value, source)
+            else:
+                out[key] = Param(key, line, value=value)
 
     @staticmethod
     def _dist(key: str, line: int, spec: dict, source: str) -> Param:
         where = f"{source} line {line}: {key}"
         kinds = [k for k in spec if k in DISTRIBUTIONS]
         unknown = [k for k in spec if k not in DISTRIBUTIONS and k != "step"]
-        if len(kinds) != 1 or unknown:
+        if unknown:
+            raise ConfigError(f"{where}: unknown distribution {', '.join(map(repr, unknown))}; a distribution is "
+                              f"one of {', '.join(DISTRIBUTIONS)} (e.g. {{int: [1, 10]}}, {{log: [1.0e-5, 0.1]}}); "
+                              f"a list value that is not a distribution is written as a plain list.")
+        if len(kinds) != 1:
             raise ConfigError(f"{where}: a distribution has exactly one of {', '.join(DISTRIBUTIONS)} "
-                              f"(got {', '.join(map(str, spec))}).")
+                              f"(got {', '.join(map(str, spec)) or 'none'}).")
         kind = kinds[0]
         arg = spec[kind]
         if kind == "categorical":
             if not isinstance(arg, list) or not arg:
-                raise ConfigError(f"{where}: categorical needs a non-empty list of choices.")
+                raise ConfigError(f"{where}: categorical needs a non-empty list of choices, e.g. "
+                                  f"{{categorical: [a, b]}}.")
+            for c in arg:
+                if not (isinstance(c, SCALARS) or (isinstance(c, list) and all(isinstance(v, SCALARS) for v in c))):
+                    raise ConfigError(f"{where}: choice {c!r} must be a plain value or a list of plain values.")
+            encoded = [_encode(c) for c in arg]  # as Optuna sees them: [64, 32] and "64x32" are the same choice
+            if len(set(encoded)) != len(encoded):
+                raise ConfigError(f"{where}: categorical choices {arg} repeat a choice; list each once.")
             return Param(key, line, "categorical", choices=tuple(tuple(c) if isinstance(c, list) else c for c in arg))
         if not (isinstance(arg, list) and len(arg) == 2):
             raise ConfigError(f"{where}: {kind} needs [low, high], e.g. {{{kind}: [1, 10]}}.")
@@ -127,7 +168,7 @@ class Space:
         if kind == "log" and low <= 0:
             raise ConfigError(f"{where}: log needs low > 0 (got {arg[0]}); use float for ranges that include 0.")
         step = spec.get("step")
-        if step is not None and (kind != "int" or not isinstance(step, int) or step < 1):
+        if step is not None and (kind != "int" or isinstance(step, bool) or not isinstance(step, int) or step < 1):
             raise ConfigError(f"{where}: step applies to int distributions and must be a positive integer.")
         if kind == "int":
             return Param(key, line, "int", low=int(low), high=int(high), step=step)
@@ -148,6 +189,7 @@ class Space:
             group, _, name = p.name.partition(".")
             cond = p.condition
             if p.name in TOP_KEYS:
+                self._check_top(p)
                 continue
             if cond is None or not name:
                 raise ConfigError(
@@ -167,9 +209,36 @@ class Space:
                     f"{src} line {p.line}: {p.name!r} applies only when {cond[0]} is {cond[1]!r}, which this space "
                     f"never chooses ({cond[0]}: {sorted(map(str, reachable[cond[0]]))}); remove it or add {cond[1]!r}."
                 )
+            kind = _field_kind(group, name)
+            if p.dist in ("int", "float", "log") and kind not in (int, float):
+                raise ConfigError(f"{src} line {p.line}: {p.name} takes {kind.__name__} values; give a fixed value or "
+                                  f"{{categorical: [...]}}, not {p.dist}.")
+            if p.dist in ("float", "log") and kind is int:
+                raise ConfigError(f"{src} line {p.line}: {p.name} takes integers; use {{int: [low, high]}}, "
+                                  f"not {p.dist}.")
             self._check_values(p)
         if all(p.dist is None for p in self.params.values()):
             self.fixed_point()  # a fixed space must be one valid point
+
+    def _check_top(self, p: Param) -> None:
+        """members / seed are integers (members 1-999), standardize a boolean."""
+        where = f"{self.source} line {p.line}: {p.name}"
+        if p.name in ("head", "aggregation"):
+            return
+        if p.name == "standardize":
+            if p.dist not in (None, "categorical") or not all(isinstance(v, bool) for v in p.values()):
+                raise ConfigError(f"{where} is true or false, or {{categorical: [true, false]}}.")
+            return
+        if p.dist in ("float", "log"):
+            raise ConfigError(f"{where} takes integers; use {{int: [low, high]}}, not {p.dist}.")
+        samples = [p.low, p.high] if p.dist == "int" else list(p.values())
+        for v in samples:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"{where}={v!r} must be an integer.")
+            if p.name == "members" and not 1 <= v <= 999:
+                raise ConfigError(f"{where}={v} must be between 1 and 999.")
+            if p.name == "seed" and v < 0:
+                raise ConfigError(f"{where}={v} must be >= 0.")
 
     def _check_values(self, p: Param) -> None:
         """Every value a head or aggregation parameter can take passes that config's own validation."""
@@ -180,7 +249,17 @@ class Space:
             samples = [p.value]
         else:
             samples = [p.low, p.high]
+        kind = _field_kind(group, name)
         for v in samples:
+            ok = {bool: lambda x: isinstance(x, bool),
+                  int: lambda x: isinstance(x, int) and not isinstance(x, bool),
+                  float: lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
+                  tuple: lambda x: isinstance(x, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in x),
+                  str: lambda x: isinstance(x, str)}[kind](v)
+            if not ok:
+                want = {bool: "true or false", int: "an integer", float: "a number",
+                        tuple: "a list of integers like [64, 32]", str: "a string"}[kind]
+                raise ConfigError(f"{self.source} line {p.line}: {p.name}={v!r} must be {want}.")
             try:
                 if p.condition[0] == "head":
                     HEAD_CONFIGS[group].from_dict({name: v})

@@ -165,3 +165,24 @@ def test_export_score_and_evaluate_from_the_cli(finished, tmp_path):
     assert r.returncode == 2 and "scores (n, 8) arrays" in r.stderr and not (tmp_path / "bad.npy").exists()
     r = _cli("export", "--runs", runs, "--study", "s", "--trial", 999, "--out", tmp_path / "none")
     assert r.returncode == 2 and "no complete trial 999" in r.stderr and not (tmp_path / "none").exists()
+
+
+def test_multi_objective_keeps_a_pareto_front(tmp_path, ray_session, tiny_space):
+    s = launch(tmp_path, tiny_space, 5, multi_objective=True, top=2)
+    assert len(s.study.directions) == 2
+    front = s.study.best_trials
+    assert front and all(t.values[1] == t.user_attrs["cost_parameters"] for t in front)
+    assert {n for n, *_ in s.final["top"]} <= {t.number for t in front}
+
+
+def test_pruning_reports_partial_ensembles(tmp_path, ray_session):
+    space = tmp_path / "p.yaml"
+    space.write_text("head: mlp\nmembers: {int: [4, 6]}\naggregation: mean\nmlp.hidden: [8]\nmlp.epochs: 2\n"
+                     "mlp.lr: {log: [1.0e-5, 1.0e-2]}\n")
+    s = launch(tmp_path, space, 8, final=False, prune=True)
+    trials = s.study.trials
+    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
+    assert any(t.intermediate_values for t in trials)  # members arrive in several jobs: partial values reported
+    for t in trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert t.user_attrs["pruned_at_members"] < len(t.user_attrs["members"])
