@@ -186,3 +186,18 @@ def test_pruning_reports_partial_ensembles(tmp_path, ray_session):
     for t in trials:
         if t.state == optuna.trial.TrialState.PRUNED:
             assert t.user_attrs["pruned_at_members"] < len(t.user_attrs["members"])
+
+
+def test_optuna_dashboard_opens_the_storage_unchanged(finished):
+    dashboard = pytest.importorskip("optuna_dashboard")
+    from wsgiref.util import setup_testing_defaults
+
+    tmp, _, _ = finished
+    app = dashboard.wsgi(f"sqlite:///{tmp / 'runs' / 's' / 'study.db'}")
+    environ = {"PATH_INFO": "/api/studies", "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    status = []
+    body = b"".join(app(environ, lambda s, h, exc_info=None: status.append(s)))
+    assert status[0].startswith("200")
+    studies = json.loads(body)["study_summaries"]
+    assert [s["study_name"] for s in studies] == ["s"]
