@@ -1,0 +1,199 @@
+"""The seed paper's reward-model-ensemble case study, rerun: for each head type × label-noise level × seed, one
+member group is trained as a Ray task; from its cached test scores the driver evaluates a single head (each
+member alone, averaged) against the mean, min and uwo (λ=1) ensembles of all members, with exact best-of-N
+curves up to the pool size. Results are summarized over seeds (mean ± std)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from rmsearch.data import Annotator, GoldData, PairData, TaskConfig, make_task
+from rmsearch.ensembles import Aggregation, standardize
+from rmsearch.errors import RMSearchError
+
+HEADS = ("mlp", "mlp_clf", "gbdt", "linear")
+NOISE_LEVELS = (0.05, 0.15, 0.25, 0.40)
+"""Label flip rates (about the 5/15/25/40% label error of the seed's case study)."""
+AGGREGATIONS = ("mean", "min", "uwo")
+ROW_AGGREGATIONS = ("single", *AGGREGATIONS)
+AGG_LABELS = {"single": "single", "mean": "mean", "min": "min", "uwo": "uwo (λ=1)"}
+METRICS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman", "pair_accuracy")
+
+QUICK_DATA = "synth:train_prompts=200,test_prompts=20,test_responses=50,dim=8"
+
+
+def head_configs(quick: bool) -> dict[str, dict]:
+    """Small hyperparameters per head type, sized for a 2-core CPU. Every member draws its own bootstrap of the
+    pairs, so members differ by more than their seed (what conservative aggregation feeds on)."""
+    epochs = 5 if quick else 40
+    mlp = {"hidden": [64, 32], "epochs": epochs, "patience": 0, "bootstrap": True}
+    return {
+        "mlp": {"kind": "mlp", **mlp},
+        "mlp_clf": {"kind": "mlp_clf", **mlp},
+        "gbdt": {"kind": "gbdt", "max_iter": 10 if quick else 100, "bootstrap": True},
+        "linear": {"kind": "linear", "epochs": epochs, "bootstrap": True},
+    }
+
+
+@dataclass
+class StudyConfig:
+    data: str = "synth"
+    heads: tuple[str, ...] = HEADS
+    noise_levels: tuple[float, ...] = NOISE_LEVELS
+    seeds: int = 3
+    members: int = 5
+    quick: bool = False
+    configs: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, data: str | None = None, quick: bool = False, seeds: int | None = None,
+             members: int | None = None) -> "StudyConfig":
+        config = cls(
+            data=data or (QUICK_DATA if quick else "synth"),
+            noise_levels=(0.05, 0.40) if quick else NOISE_LEVELS,
+            seeds=(1 if quick else 3) if seeds is None else seeds,
+            members=(2 if quick else 5) if members is None else members,
+            quick=quick, configs=head_configs(quick),
+        )
+        return config.validate()
+
+    def validate(self) -> "StudyConfig":
+        if self.seeds < 1:
+            raise RMSearchError(f"--seeds {self.seeds}: needs at least 1 seed.")
+        if self.members < 2:
+            raise RMSearchError(f"--members {self.members}: an ensemble needs at least 2 members.")
+        return self
+
+    def task_config(self, rate: float, seed: int) -> TaskConfig:
+        return TaskConfig(annotator=Annotator(flip_rate=rate), seed=seed)
+
+    def member_seeds(self, seed: int) -> tuple[int, ...]:
+        return tuple(seed * 1000 + i for i in range(self.members))
+
+    def jobs(self) -> list[tuple[str, float, int]]:
+        return [(h, r, s) for h in self.heads for r in self.noise_levels for s in range(self.seeds)]
+
+
+def _train_job(data, task_config: TaskConfig, head_config: dict, seeds: tuple[int, ...], threads: int) -> dict:
+    """Ray task: carve the task from the shared data (deterministic, cheap) and train one member group; return
+    only what evaluation needs: per-member score statistics and raw test scores."""
+    from rmsearch.search._jobs import train_members
+
+    records = train_members(make_task(data, task_config), head_config, seeds, threads)
+    return {"stats": np.stack([r.stats for r in records]),
+            "test": np.stack([r.test_scores for r in records]),
+            "seconds": float(sum(r.seconds for r in records))}
+
+
+def evaluate_group(split, stats: np.ndarray, test_scores: np.ndarray) -> dict:
+    """'single' (each member alone, averaged) and each ensemble aggregation -> {"metrics", "curve"} on `split`."""
+    from rmsearch.evaluate import evaluate_split
+    from rmsearch.evaluate._robustness import _mean_of
+
+    z = standardize(test_scores, stats)
+    out = {"single": _mean_of([evaluate_split(zi, split) for zi in z])}
+    for name in AGGREGATIONS:
+        out[name] = evaluate_split(Aggregation(name, 1.0)(z), split)
+    return out
+
+
+def check_data(data, spec: str) -> GoldData:
+    if isinstance(data, PairData):
+        raise RMSearchError(
+            f"--data {spec}: is a pair dataset (chosen/rejected embeddings without gold rewards). The seed-ensembles "
+            f"case study measures over-optimization with best-of-N against gold rewards, which pairs cannot give. "
+            f"Use --data synth (the built-in gold world) or a seed-format folder with reward_*.npy files."
+        )
+    return data
+
+
+def run_study(config: StudyConfig, address: str | None = None, workers: int | None = None,
+              progress: bool = True) -> dict:
+    """Train every (head, noise, seed) group on Ray and evaluate it; returns per-seed results and a summary."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rmsearch.data import load_data
+    from rmsearch.search._driver import init_ray
+
+    start = time.perf_counter()
+    data = check_data(load_data(config.data), config.data)
+    ray, slots, threads = init_ray(address, workers)
+    remote = ray.remote(num_cpus=threads, max_retries=3)(_train_job)
+    data_ref = ray.put(data)  # once; every job carves its task from the shared copy
+    tasks = {(r, s): make_task(data, config.task_config(r, s)) for r in config.noise_levels for s in range(config.seeds)}
+    refs = {}
+    for head, rate, seed in config.jobs():
+        ref = remote.remote(data_ref, config.task_config(rate, seed), config.configs[head], config.member_seeds(seed),
+                            threads)
+        refs[ref] = (head, rate, seed)
+    runs = {}
+    train_seconds = 0.0
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        job = bar.add_task(f"member groups ({config.members} members each, {slots} at once)", total=len(refs))
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                head, rate, seed = refs[ref]
+                out = ray.get(ref)
+                train_seconds += out["seconds"]
+                runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)].test, out["stats"], out["test"])
+                bar.advance(job)
+    label_error = {(r, s): t.label_error for (r, s), t in tasks.items()}
+    any_task = next(iter(tasks.values()))
+    return {
+        "config": asdict(config),
+        "data": {"spec": config.data, "name": data.name, "fingerprint": data.fingerprint, "dim": data.dim,
+                 "train": list(data.train.embeddings.shape[:2]), "test": list(data.test.embeddings.shape[:2])},
+        "test_prompts": int(any_task.test.gold.shape[0]), "pool": int(any_task.test.gold.shape[1]),
+        "train_pairs": len(any_task.train),
+        "rows": summarize(config, runs, label_error),
+        "curves": mean_curves(config, runs),
+        "per_seed": [{"head": h, "flip_rate": r, "seed": s, "aggregation": a, **res["metrics"]}
+                     for (h, r, s), ev in runs.items() for a, res in ev.items()],
+        "label_error": {f"{r}/{s}": e for (r, s), e in label_error.items()},
+        "workers": slots, "threads_per_job": threads,
+        "train_seconds": train_seconds, "wall_seconds": time.perf_counter() - start,
+    }
+
+
+def _std(values: list[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarize(config: StudyConfig, runs: dict, label_error: dict) -> list[dict]:
+    """One row per head × noise × (single + aggregations): mean and std over seeds of each metric."""
+    rows = []
+    for head in config.heads:
+        for rate in config.noise_levels:
+            errors = [label_error[(rate, s)] for s in range(config.seeds)]
+            for agg in ROW_AGGREGATIONS:
+                ms = [runs[(head, rate, s)][agg]["metrics"] for s in range(config.seeds)]
+                row = {"head": head, "flip_rate": rate, "label_error": float(np.mean(errors)), "aggregation": agg,
+                       "seeds": config.seeds}
+                for k in METRICS:
+                    vals = [float(m[k]) for m in ms if k in m]
+                    if vals:
+                        row[k] = float(np.mean(vals))
+                        row[f"{k}_std"] = _std(vals)
+                rows.append(row)
+    return rows
+
+
+def mean_curves(config: StudyConfig, runs: dict) -> dict:
+    """(head, rate, agg) -> {"n", "kl", "gold", "gold_std"}: BoN gold curves averaged over seeds."""
+    out = {}
+    for head in config.heads:
+        for rate in config.noise_levels:
+            for agg in ROW_AGGREGATIONS:
+                curves = [runs[(head, rate, s)][agg]["curve"] for s in range(config.seeds)]
+                gold = np.array([c["gold"] for c in curves])
+                out[(head, rate, agg)] = {"n": curves[0]["n"], "kl": curves[0]["kl"], "gold": gold.mean(0).tolist(),
+                                          "gold_std": (gold.std(0, ddof=1) if len(gold) > 1 else 0 * gold[0]).tolist()}
+    return out
