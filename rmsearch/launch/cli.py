@@ -336,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embeddings", required=True)
     p.add_argument("--out", help="output .npy (default: EMBEDDINGS.scores.npy)")
     p.set_defaults(func=cmd_score)
+
+    from rmsearch.reproduce import add_reproduce_parser
+
+    add_reproduce_parser(sub)
     return parser
 
 

@@ -51,7 +51,7 @@ def cmd_reproduce(args) -> int:
                        progress=not getattr(args, "no_progress", False))
     write_study(out, result)
     console = Console()
-    for f in findings(result["rows"]):
+    for f in findings(result["rows"], result["per_seed"]):
         console.print(f"({f.key}) {f.claim}: [bold]{f.verdict}[/bold]", highlight=False)
     console.print(f"{len(result['rows'])} rows, {result['wall_seconds']:.0f} s; report: {out / 'report.md'}",
                   highlight=False)

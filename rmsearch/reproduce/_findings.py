@@ -104,7 +104,21 @@ def classifier_robust(table: dict) -> Finding:
                                    f"({_mean(table, ('mlp',), (lo,)):.3f} → {_mean(table, ('mlp',), (hi,)):.3f}).")
 
 
-def findings(rows: list[dict]) -> list[Finding]:
-    """The three findings, decided from `rows` (see the module docstring)."""
+CHECKS = (ensembles_beat_single, conservative_under_noise, classifier_robust)
+
+
+def findings(rows: list[dict], per_seed: list[dict] | None = None) -> list[Finding]:
+    """The three findings, decided from `rows` (see the module docstring). With `per_seed` (the same rows with a
+    "seed" key, one per seed), each evidence also says in how many seeds the same criterion holds on its own."""
     table = _index(rows)
-    return [ensembles_beat_single(table), conservative_under_noise(table), classifier_robust(table)]
+    out = [check(table) for check in CHECKS]
+    seeds = sorted({r["seed"] for r in per_seed or []})
+    if len(seeds) > 1:
+        tables = [_index([r for r in per_seed if r["seed"] == s]) for s in seeds]
+        for i, (check, f) in enumerate(zip(CHECKS, out)):
+            if f.reproduced is None:
+                continue
+            holds = sum(bool(check(t).reproduced) for t in tables)
+            out[i] = Finding(f.key, f.claim, f.reproduced,
+                             f"{f.evidence} Per seed, the criterion holds in {holds} of {len(seeds)}.")
+    return out

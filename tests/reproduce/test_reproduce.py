@@ -155,3 +155,15 @@ def test_findings_partial_and_untestable():
     v = verdicts(one_level)
     assert v == {"a": True, "b": None, "c": None}
     assert "not tested" in findings(one_level)[1].line()
+
+
+def test_findings_count_seeds_where_the_criterion_holds():
+    base = {"mlp": {0.05: 1.0, 0.40: 0.5}, "mlp_clf": {0.05: 1.0, 0.40: 0.8}}
+    per_seed = []
+    for seed, single in ((0, -0.2), (1, -0.1), (2, 0.5)):  # ensembles beat single in seeds 0 and 1 only
+        per_seed += [{**r, "seed": seed} for r in table(base, lambda a, r, s=single: s if a == "single" else 0.0)]
+    mean_rows = table(base, lambda a, r: 0.2 / 3 if a == "single" else 0.0)  # the seeds' mean: single above
+    a = findings(mean_rows, per_seed)[0]
+    assert a.reproduced is False
+    assert a.evidence.endswith("Per seed, the criterion holds in 2 of 3.")
+    assert "Per seed" not in findings(mean_rows, [r for r in per_seed if r["seed"] == 0])[0].evidence
