@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -125,8 +126,6 @@ def check_writable(folder: Path) -> None:
 
 def _check_reachable(address: str) -> None:
     """Fail fast on an address nothing listens on (Ray itself retries for minutes)."""
-    import socket
-
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # 'auto' and other forms Ray resolves itself
@@ -161,6 +160,19 @@ def init_ray(address: str | None, workers: int | None):
     cpus = int(ray.cluster_resources().get("CPU", 1))
     slots = max(1, min(workers or cpus, cpus))
     return ray, slots, max(1, cpus // slots)
+
+
+_HOST = socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
 
 
 def _has_ray_token() -> bool:
@@ -209,6 +221,7 @@ class Search:
         if [d.name.lower() for d in self.study.directions] != directions:
             raise ConfigError(f"study {o.study!r} exists with directions {[d.name.lower() for d in self.study.directions]}, "
                               f"not {directions}; use another --study name or the same --objective/--multi-objective.")
+        self.requeued = self._recover_stale_trials()
         self.study.set_user_attr("data", {"spec": str(o.data), "name": self.data.name, "kind": self.data.kind,
                                           "fingerprint": self.data.fingerprint, "dim": self.data.dim})
         self.study.set_user_attr("task", {"key": self.task_key, "config": asdict(self.task_config),
@@ -216,6 +229,24 @@ class Search:
         self.study.set_user_attr("objective", self.objective.name)
         self.study.set_user_attr("space", o.space)
         return self
+
+    def _recover_stale_trials(self) -> list[int]:
+        """Trials left RUNNING by a driver on this host that no longer runs: mark them FAIL and queue their
+        configurations again, so a relaunch after a killed driver loses and duplicates nothing. (A RUNNING trial
+        of a live driver, or of one on another host, is left alone: several drivers may share a study.)"""
+        import optuna
+
+        requeued = []
+        for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            owner = t.user_attrs.get("driver")
+            if not owner or owner.get("host") != _HOST or _pid_alive(owner.get("pid", -1)):
+                continue
+            reason = f"driver process {owner['pid']} on {owner['host']} died while the trial ran; configuration re-queued"
+            optuna.trial.Trial(self.study, t._trial_id).set_user_attr("fail_reason", reason)
+            self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            self.study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
+            requeued.append(t.number)
+        return requeued
 
     def _existing_trials(self) -> int:
         import optuna
@@ -248,6 +279,7 @@ class Search:
                 while asked < self.options.trials and len(jobs) < slots:
                     asked += 1
                     trial = self.study.ask()
+                    trial.set_user_attr("driver", {"host": _HOST, "pid": os.getpid()})
                     point = self.space.suggest(trial)
                     config = EnsembleConfig.from_point(point)
                     head = config.head.to_dict()

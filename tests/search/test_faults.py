@@ -1,0 +1,81 @@
+"""Faults caused for real: a driver killed with SIGKILL mid-search, an unwritable run folder."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from tests.search.conftest import SMALL
+
+SLOW_SPACE = """
+head: mlp
+members: {int: [2, 4]}
+aggregation: {categorical: [mean, min, uwo]}
+mlp.hidden: [64, 32]
+mlp.epochs: {int: [20, 40]}
+mlp.patience: 0
+"""
+
+
+def _launch(tmp_path, trials, space):
+    return subprocess.Popen(
+        [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space), "--trials", str(trials),
+         "--study", "k", "--runs", str(tmp_path / "runs"), "--no-final"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+
+
+@pytest.mark.slow
+def test_killed_driver_relaunch_resumes_without_loss_or_duplicates(tmp_path):
+    space = tmp_path / "slow.yaml"
+    space.write_text(SLOW_SPACE)
+    url = f"sqlite:///{tmp_path / 'runs' / 'k' / 'study.db'}"
+    proc = _launch(tmp_path, 30, space)
+    deadline = time.time() + 240
+    completed = []
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(1)
+        try:
+            study = optuna.load_study(study_name="k", storage=url)
+        except Exception:
+            continue
+        completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        running = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+        if len(completed) >= 2 and running:
+            break
+    assert proc.poll() is None, proc.stdout.read()
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    proc.wait()
+    study = optuna.load_study(study_name="k", storage=url)
+    before = {t.number: t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    stale = {t.number: t.params for t in study.trials if t.state == optuna.trial.TrialState.RUNNING}
+    assert before and stale
+
+    r = subprocess.run(
+        [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space), "--trials", str(len(stale)),
+         "--study", "k", "--runs", str(tmp_path / "runs"), "--no-final"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    study = optuna.load_study(study_name="k", storage=url)
+    after = {t.number: t for t in study.trials}
+    for number, value in before.items():  # nothing completed is lost or changed
+        assert after[number].state == optuna.trial.TrialState.COMPLETE and after[number].value == value
+    for number, params in stale.items():  # stale trials failed with the reason, their configurations re-ran once
+        assert after[number].state == optuna.trial.TrialState.FAIL
+        assert "died while the trial ran" in after[number].user_attrs["fail_reason"]
+        reruns = [t for t in study.trials if t.user_attrs.get("requeued_from") == number]
+        assert len(reruns) == 1 and reruns[0].params == params
+        assert reruns[0].state == optuna.trial.TrialState.COMPLETE
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_unwritable_run_folder_is_refused_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = subprocess.run([sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--trials", "1", "--study", "x",
+                        "--runs", str(blocker)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert f"run folder {blocker / 'x'} is not writable" in r.stderr and "choose another --runs" in r.stderr
