@@ -225,14 +225,14 @@ def _options_of_study(args):
     import optuna
 
     from rmsearch.search import LaunchOptions
-    from rmsearch.search._driver import open_storage
+    from rmsearch.search._driver import open_storage, storage_of
 
     study_dir = Path(args.runs) / args.study
     url = open_storage(args.storage, study_dir)
     if args.storage is None and not (study_dir / "study.db").exists():
         raise RMSearchError(f"no study at {study_dir}; check --runs and --study (or pass --storage).")
     try:
-        attrs = optuna.load_study(study_name=args.study, storage=url).user_attrs
+        attrs = optuna.load_study(study_name=args.study, storage=storage_of(url)).user_attrs
     except KeyError:
         raise RMSearchError(f"storage {url} has no study named {args.study!r}.") from None
     task = attrs["task"]["config"]

@@ -103,13 +103,25 @@ def mean_history(records) -> list[dict[str, float]]:
 
 
 def open_storage(url: str | None, study_dir: Path) -> str:
+    """The storage URL in force: `url`, or a SQLite file in the run folder."""
     url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if not scheme:
         raise ConfigError(
             f"--storage {url!r} is not a storage URL; use e.g. sqlite:///path/study.db, "
-            f"postgresql://user:pass@host/db, or omit it for a SQLite file in the run folder."
+            f"postgresql://user:pass@host/db, journal:///path/study.log, or omit it for a SQLite file in the run folder."
         )
+    return url
+
+
+def storage_of(url: str):
+    """What Optuna takes for `url`: RDB URLs as they are, `journal://PATH` as a journal file (safe for several
+    drivers on one machine or a shared file system)."""
+    if url.startswith("journal://"):
+        import optuna
+
+        path = url.removeprefix("journal://")
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
     return url
 
 
@@ -214,7 +226,7 @@ class Search:
                    else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
         try:
             pruner = optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else optuna.pruners.NopPruner()
-            self.study = optuna.create_study(study_name=o.study, storage=self.storage, load_if_exists=True,
+            self.study = optuna.create_study(study_name=o.study, storage=storage_of(self.storage), load_if_exists=True,
                                              directions=directions, sampler=sampler, pruner=pruner)
         except ValueError as exc:
             raise ConfigError(f"study {o.study!r} in {self.storage}: {exc}") from None
@@ -253,7 +265,7 @@ class Search:
 
         url = open_storage(self.options.storage, self.study_dir)
         try:
-            return len(optuna.load_study(study_name=self.options.study, storage=url).trials)
+            return len(optuna.load_study(study_name=self.options.study, storage=storage_of(url)).trials)
         except KeyError:
             return 0
         except Exception as exc:  # bad URL, unreachable database: say so before anything else

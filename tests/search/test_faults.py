@@ -79,3 +79,26 @@ def test_unwritable_run_folder_is_refused_before_any_work(tmp_path):
                         "--runs", str(blocker)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert f"run folder {blocker / 'x'} is not writable" in r.stderr and "choose another --runs" in r.stderr
+
+
+@pytest.mark.slow
+def test_two_drivers_share_one_journal_study(tmp_path):
+    journal = tmp_path / "shared.log"
+    space = tmp_path / "tiny.yaml"
+    from tests.search.conftest import TINY_SPACE
+
+    space.write_text(TINY_SPACE)
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space), "--trials", "4",
+         "--study", "shared", "--runs", str(tmp_path / f"runs{i}"), "--storage", f"journal://{journal}",
+         "--no-final", "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)]
+    for p in procs:
+        out, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, out
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len(trials) == 8 and sorted(t.number for t in trials) == list(range(8))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    owners = {t.user_attrs["driver"]["pid"] for t in trials}
+    assert len(owners) == 2  # both drivers did work, each trial told once by the driver that asked it
