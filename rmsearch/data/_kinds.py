@@ -21,6 +21,11 @@ class CandidateSet:
     def checked(cls, embeddings: np.ndarray, gold: np.ndarray, *, names: tuple[str, str]) -> "CandidateSet":
         emb_name, gold_name = names
         check_float_array(emb_name, embeddings, (3,), what="(prompts, responses, dim)")
+        if embeddings.shape[1] < 2:
+            raise DataError(
+                f"{emb_name}: has K={embeddings.shape[1]} response per prompt; best-of-N and within-prompt pairs "
+                f"need K >= 2 responses for every prompt."
+            )
         check_float_array(gold_name, gold, (2, 3), what="(prompts, responses) or (prompts, responses, 1)")
         if gold.ndim == 3:
             if gold.shape[2] != 1:
@@ -33,11 +38,6 @@ class CandidateSet:
             raise DataError(
                 f"{gold_name}: shape {gold.shape} does not match {emb_name} (prompts, responses) = "
                 f"{embeddings.shape[:2]}; there must be one gold reward per embedded response."
-            )
-        if embeddings.shape[1] < 2:
-            raise DataError(
-                f"{emb_name}: has K={embeddings.shape[1]} response per prompt; best-of-N and within-prompt pairs "
-                f"need K >= 2 responses for every prompt."
             )
         return cls(embeddings=embeddings, gold=gold)
 

@@ -208,20 +208,27 @@ class Search:
         o = self.options
         if o.trials < 0:
             raise ConfigError(f"--trials {o.trials} must be >= 0.")
+        if o.workers is not None and o.workers < 1:
+            raise ConfigError(f"--workers {o.workers} must be at least 1.")
+        if o.address:
+            _check_reachable(o.address)
         self.space = load_space(o.space)
         self.data = load_data(o.data, seed=o.seed)
         self.objective: Objective = get_objective(o.objective, self.data.kind)
         self.study_dir = Path(o.runs) / o.study
-        check_writable(self.study_dir)
         self.task_config = TaskConfig(annotator=Annotator(quality=o.quality, flip_rate=o.flip_rate), seed=o.seed)
         self.task = make_task(self.data, self.task_config)
+        self.storage = open_storage(o.storage, self.study_dir)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        existing = self._existing_trials() if o.storage else None  # a bad database fails before any folder exists
+        check_writable(self.study_dir)
+        if existing is None:
+            existing = self._existing_trials()
         self.task_key = task_key(self.data.fingerprint, self.task_config)
         self.store = MemberStore(self.study_dir / "members")
         self.tb_dir = self.study_dir / "tb"
-        self.storage = open_storage(o.storage, self.study_dir)
         directions = [self.objective.direction] + (["minimize"] if o.multi_objective else [])
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler_seed = o.seed + 7919 * self._existing_trials()
+        sampler_seed = o.seed + 7919 * existing
         sampler = (optuna.samplers.NSGAIISampler(seed=sampler_seed) if o.multi_objective
                    else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
         try:
