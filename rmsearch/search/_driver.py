@@ -62,6 +62,8 @@ class SearchState:
     """Members a trial took from the cache instead of training."""
     jobs: int = 0
     pruned: int = 0
+    nodes: dict[str, int] = field(default_factory=dict)
+    """Members trained per Ray node id."""
     train_seconds: float = 0.0
     """Sum of member-job training time (as measured inside the jobs)."""
     told: list[int] = field(default_factory=list)
@@ -343,6 +345,7 @@ class Search:
                         self.store.put(k, r)
                         self.state.trained += 1
                         self.state.train_seconds += r.seconds
+                        self.state.nodes[r.node] = self.state.nodes.get(r.node, 0) + 1
                     for p in list(pending):
                         if not p.waiting & set(keys):
                             continue
@@ -356,7 +359,8 @@ class Search:
                             progress.trial_done()
         self.search_seconds = time.perf_counter() - t0
         self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
-                                                 "jobs": self.state.jobs, "seconds": self.search_seconds})
+                                                 "jobs": self.state.jobs, "seconds": self.search_seconds,
+                                                 "members_per_node": self.state.nodes})
         self.final = None
         if self.options.final and self.completed():
             from rmsearch.search._final import final_evaluation

@@ -17,4 +17,18 @@ def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int)
 
     torch.set_num_threads(max(1, int(threads)))
     config = make_config(head_config["kind"], **{k: v for k, v in head_config.items() if k != "kind"})
-    return records_from_group(fit_group(task, config, tuple(seeds)))
+    records = records_from_group(fit_group(task, config, tuple(seeds)))
+    node = _node_id()
+    for r in records:
+        r.node = node
+    return records
+
+
+def _node_id() -> str:
+    """The Ray node this job ran on ('' outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    except Exception:  # noqa: BLE001 - where a job ran is bookkeeping, never a reason to fail it
+        return ""

@@ -36,6 +36,8 @@ class MemberRecord:
     test_scores: np.ndarray
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    node: str = ""
+    """The Ray node that trained the member."""
 
     @property
     def parameters(self) -> int:
@@ -73,7 +75,8 @@ class MemberStore:
                 meta = json.loads(f.metadata()["member"])
             arrays = {k[len("arrays."):]: v for k, v in tensors.items() if k.startswith("arrays.")}
             self._memory[key] = MemberRecord(meta["kind"], meta["config"], meta["seed"], arrays, tensors["stats"],
-                                             tensors["val_scores"], tensors["test_scores"], meta["history"], meta["seconds"])
+                                             tensors["val_scores"], tensors["test_scores"], meta["history"], meta["seconds"],
+                                             meta.get("node", ""))
         return self._memory[key]
 
     def put(self, key: str, record: MemberRecord) -> None:
@@ -82,7 +85,7 @@ class MemberStore:
         tensors.update(stats=np.asarray(record.stats, np.float64), val_scores=np.ascontiguousarray(record.val_scores),
                        test_scores=np.ascontiguousarray(record.test_scores))
         meta = {"kind": record.kind, "config": record.config, "seed": record.seed, "history": record.history,
-                "seconds": record.seconds}
+                "seconds": record.seconds, "node": record.node}
         tmp = self._path(key).with_suffix(".partial")
         save_file(tensors, tmp, metadata={"member": json.dumps(meta)})
         os.replace(tmp, self._path(key))

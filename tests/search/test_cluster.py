@@ -1,4 +1,4 @@
-"""A search joining a Ray cluster started with `ray start --head` on 127.0.0.1, through the CLI."""
+"""A search joining a Ray cluster of two nodes started with `ray start` on 127.0.0.1, through the CLI."""
 
 import json
 import os
@@ -30,9 +30,10 @@ def test_launch_with_address_joins_cluster(tmp_path):
     token_env = {**os.environ, "RAY_AUTH_MODE": "token"}
     head = subprocess.Popen(
         [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-         "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+         "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=token_env,
     )
+    worker = None
     try:
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -43,6 +44,20 @@ def test_launch_with_address_joins_cluster(tmp_path):
             time.sleep(1)
         else:
             pytest.fail("the Ray head did not come up in 90 s")
+        worker = subprocess.Popen(
+            [str(ray_bin), "start", "--block", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1",
+             "--num-cpus=1", "--disable-usage-stats"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=token_env,
+        )
+        while time.time() < deadline + 60:
+            status = subprocess.run([str(ray_bin), "status", f"--address=127.0.0.1:{port}"], capture_output=True,
+                                    text=True, env=token_env)
+            if status.stdout.count("node_") >= 2:
+                break
+            assert worker.poll() is None, worker.stdout.read()
+            time.sleep(1)
+        else:
+            pytest.fail(f"the second Ray node did not join: {status.stdout}")
         space = tmp_path / "tiny.yaml"
         space.write_text(TINY_SPACE)
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
@@ -58,7 +73,15 @@ def test_launch_with_address_joins_cluster(tmp_path):
              f"'sqlite:///{tmp_path / 'runs' / 'c' / 'study.db'}'); print(json.dumps(s.user_attrs['last_launch']))"],
             capture_output=True, text=True, check=True).stdout)
         assert attrs["trained"] >= 1
+        nodes = attrs["members_per_node"]
+        assert len(nodes) == 2 and all(n >= 1 for n in nodes.values()), nodes  # member jobs ran on both nodes
     finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
         head.terminate()
         try:
             head.wait(30)
