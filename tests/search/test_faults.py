@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import optuna
 import pytest
 
@@ -102,3 +103,34 @@ def test_two_drivers_share_one_journal_study(tmp_path):
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     owners = {t.user_attrs["driver"]["pid"] for t in trials}
     assert len(owners) == 2  # both drivers did work, each trial told once by the driver that asked it
+
+
+def _training_workers() -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines()[1:] if "ray::train_members" in line]
+
+
+@pytest.mark.slow
+def test_killed_ray_worker_job_is_retried_and_search_completes(tmp_path):
+    space = tmp_path / "slow.yaml"
+    space.write_text(SLOW_SPACE)
+    proc = _launch(tmp_path, 4, space)
+    killed = None
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and killed is None:
+        pids = _training_workers()
+        if pids:
+            time.sleep(0.5)  # let it get into training
+            try:
+                os.kill(pids[0], signal.SIGKILL)
+                killed = pids[0]
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    assert killed, "no training worker was seen"
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    study = optuna.load_study(study_name="k", storage=f"sqlite:///{tmp_path / 'runs' / 'k' / 'study.db'}")
+    assert len(study.trials) == 4
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert all(np.isfinite(t.value) for t in study.trials)
