@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -233,6 +233,7 @@ class MiniLM:
             path = self.model_path()
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError:
@@ -278,11 +279,12 @@ class EmbeddingCache:
                         keys, vecs = z["keys"], z["vectors"]
                 except Exception:  # an unreadable shard is only a cache miss
                     continue
-                if vecs.ndim != 2 or vecs.shape[1] != dim or len(keys) != len(vecs):
+                if (vecs.ndim != 2 or vecs.shape[1] != dim or keys.dtype != np.uint8 or keys.ndim != 2
+                        or keys.shape != (len(vecs), 32)):
                     continue
                 self.shards.append(p)
                 for k, v in zip(keys, vecs):
-                    self.store[bytes(k)] = v
+                    self.store[k.tobytes()] = v
 
     def get(self, key: bytes) -> np.ndarray | None:
         return self.store.get(key)
@@ -297,7 +299,7 @@ class EmbeddingCache:
         if not self._new_keys:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        keys = np.array(self._new_keys, dtype="S32")
+        keys = np.frombuffer(b"".join(self._new_keys), dtype=np.uint8).reshape(-1, 32)  # raw sha256 digests
         vecs = np.concatenate(self._new_vecs).astype(np.float32)
         path = self.folder / f"emb-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}.npz"
         tmp = path.with_name(f".{path.name}.partial")
@@ -369,7 +371,7 @@ def embed_pairs(pairs: Pairs, cache: EmbeddingCache | None, encoder: Encoder | C
         if isinstance(encoder, type) or not hasattr(encoder, "encode"):
             encoder = encoder()  # a factory: called only now that some text needs the model
         made = True
-        todo = list(unique.items())
+        todo = sorted(unique.items(), key=lambda kt: len(kt[1]))  # batches of similar length pad less
         with _progress(len(todo), progress) as bar:
             task = bar.add_task("embed", total=len(todo))
             for start in range(0, len(todo), batch_size):

@@ -181,7 +181,8 @@ def _print_best(search) -> None:
     done = search.completed()
     console.print(f"{len(search.study.trials)} trials in study {search.options.study!r} ({len(done)} complete); this "
                   f"launch trained {s.trained} members in {s.jobs} jobs, reused {s.reused} from the head cache, "
-                  f"{search.search_seconds:.1f} s.")
+                  f"{search.search_seconds:.1f} s; driver memory {search.study.user_attrs['last_launch']['driver_rss_mb'][0]:.0f} → "
+                  f"{search.study.user_attrs['last_launch']['driver_rss_mb'][1]:.0f} MiB.")
     if search.final:
         from rmsearch.evaluate._report import _fmt
 
@@ -291,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
     p.set_defaults(func=cmd_data_inspect)
+    from rmsearch.data._embed import add_embed_parser
+
+    add_embed_parser(data)
 
     p = sub.add_parser("evaluate", help="train one ensemble configuration and write a robustness report")
     _add_task_args(p)

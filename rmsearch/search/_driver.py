@@ -179,6 +179,15 @@ def init_ray(address: str | None, workers: int | None):
 _HOST = socket.gethostname()
 
 
+def _rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return 0.0
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -290,6 +299,7 @@ class Search:
 
         remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
         task_ref = ray.put(self.task)  # shipped to the object store once; every job reads it from there
+        rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
         jobs: dict = {}  # ObjectRef -> member keys
         inflight: dict[str, object] = {}  # member key -> ObjectRef
         pending: list[_Pending] = []
@@ -360,7 +370,8 @@ class Search:
         self.search_seconds = time.perf_counter() - t0
         self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
                                                  "jobs": self.state.jobs, "seconds": self.search_seconds,
-                                                 "members_per_node": self.state.nodes})
+                                                 "members_per_node": self.state.nodes,
+                                                 "driver_rss_mb": [rss_start, _rss_mb()]})
         self.final = None
         if self.options.final and self.completed():
             from rmsearch.search._final import final_evaluation

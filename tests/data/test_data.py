@@ -153,3 +153,27 @@ def test_pair_dataset_row_mismatch(tmp_path):
     write_pair_folder(tmp_path, np.zeros((5, 4), np.float32), np.zeros((4, 4), np.float32), {})
     with pytest.raises(DataError, match="chosen has 5 rows but rejected has 4"):
         load_data(tmp_path)
+
+
+def test_seed_release_naming_float16_loads_and_trains(tmp_path, small_data):
+    """Files named and shaped as the paper's release: embd_{generator}_{embedder}_{task}_{split}.npy (P, K, D) float16
+    and reward_…_{split}.npy (P, K, 1)."""
+    stem = "Gemma2b-sft_Gemma2b_Harmless"
+    for split, cs in (("train", small_data.train), ("test", small_data.test)):
+        np.save(tmp_path / f"embd_{stem}_{split}.npy", cs.embeddings.astype(np.float16))
+        np.save(tmp_path / f"reward_{stem}_{split}.npy", cs.gold[:, :, None].astype(np.float32))
+    data = load_data(tmp_path)
+    assert data.name == stem and data.train.embeddings.dtype == np.float16 and data.test.gold.shape == (40, 60)
+    task = make_task(data, TaskConfig())
+    from rmsearch.evaluate import pair_metrics
+    from rmsearch.heads import LinearConfig, make_head
+
+    head = make_head(LinearConfig(), seeds=(0,)).fit(task.train, stop=task.stop)
+    s = head.score(np.asarray(task.val.source[task.val.rows], np.float32))[0]
+    p = task.val.pairs
+    assert pair_metrics(s[p.a], s[p.b], p.y)["accuracy"] > 0.65
+    # two datasets in one folder: choose one by name
+    np.save(tmp_path / "embd_other_e_t_train.npy", small_data.train.embeddings)
+    with pytest.raises(DataError, match="holds several datasets"):
+        load_data(tmp_path)
+    assert load_data(f"{tmp_path}::{stem}").name == stem
