@@ -179,6 +179,26 @@ def init_ray(address: str | None, workers: int | None):
 _HOST = socket.gethostname()
 
 
+def _nbytes(task) -> int:
+    """Bytes of array data a task holds (memory maps counted at full size: that is what pickling copies)."""
+    arrays = [task.train.X, task.stop.X, task.val.source, task.test.source]
+    seen, total = set(), 0
+    for a in arrays:  # views of one array (train and early-stop rows, validation and test pools) count once
+        key = (a.__array_interface__["data"][0], a.nbytes)
+        if key not in seen:
+            seen.add(key)
+            total += a.nbytes
+    return total
+
+
+def _absolute(spec: str) -> str:
+    """A data spec workers can resolve whatever their working directory: folders made absolute."""
+    if spec == "synth" or spec.startswith("synth:"):
+        return spec
+    path, sep, stem = spec.partition("::")
+    return str(Path(path).resolve()) + sep + stem
+
+
 def _rss_mb() -> float:
     """Resident memory of this process in MiB (Linux /proc; 0 where unavailable)."""
     try:
@@ -298,7 +318,7 @@ class Search:
         from rmsearch.search._jobs import train_members
 
         remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
-        task_ref = ray.put(self.task)  # shipped to the object store once; every job reads it from there
+        task_ref = self._ship_task(ray)
         rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
         jobs: dict = {}  # ObjectRef -> member keys
         inflight: dict[str, object] = {}  # member key -> ObjectRef
@@ -371,6 +391,7 @@ class Search:
         self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
                                                  "jobs": self.state.jobs, "seconds": self.search_seconds,
                                                  "members_per_node": self.state.nodes,
+                                                 "data_path": self.data_path,
                                                  "driver_rss_mb": [rss_start, _rss_mb()]})
         self.final = None
         if self.options.final and self.completed():
@@ -378,6 +399,19 @@ class Search:
 
             self.final = final_evaluation(self)
         return self
+
+    def _ship_task(self, ray):
+        """The task for member jobs: in the object store once (every job reads it from there), or, when it would
+        take more than half the store, a recipe each worker rebuilds from memory-mapped files."""
+        from rmsearch.search._jobs import TaskRecipe
+
+        size = _nbytes(self.task)
+        store = ray.available_resources().get("object_store_memory", float("inf"))
+        self.data_path = "object store"
+        if size > 0.5 * store:
+            self.data_path = f"per-node memory maps ({size / 2**20:.0f} MiB > half the {store / 2**20:.0f} MiB object store)"
+            return TaskRecipe(_absolute(str(self.options.data)), self.task_config)
+        return ray.put(self.task)
 
     def completed(self):
         import optuna

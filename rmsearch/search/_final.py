@@ -56,7 +56,8 @@ def _stress(search, config: EnsembleConfig) -> dict:
     import ray
 
     from rmsearch.search._driver import evaluate_members
-    from rmsearch.search._jobs import train_members
+    from rmsearch.search._driver import _absolute
+    from rmsearch.search._jobs import TaskRecipe, train_members
 
     remote = ray.remote(num_cpus=search.threads, max_retries=3)(train_members)
     refs, tasks = {}, {}
@@ -65,7 +66,8 @@ def _stress(search, config: EnsembleConfig) -> dict:
     for rate in NOISE_LEVELS:
         tc = replace(search.task_config, annotator=Annotator(flip_rate=rate))
         tasks[rate] = make_task(search.data, tc)
-        ref_task = ray.put(tasks[rate])
+        in_store = search.data_path == "object store"
+        ref_task = ray.put(tasks[rate]) if in_store else TaskRecipe(_absolute(str(search.options.data)), tc)
         refs[rate] = [remote.remote(ref_task, config.head.to_dict(), seeds[i : i + chunk], search.threads)
                       for i in range(0, len(seeds), chunk)]
     out = {}

@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class TaskRecipe:
+    """How to rebuild a task from its data where it runs, instead of shipping the arrays: for data larger than
+    Ray's object store. A seed-format or pair folder is memory-mapped on each node (the path must be visible
+    there, e.g. a shared file system); the built-in world is regenerated from its seed. Both are deterministic,
+    so every node builds the same task."""
+
+    data: str
+    task_config: object
+
+    def build(self):
+        return _build(self)
+
+
+@lru_cache(maxsize=2)
+def _build(recipe: TaskRecipe):
+    from rmsearch.data import load_data, make_task
+
+    return make_task(load_data(recipe.data, seed=recipe.task_config.seed), recipe.task_config)
+
 
 def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int):
     """Train `seeds` of one head configuration on `task`; returns one `MemberRecord` per seed.
@@ -16,6 +40,8 @@ def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int)
     from rmsearch.search._store import records_from_group
 
     torch.set_num_threads(max(1, int(threads)))
+    if isinstance(task, TaskRecipe):
+        task = task.build()  # memory-mapped per worker process, built once and kept
     config = make_config(head_config["kind"], **{k: v for k, v in head_config.items() if k != "kind"})
     records = records_from_group(fit_group(task, config, tuple(seeds)))
     node = _node_id()
