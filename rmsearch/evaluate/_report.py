@@ -8,6 +8,7 @@ import csv
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,15 +58,28 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+@contextmanager
+def atomic_folder(out: Path):
+    """A temporary folder beside `out` that replaces `out` when the block succeeds and is removed when it fails,
+    so a report is never left half-written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_report(out: Path, title: str, results: dict[str, dict], context: dict, notes: str = "",
                  sections: list[dict] | None = None) -> Path:
     """`results`: name -> {"test": {"metrics", "curve"}, "val": {...}}. `context`: facts for the header and
     metrics.json (data, config, split record summary). `sections`: more test-split comparisons, each
     {"heading", "file" (PNG name), "text", "results"}. Replaces `out` atomically."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         test_rows = {name: r["test"]["metrics"] for name, r in results.items()}
         val_rows = {name: r["val"]["metrics"] for name, r in results.items() if "val" in r}
         curves = {name: r["test"]["curve"] for name, r in results.items() if r["test"]["curve"] is not None}
@@ -100,11 +114,6 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
         blob = {"context": context, "results": results,
                 "sections": {sec["heading"]: sec["results"] for sec in sections or []}}
         (tmp / "metrics.json").write_text(json.dumps(blob, indent=2, default=_json))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

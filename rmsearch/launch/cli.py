@@ -201,7 +201,7 @@ def _print_best(search) -> None:
 
 
 def cmd_export(args) -> int:
-    from rmsearch.search import LaunchOptions, Search
+    from rmsearch.search import Search
     from rmsearch.search._final import export_trial, top_trials
 
     search = Search(_options_of_study(args)).prepare()

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from rmsearch.errors import RMSearchError
+from rmsearch.evaluate._report import atomic_folder
 from rmsearch.reproduce._findings import findings
 from rmsearch.reproduce._study import AGG_LABELS, METRICS, ROW_AGGREGATIONS
 
@@ -115,12 +114,10 @@ def write_study(out: Path, result: dict) -> Path:
     """Write the report folder for `run_study`'s result; replaces an earlier report at `out` atomically."""
     out = Path(out)
     _check_target(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     cfg, rows, curves = result["config"], result["rows"], result["curves"]
     heads, rates = list(cfg["heads"]), list(cfg["noise_levels"])
     found = findings(rows, result.get("per_seed"))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         figures = {rate: figure_name(rate) for rate in rates}
         for rate, name in figures.items():
             plot_noise_level(curves, heads, rate, result["pool"], tmp / name)
@@ -138,11 +135,6 @@ def write_study(out: Path, result: dict) -> Path:
                 "findings": [{"key": f.key, "claim": f.claim, "verdict": f.verdict, "evidence": f.evidence}
                              for f in found]}
         (tmp / MARKER).write_text(json.dumps(blob, indent=2, default=_json))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -165,7 +157,7 @@ def _markdown(result: dict, found, figures: dict) -> str:
         f"- **design**: head types {heads} × label flip rates {', '.join(f'{r:.0%}' for r in cfg['noise_levels'])} × "
         f"{cfg['seeds']} seed(s); each cell an ensemble of {cfg['members']} members, each member on its own bootstrap "
         f"draw of the pairs; member scores standardized on training rows before aggregating",
-        f"- **seeds** vary the annotator's label draws, the prompt splits and the member seeds; the world is fixed",
+        "- **seeds** vary the annotator's label draws, the prompt splits and the member seeds; the world is fixed",
         f"- **training**: {result['train_pairs']} labelled within-prompt pairs per cell (flipped labels at the given "
         f"rate; realized label error in the table)",
         f"- **test split**: {result['test_prompts']} prompts × {result['pool']} candidates (the final numbers; "

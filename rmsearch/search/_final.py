@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.data import Annotator, TaskConfig, make_task
+from rmsearch.data import Annotator, make_task
 from rmsearch.ensembles import Ensemble, EnsembleConfig, Member
 from rmsearch.evaluate import write_report
 

@@ -1,12 +1,10 @@
 """Export: write a real heterogeneous ensemble, load it back (also without torch), and refuse tampered folders."""
 
 import json
-import os
 import pickle
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,11 +1,9 @@
 """Bad input, end to end through the CLI: each case exits 2 with a message that names the problem and the fix,
 without a traceback, and leaves nothing half-written. The README's bad-input table lists these cases."""
 
-import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
