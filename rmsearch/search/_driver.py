@@ -62,6 +62,8 @@ class SearchState:
     """Members a trial took from the cache instead of training."""
     jobs: int = 0
     pruned: int = 0
+    rss_mb: list = field(default_factory=list)
+    """(trials told, driver resident memory in MiB) every 50 trials."""
     nodes: dict[str, int] = field(default_factory=dict)
     """Members trained per Ray node id."""
     train_seconds: float = 0.0
@@ -392,7 +394,8 @@ class Search:
                                                  "jobs": self.state.jobs, "seconds": self.search_seconds,
                                                  "members_per_node": self.state.nodes,
                                                  "data_path": self.data_path,
-                                                 "driver_rss_mb": [rss_start, _rss_mb()]})
+                                                 "driver_rss_mb": [rss_start, _rss_mb()],
+                                                 "driver_rss_mb_every_50_trials": self.state.rss_mb})
         self.final = None
         if self.options.final and self.completed():
             from rmsearch.search._final import final_evaluation
@@ -435,6 +438,8 @@ class Search:
         values = [value, cost] if self.options.multi_objective else value
         self.study.tell(p.trial, values)
         self.state.told.append(p.trial.number)
+        if len(self.state.told) % 50 == 0:
+            self.state.rss_mb.append((len(self.state.told), _rss_mb()))
         metrics = {f"ensemble/{k}": float(v) for k, v in m.items()}
         metrics.update({"ensemble/objective": value, "ensemble/members": len(records), "ensemble/parameters": cost})
         log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics=metrics, history=mean_history(records),

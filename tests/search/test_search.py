@@ -134,6 +134,12 @@ def test_failing_member_job_fails_its_trial_only(tmp_path, ray_session):
     assert failed and complete and len(failed) + len(complete) == 6
     assert all(t.params["mlp.lr"] > 1 for t in failed) and all(t.params["mlp.lr"] < 1 for t in complete)
     assert all("diverged" in t.user_attrs["fail_reason"] for t in failed)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "runs" / "s" / "tb" / f"trial-{failed[0].number}"), size_guidance={"tensors": 0})
+    acc.Reload()
+    status = acc.Tensors("trial/status/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "FAIL" in status and "diverged" in status
 
 
 def _cli(*args):
