@@ -1,0 +1,92 @@
+"""The seed's training recipe, as a benchmark-only reference (not product code; nothing in rmsearch imports it).
+
+MLP D→1024→512→1 (ReLU) in plain torch; Bradley-Terry loss on BOTH orderings of every pair; Adam lr 1e-3;
+random batches of 10,240 pair orderings; up to 30 epochs; an 80/20 train/validation split of the pairs; early
+stop when the last validation loss exceeds each of the previous 3 (no restore of the best weights); members
+differ by seed and split and are trained one after another in float32 with all cores.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BATCH = 10240
+EPOCHS = 30
+LR = 1e-3
+VAL_FRACTION = 0.2
+PATIENCE = 3
+
+
+def seed_mlp(dim: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(dim, 1024), nn.ReLU(), nn.Linear(1024, 512), nn.ReLU(), nn.Linear(512, 1))
+
+
+def _both_orderings(a: np.ndarray, b: np.ndarray, y: np.ndarray):
+    return np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([y, 1 - y]).astype(np.float32)
+
+
+def _bt_loss(model: nn.Module, X: np.ndarray, a, b, y) -> torch.Tensor:
+    xa = torch.from_numpy(np.asarray(X[a], dtype=np.float32))
+    xb = torch.from_numpy(np.asarray(X[b], dtype=np.float32))
+    diff = (model(xa) - model(xb))[:, 0]  # each side scored separately, as the seed does
+    return F.binary_cross_entropy_with_logits(diff, torch.from_numpy(y))
+
+
+def train_seed_member(X, a, b, y, seed: int) -> tuple[nn.Module, int]:
+    """One member: its own init, 80/20 pair split and batch order, all from `seed`. Returns (model, epochs run)."""
+    torch.set_num_threads(os.cpu_count())
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    order = rng.permutation(len(a))
+    n_val = int(round(len(a) * VAL_FRACTION))
+    val, tr = order[:n_val], order[n_val:]
+    ta, tb, ty = _both_orderings(a[tr], b[tr], y[tr])
+    va, vb, vy = _both_orderings(a[val], b[val], y[val])
+    model = seed_mlp(X.shape[1])
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    val_losses: list[float] = []
+    epochs = 0
+    for _ in range(EPOCHS):
+        epochs += 1
+        model.train()
+        perm = rng.permutation(len(ta))
+        for s in range(0, len(perm), BATCH):
+            idx = perm[s : s + BATCH]
+            loss = _bt_loss(model, X, ta[idx], tb[idx], ty[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            v = sum(float(_bt_loss(model, X, va[s : s + BATCH], vb[s : s + BATCH], vy[s : s + BATCH])) * len(va[s : s + BATCH])
+                    for s in range(0, len(va), BATCH)) / max(len(va), 1)
+        val_losses.append(v)
+        if len(val_losses) > PATIENCE and all(v > p for p in val_losses[-PATIENCE - 1 : -1]):
+            break  # no restore: the seed keeps the last weights
+    return model, epochs
+
+
+def train_seed_ensemble(X, a, b, y, members: int = 10, seed: int = 0) -> list[nn.Module]:
+    """`members` models trained one after another; member i uses seed `seed + i` (init, split and order)."""
+    models = []
+    for i in range(members):
+        model, epochs = train_seed_member(X, np.asarray(a), np.asarray(b), np.asarray(y, np.float32), seed + i)
+        model.epochs_ = epochs
+        models.append(model)
+    return models
+
+
+def score_seed_ensemble(models: list[nn.Module], X, chunk: int = 65536) -> np.ndarray:
+    """(members, n) float32 raw scores of the rows of X."""
+    out = np.empty((len(models), len(X)), np.float32)
+    with torch.no_grad():
+        for s in range(0, len(X), chunk):
+            x = torch.from_numpy(np.asarray(X[s : s + chunk], dtype=np.float32))
+            for i, m in enumerate(models):
+                out[i, s : s + len(x)] = m(x)[:, 0].numpy()
+    return out
