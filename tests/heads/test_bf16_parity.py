@@ -1,6 +1,5 @@
 """bf16 autocast training reaches the same validation pairwise accuracy as fp32 (within 1 point) on the same data."""
 
-import numpy as np
 import pytest
 
 from rmsearch.data import SynthConfig, TaskConfig, make_task, synth
