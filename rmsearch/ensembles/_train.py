@@ -36,12 +36,6 @@ class GroupResult:
     seconds: float = 0.0
     """Wall time of training and scoring."""
 
-    def member(self, i: int) -> "GroupResult":
-        """Member i alone, as a one-member group (what the head cache stores)."""
-        return GroupResult(self.kind, self.config, (self.seeds[i],), [self.arrays[i]], self.stats[i : i + 1],
-                           self.val_scores[i : i + 1], self.test_scores[i : i + 1],
-                           [{k: v[i : i + 1] for k, v in h.items()} for h in self.history], self.seconds / len(self.seeds))
-
 
 def score_split(head, split: Split) -> np.ndarray:
     """Raw (k, len(split)) scores, streaming the split's rows in chunks."""
@@ -67,13 +61,3 @@ def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...]) -> GroupRe
         val_scores=score_split(head, task.val), test_scores=score_split(head, task.test),
         history=head.history_, seconds=time.perf_counter() - start,
     )
-
-
-def concat_groups(groups: list[GroupResult]) -> dict:
-    """Stack several groups' cached arrays: (k_total, ...) scores and stats, and the member list."""
-    return {
-        "stats": np.concatenate([g.stats for g in groups]),
-        "val": np.concatenate([g.val_scores for g in groups]),
-        "test": np.concatenate([g.test_scores for g in groups]),
-        "members": [(g.kind, g.config, s, a) for g in groups for s, a in zip(g.seeds, g.arrays)],
-    }
