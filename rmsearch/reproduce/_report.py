@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rmsearch.errors import RMSearchError
-from rmsearch.evaluate._report import atomic_folder
+from rmsearch.evaluate._report import _json, atomic_folder
 from rmsearch.reproduce._findings import findings
 from rmsearch.reproduce._study import AGG_LABELS, METRICS, ROW_AGGREGATIONS
 
@@ -192,13 +192,3 @@ def _markdown(result: dict, found, figures: dict) -> str:
     md += ["Files: `results.csv` (the table, one row per head × noise × aggregation), `curves.csv` (BoN gold curves "
            "averaged over seeds), `results.json` (everything, per seed included).", ""]
     return "\n".join(md)
-
-
-def _json(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(type(o))

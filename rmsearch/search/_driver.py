@@ -303,7 +303,7 @@ class Search:
     def _existing_trials(self) -> int:
         import optuna
 
-        url = open_storage(self.options.storage, self.study_dir)
+        url = self.storage
         try:
             return len(optuna.load_study(study_name=self.options.study, storage=storage_of(url)).trials)
         except KeyError:
