@@ -35,6 +35,8 @@ class GroupResult:
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     """Wall time of training and scoring."""
+    fit_seconds: float = 0.0
+    """The training part of `seconds`."""
 
 
 def score_split(head, split: Split) -> np.ndarray:
@@ -55,9 +57,10 @@ def training_rows(task: Task, n: int = STATS_ROWS, seed: int = 0) -> np.ndarray:
 def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...]) -> GroupResult:
     start = time.perf_counter()
     head = make_head(config, seeds).fit(task.train, stop=task.stop)
+    fit_seconds = time.perf_counter() - start
     stats = score_stats(head.score(training_rows(task)))
     return GroupResult(
         kind=config.kind, config=config.to_dict(), seeds=tuple(seeds), arrays=head.member_arrays(), stats=stats,
         val_scores=score_split(head, task.val), test_scores=score_split(head, task.test),
-        history=head.history_, seconds=time.perf_counter() - start,
+        history=head.history_, seconds=time.perf_counter() - start, fit_seconds=fit_seconds,
     )

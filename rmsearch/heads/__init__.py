@@ -4,6 +4,7 @@ Configs import without torch; a head class is imported when first asked for, so 
 light commands stay torch-free.
 """
 
+import inspect
 from importlib import import_module
 
 from rmsearch.errors import ConfigError
@@ -28,9 +29,15 @@ def head_class(kind: str) -> type[Head]:
     return getattr(import_module(module), name)
 
 
-def make_head(config: HeadConfig, seeds=(0,)) -> Head:
-    """An unfitted head of `config`'s type with one member per seed."""
-    return head_class(config.kind)(config, seeds=tuple(seeds))
+def make_head(config: HeadConfig, seeds=(0,), device: str = "cpu") -> Head:
+    """An unfitted head of `config`'s type with one member per seed. `device` ('cpu', 'cuda', 'cuda:N') is where
+    torch heads train; the other types run on the CPU only."""
+    cls = head_class(config.kind)
+    if device == "cpu":
+        return cls(config, seeds=tuple(seeds))
+    if "device" not in inspect.signature(cls.__init__).parameters:
+        raise ConfigError(f"head '{config.kind}' trains on the CPU only (asked for device {device!r}); omit the device.")
+    return cls(config, seeds=tuple(seeds), device=device)
 
 
 __all__ = [

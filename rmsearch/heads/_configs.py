@@ -18,6 +18,8 @@ class TorchHeadConfig(HeadConfig):
     """Hidden layer widths, ReLU between them; () is a linear head."""
     lr: float = 1e-3
     """Adam learning rate."""
+    lr_schedule: str = "constant"
+    """'constant', or 'cosine': the learning rate falls from `lr` to 0 over `epochs` (half a cosine)."""
     weight_decay: float = 0.0
     """Decoupled weight decay (AdamW)."""
     dropout: float = 0.0
@@ -27,8 +29,11 @@ class TorchHeadConfig(HeadConfig):
     batch_size: int = 1024
     """Pairs per optimizer step (each pair once, in one ordering)."""
     patience: int = 3
-    """Early stopping: a member stops after this many epochs without a better early-stop loss; its best
+    """Early stopping: a member stops after this many checks without a better early-stop loss; its best
     weights are restored. 0 disables early stopping."""
+    eval_steps: int = 0
+    """Check the early-stop loss (and write a history record) every this many optimizer steps; 0 = once per
+    epoch. Checking within an epoch lets members stop before a whole pass when they converge early."""
     label_smoothing: float = 0.0
     """Targets become y·(1−ε) + ε/2."""
     bootstrap: bool = False
@@ -45,11 +50,13 @@ class TorchHeadConfig(HeadConfig):
         checks = [
             (all(h >= 1 for h in self.hidden), "hidden widths must be >= 1"),
             (self.lr > 0, "lr must be > 0"),
+            (self.lr_schedule in ("constant", "cosine"), "lr_schedule must be 'constant' or 'cosine'"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.patience >= 0, "patience must be >= 0"),
+            (self.eval_steps >= 0, "eval_steps must be >= 0 (0 = once per epoch)"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be 'auto', 'fp32' or 'bf16'"),

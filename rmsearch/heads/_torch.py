@@ -10,6 +10,7 @@ a member is the same whatever group it is trained in (dropout masks aside).
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from functools import lru_cache
 from typing import ClassVar
@@ -19,10 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from rmsearch.data._annotate import Pairs
+from rmsearch.errors import ConfigError
 from rmsearch.heads._base import Head
 from rmsearch.heads._configs import TorchHeadConfig
 
 SCORE_CHUNK = 65536
+SCORE_BYTES = 128 * 2**20
+"""Largest activation `score` holds at once: the row chunk shrinks with members × width."""
 
 
 @lru_cache(maxsize=1)
@@ -40,8 +44,24 @@ BF16_MIN_DIM = 512
 (measured on a 2-core AVX512-BF16 CPU: 8 members, D=32, hidden 64-32, bf16 ran 7× slower than fp32)."""
 
 
-def use_bf16(precision: str, dim: int) -> bool:
-    return precision == "bf16" or (precision == "auto" and dim >= BF16_MIN_DIM and cpu_has_bf16())
+def use_bf16(precision: str, dim: int, device: str = "cpu") -> bool:
+    if precision == "bf16":
+        return True
+    if device != "cpu":  # GPUs with bf16 tensor cores gain at every size
+        return precision == "auto" and torch.cuda.is_bf16_supported()
+    return precision == "auto" and dim >= BF16_MIN_DIM and cpu_has_bf16()
+
+
+def check_device(device: str) -> str:
+    """'cpu', or 'cuda'/'cuda:N' where torch sees that GPU; anything else is a ConfigError naming the fix."""
+    if device == "cpu":
+        return device
+    if not device.startswith("cuda"):
+        raise ConfigError(f"device {device!r} is not supported; use 'cpu' or 'cuda' (or 'cuda:N').")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but torch sees no CUDA GPU (torch {torch.__version__}, "
+                          f"torch.cuda.is_available() is False); use device='cpu'.")
+    return device
 
 
 def _row_stats(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,10 +78,15 @@ def _row_stats(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 class TorchHead(Head):
-    """Stacked-member torch head. Subclasses set `kind`, `Config` and `pointwise`."""
+    """Stacked-member torch head. Subclasses set `kind`, `Config` and `pointwise`. Training runs on `device`
+    ('cpu' by default, or a CUDA GPU); learned state always comes back as CPU numpy arrays."""
 
     pointwise: ClassVar[bool] = False
     """False: Bradley-Terry on score differences. True: classifier, winner = 1, loser = 0."""
+
+    def __init__(self, config, seeds=(0,), device: str = "cpu"):
+        super().__init__(config, seeds)
+        self.device = check_device(device)
 
     # ---- parameters -------------------------------------------------------------------------------------
     def _init_params(self, d_in: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -74,7 +99,7 @@ class TorchHead(Head):
                 g = torch.Generator().manual_seed(int(seed) * 7919 + j)
                 W.append(torch.empty(fan_in, fan_out).uniform_(-bound, bound, generator=g))
                 b.append(torch.empty(1, fan_out).uniform_(-bound, bound, generator=g))
-            layers.append((torch.stack(W).requires_grad_(), torch.stack(b).requires_grad_()))
+            layers.append(tuple(torch.stack(t).to(self.device).requires_grad_() for t in (W, b)))
         return layers
 
     def _forward(self, x: torch.Tensor, layers, features, dropout: float = 0.0) -> torch.Tensor:
@@ -101,10 +126,12 @@ class TorchHead(Head):
     def fit(self, train: Pairs, stop: Pairs | None = None) -> "TorchHead":
         cfg: TorchHeadConfig = self.config
         k, D = len(self.seeds), train.X.shape[1]
-        torch.manual_seed(zlib.crc32(json.dumps(cfg.to_dict(), sort_keys=True).encode()))
+        config_seed = zlib.crc32(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+        torch.manual_seed(config_seed)
         rows = np.unique(np.concatenate([train.a, train.b]))
         mean, scale = _row_stats(train.X, rows) if cfg.normalize else (np.zeros(D, np.float32), np.ones(D, np.float32))
-        self._mean, self._scale = torch.from_numpy(mean), torch.from_numpy(scale)
+        dev = self.device
+        self._mean, self._scale = torch.from_numpy(mean).to(dev), torch.from_numpy(scale).to(dev)
         member_rngs = [np.random.default_rng([int(s), 17]) for s in self.seeds]
         if cfg.feature_fraction < 1:
             d = max(1, int(round(cfg.feature_fraction * D)))
@@ -114,77 +141,86 @@ class TorchHead(Head):
         weights = None
         if cfg.bootstrap:
             weights = torch.from_numpy(np.stack([r.poisson(1.0, len(train)) for r in member_rngs]).astype(np.float32))
-        layers = self._init_params(d)
-        params = [p for layer in layers for p in layer]
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        bf16 = use_bf16(cfg.precision, D)
-        order_rng = np.random.default_rng(zlib.crc32(json.dumps(cfg.to_dict(), sort_keys=True).encode()))
-        y = torch.from_numpy(np.asarray(train.y, np.float32))
+            weights = weights.to(dev)
+        run = _Stack(self._init_params(d), cfg, k)
+        bf16 = use_bf16(cfg.precision, D, dev)
+        autocast = torch.device(dev).type
+        order_rng = np.random.default_rng(config_seed)
+        y = torch.from_numpy(np.asarray(train.y, np.float32)).to(dev)
         eps = cfg.label_smoothing
-        early = stop is not None and len(stop) > 0 and cfg.patience > 0
-        best = [p.detach().clone() for p in params]
-        best_loss = torch.full((k,), float("inf"))
-        wait = torch.zeros(k, dtype=torch.long)
-        active = torch.ones(k, dtype=torch.bool)
+        has_stop = stop is not None and len(stop) > 0
+        early = has_stop and cfg.patience > 0
+        steps_per_epoch = -(-len(train) // cfg.batch_size)
+        check_every = cfg.eval_steps or steps_per_epoch
         self.history_ = []
-        for epoch in range(cfg.epochs):
-            perm = order_rng.permutation(len(train))
+        losses: list[torch.Tensor] = []
+        step, total_steps = 0, cfg.epochs * steps_per_epoch
+        while step < total_steps:
+            if step % steps_per_epoch == 0:
+                perm = order_rng.permutation(len(train))
+            s = (step % steps_per_epoch) * cfg.batch_size
+            idx = perm[s : s + cfg.batch_size]
+            x, ia, ib = self._gather(train.X, train.a[idx], train.b[idx])
+            t = y[idx] * (1 - eps) + eps / 2
+            with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
+                scores = self._forward(x, run.layers, run.features(self._features), cfg.dropout)
+            per_pair = self._loss(scores.float(), ia, ib, t)
+            if weights is not None:
+                w = weights[run.live.to(dev)][:, idx]
+                member_loss = (per_pair * w).sum(1) / w.sum(1).clamp_min(1.0)
+            else:
+                member_loss = per_pair.mean(1)
+            if cfg.lr_schedule == "cosine":
+                for group in run.opt.param_groups:
+                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+            run.opt.zero_grad(set_to_none=True)
+            member_loss.sum().backward()  # members are independent: the sum's gradient is each member's own
+            run.opt.step()
+            losses.append(member_loss.detach())
+            step += 1
+            if step % check_every and step < total_steps:
+                continue
+            # a check: a history record and, with early stopping, each member's best-so-far
+            values = {"train/loss": torch.stack(losses).mean(0).cpu()}
             losses = []
-            for s in range(0, len(perm), cfg.batch_size):
-                idx = perm[s : s + cfg.batch_size]
-                x, ia, ib = self._gather(train.X, train.a[idx], train.b[idx])
-                t = y[idx] * (1 - eps) + eps / 2
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    scores = self._forward(x, layers, self._features, cfg.dropout)
-                per_pair = self._loss(scores.float(), ia, ib, t)
-                if weights is not None:
-                    w = weights[:, idx]
-                    member_loss = (per_pair * w).sum(1) / w.sum(1).clamp_min(1.0)
-                else:
-                    member_loss = per_pair.mean(1)
-                opt.zero_grad(set_to_none=True)
-                member_loss.sum().backward()  # members are independent: the sum's gradient is each member's own
-                opt.step()
-                losses.append(member_loss.detach())
-            record = {"train/loss": torch.stack(losses).mean(0).numpy()}
-            if not np.isfinite(record["train/loss"]).all():
-                bad = [s for s, v in zip(self.seeds, record["train/loss"]) if not np.isfinite(v)]
+            if not torch.isfinite(values["train/loss"]).all():
+                bad = [self.seeds[i] for i, v in zip(run.live.tolist(), values["train/loss"].tolist()) if not np.isfinite(v)]
                 raise FloatingPointError(
-                    f"{self.kind} members with seeds {bad} diverged: training loss is not finite at epoch {epoch + 1} "
-                    f"(lr={cfg.lr}); lower the learning rate or add weight decay."
+                    f"{self.kind} members with seeds {bad} diverged: training loss is not finite at step {step} "
+                    f"(epoch {(step - 1) // steps_per_epoch + 1}, lr={cfg.lr}); lower the learning rate or add weight decay."
                 )
-            if stop is not None and len(stop) > 0:
+            if has_stop:
                 with torch.no_grad():
                     x, ia, ib = self._gather(stop.X, stop.a, stop.b)
-                    s_stop = self._forward(x, layers, self._features).float()
-                    t_stop = torch.from_numpy(np.asarray(stop.y, np.float32))
-                    stop_loss = self._loss(s_stop, ia, ib, t_stop).mean(1)
+                    with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
+                        s_stop = self._forward(x, run.layers, run.features(self._features)).float()
+                    t_stop = torch.from_numpy(np.asarray(stop.y, np.float32)).to(dev)
+                    values["stop_loss"] = self._loss(s_stop, ia, ib, t_stop).mean(1).cpu()
                     z = (s_stop[:, ia] - s_stop[:, ib]) * (2 * t_stop - 1)
-                    record["val/nll"] = F.softplus(-z).mean(1).numpy()
-                    record["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).numpy()
-                if early:
-                    improved = active & (stop_loss < best_loss - 1e-7)
-                    best_loss = torch.where(improved, stop_loss, best_loss)
-                    for p, bp in zip(params, best):
-                        bp[improved] = p.detach()[improved]
-                    wait = torch.where(improved, 0, wait + active.long())
-                    active &= wait < cfg.patience
-                    record["early_stop/active"] = active.numpy().astype(np.float32)
+                    values["val/nll"] = F.softplus(-z).mean(1).cpu()
+                    values["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).cpu()
+            record = run.record(values, step / steps_per_epoch)
+            if early:
+                run.update_best(values["stop_loss"])
+                record["early_stop/active"] = run.active.numpy().astype(np.float32)
             self.history_.append(record)
-            if early and not active.any():
+            if early and not run.active.any():
                 break
-        final = best if early else [p.detach() for p in params]
-        self._layers = [(final[2 * j].detach(), final[2 * j + 1].detach()) for j in range(len(layers))]
-        self.epochs_ = len(self.history_)
+            if early and not run.active[run.live].all():
+                run.shrink()  # members that stopped leave the stack: the rest train on without computing them
+        final = run.best if early else [p.detach() for p in run.params]
+        self._layers = [(final[2 * j].detach().cpu(), final[2 * j + 1].detach().cpu()) for j in range(len(run.layers))]
+        self._mean, self._scale = self._mean.cpu(), self._scale.cpu()
+        self.epochs_ = step / steps_per_epoch
         self.arrays_ = self._to_arrays()
         return self
 
     def _gather(self, X: np.ndarray, a: np.ndarray, b: np.ndarray):
         """Unique rows of a batch of pairs, normalized, plus where each pair's sides sit among them."""
         uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
-        x = torch.from_numpy(np.asarray(X[uniq], dtype=np.float32))
+        x = torch.from_numpy(np.asarray(X[uniq], dtype=np.float32)).to(self.device)
         x = (x - self._mean) / self._scale
-        inv = torch.from_numpy(inv)
+        inv = torch.from_numpy(inv).to(self.device)
         return x, inv[: len(a)], inv[len(a) :]
 
     # ---- arrays -----------------------------------------------------------------------------------------
@@ -215,25 +251,94 @@ class TorchHead(Head):
         return head
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        """(members, n) rewards in float32, computed with stacked torch matmuls from the member arrays."""
+        """(members, n) rewards in float32, computed with stacked torch matmuls from the member arrays. Rows are
+        read in chunks sized so no activation exceeds SCORE_BYTES (X may be a memory map larger than memory)."""
         self._check_fitted()
         A = self.arrays_
+        k = len(A)
         layers = sum(1 for key in A[0] if key[0] == "w" and key[1:].isdigit())
         Ws = [torch.from_numpy(np.stack([a[f"w{j}"] for a in A])) for j in range(layers)]
         bs = [torch.from_numpy(np.stack([a[f"b{j}"] for a in A]))[:, None, :] for j in range(layers)]
         feats = torch.from_numpy(np.stack([a["features"] for a in A])) if "features" in A[0] else None
         mean = torch.from_numpy(np.stack([a["mean"] for a in A]))[:, None, :] if "mean" in A[0] else None
         scale = torch.from_numpy(np.stack([a["scale"] for a in A]))[:, None, :] if "mean" in A[0] else None
-        out = np.empty((len(A), len(X)), np.float32)
+        shared = feats is None and mean is None
+        if feats is None and mean is not None and all(np.array_equal(a["mean"], A[0]["mean"]) and
+                                                      np.array_equal(a["scale"], A[0]["scale"]) for a in A):
+            shared, mean, scale = True, mean[:1], scale[:1]  # one normalization for all members (the usual case)
+        if shared:  # every member reads the same input: the first layer is one GEMM over all members' columns
+            d_in, h0 = Ws[0].shape[1], Ws[0].shape[2]
+            W0 = Ws[0].permute(1, 0, 2).reshape(d_in, k * h0)
+        widest = max([X.shape[1]] * (0 if shared else 1) + [W.shape[2] for W in Ws])
+        chunk = max(256, SCORE_BYTES // (4 * k * widest))
+        out = np.empty((k, len(X)), np.float32)
         with torch.no_grad():
-            for s in range(0, len(X), SCORE_CHUNK):
-                x = torch.from_numpy(np.asarray(X[s : s + SCORE_CHUNK], dtype=np.float32))
-                h = x[:, feats].transpose(0, 1) if feats is not None else x.expand(len(A), -1, -1)
-                if mean is not None:
-                    h = (h - mean) / scale
-                for j in range(layers):
-                    h = torch.baddbmm(bs[j], h.contiguous(), Ws[j])
-                    if j < layers - 1:
-                        h = F.relu(h)
+            for s in range(0, len(X), chunk):
+                x = torch.from_numpy(np.array(X[s : s + chunk], dtype=np.float32))  # a copy: X may be read-only
+                if shared:
+                    if mean is not None:
+                        x = (x - mean[0]) / scale[0]
+                    h = torch.matmul(x, W0).view(len(x), k, h0).transpose(0, 1) + bs[0]
+                else:
+                    h = x[:, feats].transpose(0, 1) if feats is not None else x.expand(k, -1, -1)
+                    if mean is not None:
+                        h = (h - mean) / scale
+                    h = torch.baddbmm(bs[0], h.contiguous(), Ws[0])
+                for j in range(1, layers):
+                    h = torch.baddbmm(bs[j], F.relu(h).contiguous(), Ws[j])
                 out[:, s : s + len(x)] = h[..., 0].numpy()
         return out
+
+class _Stack:
+    """The members still training, stacked: their parameters, optimizer state and early-stopping bookkeeping.
+    `live` holds their member indices in stack order; per-member results are kept for all `k` members."""
+
+    def __init__(self, layers, cfg: TorchHeadConfig, k: int):
+        self.layers = layers
+        self.params = [p for layer in layers for p in layer]
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.live = torch.arange(k)
+        self.best = [p.detach().clone() for p in self.params]
+        self.best_loss = torch.full((k,), float("inf"))
+        self.wait = torch.zeros(k, dtype=torch.long)
+        self.active = torch.ones(k, dtype=torch.bool)
+        self.patience = cfg.patience
+        self.k = k
+        self._last: dict[str, torch.Tensor] = {}
+
+    def features(self, features: torch.Tensor | None) -> torch.Tensor | None:
+        return features[self.live].to(self.params[0].device) if features is not None else None
+
+    def record(self, values: dict[str, torch.Tensor], epoch: float) -> dict[str, np.ndarray]:
+        """One history record: each member's latest values (stopped members keep their last ones)."""
+        for key, v in values.items():
+            if key != "stop_loss":
+                self._last.setdefault(key, torch.full((self.k,), float("nan")))[self.live] = v.detach().float()
+        out = {key: v.numpy().copy() for key, v in self._last.items()}
+        out["train/epoch"] = np.full(self.k, epoch, np.float32)
+        return out
+
+    def update_best(self, stop_loss: torch.Tensor) -> None:
+        live = self.live
+        improved = stop_loss < self.best_loss[live] - 1e-7
+        self.best_loss[live] = torch.where(improved, stop_loss, self.best_loss[live])
+        dev = self.params[0].device
+        for p, bp in zip(self.params, self.best):
+            bp[live[improved].to(dev)] = p.detach()[improved.to(dev)]
+        self.wait[live] = torch.where(improved, 0, self.wait[live] + 1)
+        self.active[live] = self.wait[live] < self.patience
+
+    def shrink(self) -> None:
+        """Drop the stopped members from the stack, keeping the others' parameters and Adam state."""
+        keep = self.active[self.live]
+        keep_dev = keep.to(self.params[0].device)
+        group = self.opt.param_groups[0]
+        layers = [tuple(p.detach()[keep_dev].clone().requires_grad_() for p in layer) for layer in self.layers]
+        params = [p for layer in layers for p in layer]
+        opt = torch.optim.AdamW(params, lr=group["lr"], weight_decay=group["weight_decay"])
+        for old, new in zip(self.params, params):
+            state = self.opt.state.get(old)
+            if state:
+                opt.state[new] = {key: v[keep_dev].clone() if torch.is_tensor(v) and v.dim() > 0 else v
+                                  for key, v in state.items()}
+        self.layers, self.params, self.opt, self.live = layers, params, opt, self.live[keep]

@@ -14,6 +14,7 @@ import math
 import os
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -67,8 +68,27 @@ class SearchState:
     nodes: dict[str, int] = field(default_factory=dict)
     """Members trained per Ray node id."""
     train_seconds: float = 0.0
-    """Sum of member-job training time (as measured inside the jobs)."""
+    """Sum of member-job wall time (training, then scoring the validation and test rows), measured in the jobs."""
+    fit_seconds: float = 0.0
+    """The training part of `train_seconds`."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Driver wall time per phase: setup, ray start, optuna, evaluation, tensorboard, cache, waiting on jobs, final."""
     told: list[int] = field(default_factory=list)
+
+    @contextmanager
+    def timed(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[phase] = self.phases.get(phase, 0.0) + time.perf_counter() - start
+
+    def add_records(self, records) -> None:
+        for r in records:
+            self.trained += 1
+            self.train_seconds += r.seconds
+            self.fit_seconds += r.fit_seconds
+            self.nodes[r.node] = self.nodes.get(r.node, 0) + 1
 
 
 @dataclass
@@ -314,13 +334,16 @@ class Search:
     # ---- the loop -----------------------------------------------------------------------------------------
     def run(self):
         t0 = time.perf_counter()
-        self.prepare()
-        ray, slots, threads = init_ray(self.options.address, self.options.workers)
-        self.slots, self.threads = slots, threads
-        from rmsearch.search._jobs import train_members
+        timed = self.state.timed
+        with timed("setup"):
+            self.prepare()
+        with timed("ray start"):
+            ray, slots, threads = init_ray(self.options.address, self.options.workers)
+            self.slots, self.threads = slots, threads
+            from rmsearch.search._jobs import train_members
 
-        remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
-        task_ref = self._ship_task(ray)
+            remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
+            task_ref = self._ship_task(ray)
         rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
         jobs: dict = {}  # ObjectRef -> member keys
         inflight: dict[str, object] = {}  # member key -> ObjectRef
@@ -331,14 +354,15 @@ class Search:
             while asked < self.options.trials or pending:
                 while asked < self.options.trials and len(jobs) < slots:
                     asked += 1
-                    trial = self.study.ask()
-                    trial.set_user_attr("driver", {"host": _HOST, "pid": os.getpid()})
-                    point = self.space.suggest(trial)
-                    config = EnsembleConfig.from_point(point)
-                    head = config.head.to_dict()
-                    keys = [member_key(self.task_key, head, s) for s in config.member_seeds]
-                    trial.set_user_attr("members", keys)
-                    trial.set_user_attr("config", config.to_point())
+                    with timed("optuna"):
+                        trial = self.study.ask()
+                        trial.set_user_attr("driver", {"host": _HOST, "pid": os.getpid()})
+                        point = self.space.suggest(trial)
+                        config = EnsembleConfig.from_point(point)
+                        head = config.head.to_dict()
+                        keys = [member_key(self.task_key, head, s) for s in config.member_seeds]
+                        trial.set_user_attr("members", keys)
+                        trial.set_user_attr("config", config.to_point())
                     missing = [(k, s) for k, s in zip(keys, config.member_seeds) if k not in self.store and k not in inflight]
                     self.state.reused += sum(1 for k in keys if k in self.store or k in inflight)
                     chunk = max(1, math.ceil(len(missing) / slots))
@@ -358,14 +382,16 @@ class Search:
                         progress.trial_done()
                 if not jobs:
                     continue
-                done, _ = ray.wait(list(jobs), num_returns=1)
+                with timed("waiting on jobs"):
+                    done, _ = ray.wait(list(jobs), num_returns=1)
                 for ref in done:
                     keys = jobs.pop(ref)
                     for k in keys:
                         inflight.pop(k, None)
                     progress.job_done()
                     try:
-                        records = ray.get(ref)
+                        with timed("waiting on jobs"):
+                            records = ray.get(ref)
                     except Exception as exc:  # the job raised: its trials fail, the search goes on
                         reason = _reason(exc)
                         for p in [p for p in pending if p.waiting & set(keys)]:
@@ -373,11 +399,10 @@ class Search:
                             self._fail(p, reason)
                             progress.trial_done()
                         continue
-                    for k, r in zip(keys, records):
-                        self.store.put(k, r)
-                        self.state.trained += 1
-                        self.state.train_seconds += r.seconds
-                        self.state.nodes[r.node] = self.state.nodes.get(r.node, 0) + 1
+                    with timed("cache"):
+                        for k, r in zip(keys, records):
+                            self.store.put(k, r)
+                    self.state.add_records(records)
                     for p in list(pending):
                         if not p.waiting & set(keys):
                             continue
@@ -392,6 +417,8 @@ class Search:
         self.search_seconds = time.perf_counter() - t0
         self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
                                                  "jobs": self.state.jobs, "seconds": self.search_seconds,
+                                                 "slots": slots, "job_seconds": self.state.train_seconds,
+                                                 "fit_seconds": self.state.fit_seconds, "phases": self.state.phases,
                                                  "members_per_node": self.state.nodes,
                                                  "data_path": self.data_path,
                                                  "driver_rss_mb": [rss_start, _rss_mb()],
@@ -400,7 +427,9 @@ class Search:
         if self.options.final and self.completed():
             from rmsearch.search._final import final_evaluation
 
-            self.final = final_evaluation(self)
+            with timed("final evaluation"):
+                self.final = final_evaluation(self)
+        self.total_seconds = time.perf_counter() - t0
         return self
 
     def _ship_task(self, ray):
@@ -427,24 +456,28 @@ class Search:
         records = [self.store.get(k) for k in p.keys]
         if not all(np.isfinite(r.val_scores).all() and np.isfinite(r.stats).all() for r in records):
             return self._fail(p, "member scores are not finite (NaN/inf): a member diverged; lower its learning rate")
-        ev = evaluate_members(self.task, p.config, records)["val"]
+        with self.state.timed("evaluation"):
+            ev = evaluate_members(self.task, p.config, records)["val"]
         m = ev["metrics"]
         value = float(m[self.objective.metric])
         cost = int(sum(r.parameters for r in records))
-        p.trial.set_user_attr("val_metrics", m)
-        p.trial.set_user_attr("cost_parameters", cost)
+        with self.state.timed("optuna"):
+            p.trial.set_user_attr("val_metrics", m)
+            p.trial.set_user_attr("cost_parameters", cost)
         if not np.isfinite(value):
             return self._fail(p, f"objective {self.objective.name} is not finite ({value}); a member diverged")
         values = [value, cost] if self.options.multi_objective else value
-        self.study.tell(p.trial, values)
+        with self.state.timed("optuna"):
+            self.study.tell(p.trial, values)
         self.state.told.append(p.trial.number)
         if len(self.state.told) % 50 == 0:
             self.state.rss_mb.append((len(self.state.told), _rss_mb()))
         metrics = {f"ensemble/{k}": float(v) for k, v in m.items()}
         metrics.update({"ensemble/objective": value, "ensemble/members": len(records), "ensemble/parameters": cost})
-        log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics=metrics, history=mean_history(records),
-                  curve=ev["curve"], state="COMPLETE")
-        log_study(self.tb_dir, p.trial.number, value, self._best_value())
+        with self.state.timed("tensorboard"):
+            log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics=metrics, history=mean_history(records),
+                      curve=ev["curve"], state="COMPLETE")
+            log_study(self.tb_dir, p.trial.number, value, self._best_value())
 
     def _prune(self, p: _Pending) -> bool:
         """Report the partial ensemble (members in so far) and prune the trial if the pruner says so. Its

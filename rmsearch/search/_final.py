@@ -73,6 +73,8 @@ def _stress(search, config: EnsembleConfig) -> dict:
     out = {}
     for rate, parts in refs.items():
         records = [r for part in ray.get(parts) for r in part]
+        search.state.fit_seconds += sum(r.fit_seconds for r in records)  # stress training counts as training
+        search.state.train_seconds += sum(r.seconds for r in records)
         label = f"flip {rate:.0%} (label error {tasks[rate].label_error:.1%})"
         out[label] = evaluate_members(tasks[rate], config, records, splits=("val", "test"))
     return out

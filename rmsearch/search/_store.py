@@ -36,8 +36,11 @@ class MemberRecord:
     test_scores: np.ndarray
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    """This member's share of its job's wall time (training and scoring)."""
     node: str = ""
     """The Ray node that trained the member."""
+    fit_seconds: float = 0.0
+    """This member's share of its job's training time."""
 
     @property
     def parameters(self) -> int:
@@ -50,7 +53,8 @@ def records_from_group(group) -> list[MemberRecord]:
     for i, seed in enumerate(group.seeds):
         history = [{k: float(v[i]) for k, v in h.items() if k != "early_stop/active"} for h in group.history]
         out.append(MemberRecord(group.kind, group.config, int(seed), group.arrays[i], group.stats[i],
-                                group.val_scores[i], group.test_scores[i], history, group.seconds / len(group.seeds)))
+                                group.val_scores[i], group.test_scores[i], history, group.seconds / len(group.seeds),
+                                fit_seconds=group.fit_seconds / len(group.seeds)))
     return out
 
 
@@ -76,7 +80,7 @@ class MemberStore:
             arrays = {k[len("arrays."):]: v for k, v in tensors.items() if k.startswith("arrays.")}
             self._memory[key] = MemberRecord(meta["kind"], meta["config"], meta["seed"], arrays, tensors["stats"],
                                              tensors["val_scores"], tensors["test_scores"], meta["history"], meta["seconds"],
-                                             meta.get("node", ""))
+                                             meta.get("node", ""), meta.get("fit_seconds", 0.0))
         return self._memory[key]
 
     def put(self, key: str, record: MemberRecord) -> None:
@@ -85,7 +89,7 @@ class MemberStore:
         tensors.update(stats=np.asarray(record.stats, np.float64), val_scores=np.ascontiguousarray(record.val_scores),
                        test_scores=np.ascontiguousarray(record.test_scores))
         meta = {"kind": record.kind, "config": record.config, "seed": record.seed, "history": record.history,
-                "seconds": record.seconds, "node": record.node}
+                "seconds": record.seconds, "node": record.node, "fit_seconds": record.fit_seconds}
         tmp = self._path(key).with_suffix(".partial")
         save_file(tensors, tmp, metadata={"member": json.dumps(meta)})
         os.replace(tmp, self._path(key))

@@ -2,75 +2,17 @@
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from rmsearch.search._local_cluster import free_port, local_cluster
 from tests.search.conftest import SMALL, TINY_SPACE
 
-RAY = str(Path(sys.executable).with_name("ray"))
-# `ray start` turns on token authentication; clients on this machine read the token it writes
-TOKEN_ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
 # what the launched driver sees: no Ray settings of ours, so it must find its own way in
 CLIENT_ENV = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def _wait_for_nodes(port: int, nodes: int, procs, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = subprocess.run([RAY, "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True,
-                                env=TOKEN_ENV)
-        if status.returncode == 0 and status.stdout.count("node_") >= nodes:
-            return
-        for p in procs:
-            assert p.poll() is None, p.stdout.read()
-        time.sleep(1)
-    pytest.fail(f"the Ray cluster did not reach {nodes} node(s) in {timeout:.0f} s")
-
-
-@contextmanager
-def ray_cluster(nodes: int = 1, cpus_per_node: int = 1, head_args: tuple = ()):
-    """A head (and nodes − 1 more nodes) on 127.0.0.1 with `ray start --block`; yields the head's port."""
-    port = free_port()
-    temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")  # short: Ray's socket paths have a length limit
-    procs = [subprocess.Popen(
-        [RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus_per_node}",
-         "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats", *head_args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=TOKEN_ENV)]
-    try:
-        _wait_for_nodes(port, 1, procs)
-        for _ in range(nodes - 1):
-            procs.append(subprocess.Popen(
-                [RAY, "start", "--block", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1",
-                 f"--num-cpus={cpus_per_node}", "--disable-usage-stats"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=TOKEN_ENV))
-        _wait_for_nodes(port, nodes, procs)
-        yield port
-    finally:
-        for p in reversed(procs):
-            _stop(p)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def last_launch(study_db: Path, study: str) -> dict:
@@ -91,7 +33,7 @@ def launch(tmp_path, study, data, space, trials, port, *extra):
 def test_launch_with_address_joins_cluster(tmp_path):
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
-    with ray_cluster(nodes=2) as port:
+    with local_cluster(nodes=2) as port:
         r = launch(tmp_path, "c", SMALL, space, 4, port, "--no-final")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4 trials in study 'c' (4 complete)" in r.stdout
@@ -122,7 +64,7 @@ def test_data_larger_than_the_object_store_uses_per_node_memory_maps(tmp_path):
     assert r.returncode == 0, r.stderr
     space = tmp_path / "s.yaml"
     space.write_text("head: linear\nmembers: {int: [1, 2]}\naggregation: mean\nlinear.epochs: 2\n")
-    with ray_cluster(cpus_per_node=2, head_args=("--object-store-memory=80000000",)) as port:
+    with local_cluster(cpus_per_node=2, head_args=("--object-store-memory=80000000",)) as port:
         r = launch(tmp_path, "big", data, space, 3, port, "--top", "1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 trials in study 'big' (3 complete)" in r.stdout

@@ -207,3 +207,16 @@ def test_optuna_dashboard_opens_the_storage_unchanged(finished):
     assert status[0].startswith("200")
     studies = json.loads(body)["study_summaries"]
     assert [s["study_name"] for s in studies] == ["s"]
+
+
+def test_launch_records_where_its_time_went(finished):
+    _, _, second = finished
+    st = second.state
+    assert 0 < st.fit_seconds < st.train_seconds  # jobs train, then score their validation/test rows
+    expected = {"setup", "ray start", "optuna", "evaluation", "tensorboard", "waiting on jobs", "final evaluation"}
+    assert expected <= set(st.phases), st.phases
+    assert all(v >= 0 for v in st.phases.values())
+    assert sum(st.phases.values()) <= second.total_seconds  # the phases are disjoint stretches of the launch
+    launch = second.study.user_attrs["last_launch"]
+    assert launch["phases"]["optuna"] > 0 and launch["slots"] == second.slots
+    assert launch["fit_seconds"] <= launch["job_seconds"]

@@ -1,0 +1,98 @@
+"""Stacked-member training: members that stop early leave the stack without changing the others, checks within an
+epoch, the cosine schedule, and scoring a memory map in bounded chunks."""
+
+import numpy as np
+import pytest
+
+from rmsearch.data import SynthConfig, make_task, synth
+from rmsearch.errors import ConfigError
+from rmsearch.ensembles._train import score_split
+from rmsearch.evaluate import pair_metrics
+from rmsearch.heads import MLPConfig, make_head
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_task(synth(SynthConfig(dim=16, train_prompts=400, test_prompts=20, test_responses=40)))
+
+
+def _fit(task, seeds, **kw):
+    cfg = MLPConfig(hidden=(32, 16), precision="fp32", **kw)
+    return make_head(cfg, seeds=seeds).fit(task.train, stop=task.stop)
+
+
+def test_members_that_stop_early_leave_the_stack_without_changing_the_rest(task):
+    kw = dict(epochs=25, patience=2, lr=3e-3, batch_size=128, eval_steps=5, bootstrap=True)  # members differ
+    group = _fit(task, (0, 1, 2, 3), **kw)
+    active = np.stack([h["early_stop/active"] for h in group.history_])  # (checks, members)
+    stopped_at = (active == 1).sum(0)
+    assert len(set(stopped_at.tolist())) > 1, f"members all stopped at check {stopped_at[0]}: nothing was dropped"
+    for i, seed in enumerate((0, 1, 2, 3)):
+        alone = _fit(task, (seed,), **kw)
+        for key, value in alone.member_arrays()[0].items():
+            if key == "b2":  # Bradley-Terry cannot see the output bias: its gradient is rounding noise, which
+                continue  # Adam scales up, so it drifts differently with the summation order (scores shift only)
+            np.testing.assert_allclose(group.member_arrays()[i][key], value, rtol=1e-4, atol=1e-5,
+                                       err_msg=f"member seed {seed}, array {key}: trained with others != alone")
+
+
+def test_eval_steps_checks_within_an_epoch_and_stops_mid_epoch(task):
+    steps_per_epoch = -(-len(task.train) // 64)
+    head = _fit(task, (0, 1), epochs=1, patience=0, batch_size=64, eval_steps=4)
+    assert len(head.history_) == -(-steps_per_epoch // 4)  # a record every 4 steps, the last at the epoch's end
+    epochs = [float(h["train/epoch"][0]) for h in head.history_]
+    assert epochs[0] == pytest.approx(4 / steps_per_epoch) and epochs[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(epochs) > 0)
+    early = _fit(task, (0, 1), epochs=20, patience=1, lr=1e-2, batch_size=64, eval_steps=2)
+    assert early.epochs_ < 20 and early.epochs_ != int(early.epochs_), "expected a stop between epoch ends"
+
+
+def test_cosine_schedule_learns_and_bad_values_are_refused(task):
+    head = _fit(task, (0, 1), epochs=5, patience=0, lr=3e-3, batch_size=128, lr_schedule="cosine")
+    s = score_split(head, task.val).mean(0)
+    p = task.val.pairs
+    assert pair_metrics(s[p.a], s[p.b], p.y)["accuracy"] > 0.6
+    with pytest.raises(ConfigError, match="lr_schedule must be 'constant' or 'cosine'"):
+        MLPConfig(lr_schedule="linear").validate()
+    with pytest.raises(ConfigError, match="eval_steps must be >= 0"):
+        MLPConfig(eval_steps=-1).validate()
+
+
+def test_score_streams_a_memory_map_in_chunks_and_matches_one_pass(task, tmp_path, monkeypatch):
+    import rmsearch.heads._torch as torch_heads
+
+    head = _fit(task, (0, 1, 2), epochs=2, patience=0)
+    X = np.asarray(task.train.X, np.float32)
+    path = tmp_path / "rows.npy"
+    np.save(path, X)
+    whole = head.score(X)
+    monkeypatch.setattr(torch_heads, "SCORE_BYTES", 4 * 3 * 32 * 300)  # about 300 rows per chunk
+    chunked = head.score(np.load(path, mmap_mode="r"))
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+    assert len(X) >= 10 * 300  # so the chunked pass really took several chunks
+
+
+def test_device_is_checked_before_training():
+    import torch
+
+    from rmsearch.heads import GBDTConfig
+
+    with pytest.raises(ConfigError, match="device 'tpu' is not supported; use 'cpu' or 'cuda'"):
+        make_head(MLPConfig(), device="tpu")
+    with pytest.raises(ConfigError, match="head 'gbdt' trains on the CPU only"):
+        make_head(GBDTConfig(), device="cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="torch sees no CUDA GPU.*use device='cpu'"):
+            make_head(MLPConfig(), device="cuda")
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA GPU")
+def test_cuda_training_matches_cpu_accuracy(task):
+    cfg = MLPConfig(hidden=(32, 16), epochs=5, patience=2, precision="fp32", eval_steps=3, batch_size=128)
+    acc = {}
+    for device in ("cpu", "cuda"):
+        head = make_head(cfg, seeds=(0, 1, 2), device=device).fit(task.train, stop=task.stop)
+        s = score_split(head, task.val).mean(0)
+        p = task.val.pairs
+        acc[device] = pair_metrics(s[p.a], s[p.b], p.y)["accuracy"]
+    assert acc["cpu"] > 0.6 and abs(acc["cuda"] - acc["cpu"]) <= 0.01, acc
