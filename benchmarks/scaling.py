@@ -22,7 +22,7 @@ members: 4
 aggregation: mean
 standardize: true
 mlp.hidden: [256, 128]
-mlp.epochs: 2
+mlp.epochs: 6
 mlp.patience: 0
 mlp.batch_size: 1024
 mlp.weight_decay: {log: [1.0e-6, 1.0e-2]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 import zlib
 from functools import lru_cache
 from typing import ClassVar
@@ -75,6 +76,13 @@ def _row_stats(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     mean = total / len(rows)
     std = np.sqrt(np.maximum(sq / len(rows) - mean**2, 0))
     return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
+
+
+def _readonly_tensor(a: np.ndarray) -> torch.Tensor:
+    """A tensor over `a` without a copy, also where `a` is read-only (a memory map): nothing writes to it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
 
 
 class TorchHead(Head):
@@ -274,7 +282,7 @@ class TorchHead(Head):
         out = np.empty((k, len(X)), np.float32)
         with torch.no_grad():
             for s in range(0, len(X), chunk):
-                x = torch.from_numpy(np.array(X[s : s + chunk], dtype=np.float32))  # a copy: X may be read-only
+                x = _readonly_tensor(np.asarray(X[s : s + chunk], dtype=np.float32))
                 if shared:
                     if mean is not None:
                         x = (x - mean[0]) / scale[0]
