@@ -30,8 +30,8 @@ class GroupResult:
     """(k, 2) per-member mean and std of raw scores on training rows."""
     val_scores: np.ndarray
     """(k, len(task.val)) raw scores of the validation rows."""
-    test_scores: np.ndarray
-    """(k, len(task.test)) raw scores of the test rows."""
+    test_scores: np.ndarray | None
+    """(k, len(task.test)) raw scores of the test rows; None where the test split was not asked for."""
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     """Wall time of training and scoring."""
@@ -54,13 +54,15 @@ def training_rows(task: Task, n: int = STATS_ROWS, seed: int = 0) -> np.ndarray:
     return np.asarray(task.train.X[rows], dtype=np.float32)
 
 
-def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...]) -> GroupResult:
+def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...], test: bool = True) -> GroupResult:
+    """Train the group and score its training-row stats and validation rows, and the test rows unless `test` is
+    False (a search scores test rows later, for its final top trials only)."""
     start = time.perf_counter()
     head = make_head(config, seeds).fit(task.train, stop=task.stop)
     fit_seconds = time.perf_counter() - start
     stats = score_stats(head.score(training_rows(task)))
     return GroupResult(
         kind=config.kind, config=config.to_dict(), seeds=tuple(seeds), arrays=head.member_arrays(), stats=stats,
-        val_scores=score_split(head, task.val), test_scores=score_split(head, task.test),
+        val_scores=score_split(head, task.val), test_scores=score_split(head, task.test) if test else None,
         history=head.history_, seconds=time.perf_counter() - start, fit_seconds=fit_seconds,
     )

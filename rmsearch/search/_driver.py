@@ -368,7 +368,7 @@ class Search:
                     chunk = max(1, math.ceil(len(missing) / slots))
                     for i in range(0, len(missing), chunk):
                         part = missing[i : i + chunk]
-                        ref = remote.remote(task_ref, head, tuple(s for _, s in part), threads)
+                        ref = remote.remote(task_ref, head, tuple(s for _, s in part), threads, False)
                         jobs[ref] = [k for k, _ in part]
                         for k, _ in part:
                             inflight[k] = ref

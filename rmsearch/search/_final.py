@@ -26,8 +26,21 @@ def top_trials(search, n: int):
 
 
 def trial_ensemble(search, trial) -> tuple[EnsembleConfig, list]:
+    """A trial's configuration and member records, with test-split scores (scored here, once, where missing)."""
     config = EnsembleConfig.from_point(trial.user_attrs["config"])
-    return config, [search.store.get(k) for k in trial.user_attrs["members"]]
+    keys = trial.user_attrs["members"]
+    records = [search.store.get(k) for k in keys]
+    missing = [(k, r) for k, r in zip(keys, records) if r.test_scores is None]
+    if missing:
+        from rmsearch.ensembles._train import score_split
+        from rmsearch.heads import head_class
+
+        head = head_class(config.head.kind).from_arrays(config.head, [r.arrays for _, r in missing])
+        scores = score_split(head, search.task.test)
+        for (k, r), s in zip(missing, scores):
+            r.test_scores = s
+            search.store.put(k, r)
+    return config, records
 
 
 def to_ensemble(config: EnsembleConfig, records, dim: int) -> Ensemble:

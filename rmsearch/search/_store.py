@@ -33,7 +33,8 @@ class MemberRecord:
     stats: np.ndarray
     """(2,) mean and std of raw scores on training rows."""
     val_scores: np.ndarray
-    test_scores: np.ndarray
+    test_scores: np.ndarray | None
+    """None until scored: search jobs score the validation split only; the final evaluation adds test scores."""
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     """This member's share of its job's wall time (training and scoring)."""
@@ -53,7 +54,8 @@ def records_from_group(group) -> list[MemberRecord]:
     for i, seed in enumerate(group.seeds):
         history = [{k: float(v[i]) for k, v in h.items() if k != "early_stop/active"} for h in group.history]
         out.append(MemberRecord(group.kind, group.config, int(seed), group.arrays[i], group.stats[i],
-                                group.val_scores[i], group.test_scores[i], history, group.seconds / len(group.seeds),
+                                group.val_scores[i],
+                                group.test_scores[i] if group.test_scores is not None else None, history, group.seconds / len(group.seeds),
                                 fit_seconds=group.fit_seconds / len(group.seeds)))
     return out
 
@@ -79,15 +81,16 @@ class MemberStore:
                 meta = json.loads(f.metadata()["member"])
             arrays = {k[len("arrays."):]: v for k, v in tensors.items() if k.startswith("arrays.")}
             self._memory[key] = MemberRecord(meta["kind"], meta["config"], meta["seed"], arrays, tensors["stats"],
-                                             tensors["val_scores"], tensors["test_scores"], meta["history"], meta["seconds"],
+                                             tensors["val_scores"], tensors.get("test_scores"), meta["history"], meta["seconds"],
                                              meta.get("node", ""), meta.get("fit_seconds", 0.0))
         return self._memory[key]
 
     def put(self, key: str, record: MemberRecord) -> None:
         self._memory[key] = record
         tensors = {f"arrays.{k}": np.ascontiguousarray(v) for k, v in record.arrays.items()}
-        tensors.update(stats=np.asarray(record.stats, np.float64), val_scores=np.ascontiguousarray(record.val_scores),
-                       test_scores=np.ascontiguousarray(record.test_scores))
+        tensors.update(stats=np.asarray(record.stats, np.float64), val_scores=np.ascontiguousarray(record.val_scores))
+        if record.test_scores is not None:
+            tensors["test_scores"] = np.ascontiguousarray(record.test_scores)
         meta = {"kind": record.kind, "config": record.config, "seed": record.seed, "history": record.history,
                 "seconds": record.seconds, "node": record.node, "fit_seconds": record.fit_seconds}
         tmp = self._path(key).with_suffix(".partial")

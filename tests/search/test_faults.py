@@ -68,7 +68,9 @@ def test_killed_driver_relaunch_resumes_without_loss_or_duplicates(tmp_path):
         assert after[number].state == optuna.trial.TrialState.FAIL
         assert "died while the trial ran" in after[number].user_attrs["fail_reason"]
         reruns = [t for t in study.trials if t.user_attrs.get("requeued_from") == number]
-        assert len(reruns) == 1 and reruns[0].params == params
+        # the re-run fixes every parameter the stale trial had; a driver killed while suggesting leaves some unset,
+        # and the re-run samples those
+        assert len(reruns) == 1 and params.items() <= reruns[0].params.items()
         assert reruns[0].state == optuna.trial.TrialState.COMPLETE
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 

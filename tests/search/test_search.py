@@ -18,6 +18,15 @@ def launch(tmp_path, space, trials, **kw):
     return Search(options).run()
 
 
+def _test_scored(tmp) -> set[str]:
+    """Keys of the cached members (on disk) that have test-split scores."""
+    from rmsearch.search._store import MemberStore
+
+    folder = tmp / "runs" / "s" / "members"
+    store = MemberStore(folder)
+    return {p.stem for p in folder.glob("*.safetensors") if store.get(p.stem).test_scores is not None}
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, ray_session):
     """One small search of 6 trials, then a relaunch of the same study with 4 more."""
@@ -27,6 +36,7 @@ def finished(tmp_path_factory, ray_session):
     space = tmp / "tiny.yaml"
     space.write_text(TINY_SPACE)
     first = launch(tmp, space, 6, final=False)
+    first.test_scored = _test_scored(tmp)  # what the member jobs left on disk, before any final evaluation
     second = launch(tmp, space, 4)
     return tmp, first, second
 
@@ -220,3 +230,15 @@ def test_launch_records_where_its_time_went(finished):
     launch = second.study.user_attrs["last_launch"]
     assert launch["phases"]["optuna"] > 0 and launch["slots"] == second.slots
     assert launch["fit_seconds"] <= launch["job_seconds"]
+
+
+def test_jobs_score_validation_only_and_the_final_evaluation_adds_test_scores(finished):
+    tmp, first, second = finished
+    from rmsearch.search._store import MemberStore
+
+    assert first.state.trained > 0 and first.test_scored == set()  # member jobs score the validation split only
+    store = MemberStore(tmp / "runs" / "s" / "members")  # a fresh store reads what is on disk
+    trials = {t.number: t for t in second.study.trials}
+    top = {k for number, *_ in second.final["top"] for k in trials[number].user_attrs["members"]}
+    assert top <= _test_scored(tmp)  # the final evaluation scored the top trials' members and kept the scores
+    assert all(len(store.get(k).test_scores) == len(second.task.test) for k in top)
