@@ -3,7 +3,8 @@
 Each asked trial suggests a point, which names an ensemble configuration; its members that the cache lacks
 become Ray tasks (vectorized member groups). Several trials are in flight so every worker stays busy. When a
 trial's members are all in, the driver aggregates their cached validation scores, computes the objective and
-tells the study; test scores wait for the final evaluation. Workers return numbers in memory, never through files.
+tells the study; test scores wait for the final evaluation, which scores its top trials' members only. Workers
+return numbers in memory, never through files. The launch records its wall time per phase (`SearchState.phases`).
 """
 
 from __future__ import annotations

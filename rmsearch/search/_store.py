@@ -4,7 +4,8 @@ A member is identified by a hash of (task key, head config, member seed); the ta
 fingerprint and how pairs were drawn and split, so the same key means the same training data, the same
 bootstrap draw and the same subspace. A later trial (or a later launch of the same study) that needs the member
 reuses it instead of training again. On disk each member is one safetensors file holding its weights, its
-score statistics and its cached validation/test scores; its history and config ride in the file's metadata.
+score statistics, its cached validation scores and, once the final evaluation has needed them, its test scores; its
+history and config ride in the file's metadata.
 """
 
 from __future__ import annotations
