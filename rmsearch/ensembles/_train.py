@@ -1,8 +1,9 @@
 """Train one member group and score what evaluation needs, once: the unit of work of a search job.
 
 A `GroupResult` holds everything later steps use, in memory: member weights, per-member standardization stats
-on training rows, raw scores on every validation and test row, and the training history. Aggregation,
-best-of-N curves and metrics are computed from these cached scores without touching the network again.
+on training rows, raw scores on every validation row (and test row, unless the caller defers it), and the
+training history. Aggregation, best-of-N curves and metrics are computed from these cached scores without
+touching the network again.
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ class TorchHead(Head):
         if cfg.bootstrap:
             weights = torch.from_numpy(np.stack([r.poisson(1.0, len(train)) for r in member_rngs]).astype(np.float32))
             weights = weights.to(dev)
-        run = _Stack(self._init_params(d), cfg, k)
+        feats = self._features.to(dev) if self._features is not None else None
+        run = _Stack(self._init_params(d), cfg, k, feats, weights)
         bf16 = use_bf16(cfg.precision, D, dev)
         autocast = torch.device(dev).type
         order_rng = np.random.default_rng(config_seed)
@@ -160,6 +161,9 @@ class TorchHead(Head):
         early = has_stop and cfg.patience > 0
         steps_per_epoch = -(-len(train) // cfg.batch_size)
         check_every = cfg.eval_steps or steps_per_epoch
+        if has_stop:  # the early-stop rows, gathered and normalized once for every check
+            x_stop, ia_stop, ib_stop = self._gather(stop.X, stop.a, stop.b)
+            t_stop = torch.from_numpy(np.asarray(stop.y, np.float32)).to(dev)
         self.history_ = []
         losses: list[torch.Tensor] = []
         step, total_steps = 0, cfg.epochs * steps_per_epoch
@@ -171,10 +175,10 @@ class TorchHead(Head):
             x, ia, ib = self._gather(train.X, train.a[idx], train.b[idx])
             t = y[idx] * (1 - eps) + eps / 2
             with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
-                scores = self._forward(x, run.layers, run.features(self._features), cfg.dropout)
+                scores = self._forward(x, run.layers, run.features, cfg.dropout)
             per_pair = self._loss(scores.float(), ia, ib, t)
-            if weights is not None:
-                w = weights[run.live.to(dev)][:, idx]
+            if run.weights is not None:
+                w = run.weights[:, idx]
                 member_loss = (per_pair * w).sum(1) / w.sum(1).clamp_min(1.0)
             else:
                 member_loss = per_pair.mean(1)
@@ -199,12 +203,10 @@ class TorchHead(Head):
                 )
             if has_stop:
                 with torch.no_grad():
-                    x, ia, ib = self._gather(stop.X, stop.a, stop.b)
                     with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
-                        s_stop = self._forward(x, run.layers, run.features(self._features)).float()
-                    t_stop = torch.from_numpy(np.asarray(stop.y, np.float32)).to(dev)
-                    values["stop_loss"] = self._loss(s_stop, ia, ib, t_stop).mean(1).cpu()
-                    z = (s_stop[:, ia] - s_stop[:, ib]) * (2 * t_stop - 1)
+                        s_stop = self._forward(x_stop, run.layers, run.features).float()
+                    values["stop_loss"] = self._loss(s_stop, ia_stop, ib_stop, t_stop).mean(1).cpu()
+                    z = (s_stop[:, ia_stop] - s_stop[:, ib_stop]) * (2 * t_stop - 1)
                     values["val/nll"] = F.softplus(-z).mean(1).cpu()
                     values["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).cpu()
             record = run.record(values, step / steps_per_epoch)
@@ -298,11 +300,14 @@ class TorchHead(Head):
         return out
 
 class _Stack:
-    """The members still training, stacked: their parameters, optimizer state and early-stopping bookkeeping.
-    `live` holds their member indices in stack order; per-member results are kept for all `k` members."""
+    """The members still training, stacked: their parameters, optimizer state, feature subspaces and bootstrap
+    weights, and early-stopping bookkeeping. `live` holds their member indices in stack order; per-member results
+    are kept for all `k` members."""
 
-    def __init__(self, layers, cfg: TorchHeadConfig, k: int):
+    def __init__(self, layers, cfg: TorchHeadConfig, k: int, features: torch.Tensor | None,
+                 weights: torch.Tensor | None):
         self.layers = layers
+        self.features, self.weights = features, weights
         self.params = [p for layer in layers for p in layer]
         self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.live = torch.arange(k)
@@ -313,9 +318,6 @@ class _Stack:
         self.patience = cfg.patience
         self.k = k
         self._last: dict[str, torch.Tensor] = {}
-
-    def features(self, features: torch.Tensor | None) -> torch.Tensor | None:
-        return features[self.live].to(self.params[0].device) if features is not None else None
 
     def record(self, values: dict[str, torch.Tensor], epoch: float) -> dict[str, np.ndarray]:
         """One history record: each member's latest values (stopped members keep their last ones)."""
@@ -350,3 +352,7 @@ class _Stack:
                 opt.state[new] = {key: v[keep_dev].clone() if torch.is_tensor(v) and v.dim() > 0 else v
                                   for key, v in state.items()}
         self.layers, self.params, self.opt, self.live = layers, params, opt, self.live[keep]
+        if self.features is not None:
+            self.features = self.features[keep_dev]
+        if self.weights is not None:
+            self.weights = self.weights[keep_dev]

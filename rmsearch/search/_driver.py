@@ -69,7 +69,7 @@ class SearchState:
     nodes: dict[str, int] = field(default_factory=dict)
     """Members trained per Ray node id."""
     train_seconds: float = 0.0
-    """Sum of member-job wall time (training, then scoring the validation and test rows), measured in the jobs."""
+    """Sum of member-job wall time (training, then scoring), measured in the jobs."""
     fit_seconds: float = 0.0
     """The training part of `train_seconds`."""
     phases: dict[str, float] = field(default_factory=dict)
