@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _seed_baseline import score_seed_ensemble, train_seed_ensemble  # noqa: E402
 
 from rmsearch.data import SynthConfig, make_task, synth  # noqa: E402
+from rmsearch.data._task import Split  # noqa: E402
 from rmsearch.ensembles._train import training_rows  # noqa: E402
 from rmsearch.evaluate import best_of_n, pair_metrics  # noqa: E402
 from rmsearch.heads import MLPConfig, make_head  # noqa: E402
@@ -40,6 +41,7 @@ RECIPES = {
 }
 """rmsearch's recipes for this ensemble: one or two passes of 1,024-pair batches (each pair once). The seed's stop
 rule cannot stop before its 4th pass over both orderings."""
+VARIANTS = ("seed", "1 pass", "1 pass fp32", "2 passes")
 SPEED_GOAL = 10.0
 PEAK_GOAL = 0.5
 
@@ -73,43 +75,53 @@ def ensemble_quality(member_scores: np.ndarray, member_train: np.ndarray, split)
             "bon": float(per_prompt.mean()), "bon_se": float(per_prompt.std(ddof=1) / np.sqrt(len(per_prompt)))}
 
 
-def quality(score, train_rows, task) -> dict:
+def first_prompts(split: Split, n: int | None) -> Split:
+    """The split cut to its first `n` prompts (rows are prompt-major; pairs within a prompt stay whole)."""
+    if n is None or n >= len(split.gold):
+        return split
+    m = split.gold.shape[1]
+    keep = (split.pairs.a < n * m) & (split.pairs.b < n * m)
+    return Split(split.source, split.rows[: n * m], split.pairs.subset(np.flatnonzero(keep)), split.gold[:n])
+
+
+def quality(score, train_rows, splits: dict) -> dict:
     """Quality on the validation split (the target's measure) and on the test split (a second sample)."""
     train = score(train_rows)
     return {name: ensemble_quality(np.concatenate([score(blk) for _, blk in split.chunks()], axis=1), train, split)
-            for name, split in (("val", task.val), ("test", task.test))}
+            for name, split in splits.items()}
 
 
-def run_baseline(task):
+def run_baseline(task, splits):
     tr, st = task.train, task.stop
     a, b = np.concatenate([tr.a, st.a]), np.concatenate([tr.b, st.b])
     y = np.concatenate([tr.y, st.y])
     t = time.perf_counter()
     models = train_seed_ensemble(tr.X, a, b, y, members=MEMBERS, seed=0)
     secs = time.perf_counter() - t
-    return secs, lambda: quality(lambda X: score_seed_ensemble(models, X), training_rows(task), task), \
+    return secs, lambda: quality(lambda X: score_seed_ensemble(models, X), training_rows(task), splits), \
         [m.epochs_ for m in models]
 
 
-def run_rmsearch(task, recipe: str, precision: str = "auto", device: str = "cpu"):
+def run_rmsearch(task, splits, recipe: str, precision: str = "auto", device: str = "cpu"):
     cfg = MLPConfig(**RECIPES[recipe], precision=precision)
     t = time.perf_counter()
     head = make_head(cfg, seeds=range(MEMBERS), device=device).fit(task.train, stop=task.stop)
     if device != "cpu":
         torch.cuda.synchronize()
     secs = time.perf_counter() - t
-    return secs, lambda: quality(head.score, training_rows(task), task), head.epochs_
+    return secs, lambda: quality(head.score, training_rows(task), splits), head.epochs_
 
 
 def train_flops(task, epochs: float, dim: int) -> float:
-    """Forward + backward FLOPs of rmsearch's training loop: 6 × rows × (D·1024 + 1024·512 + 512) per member, with
-    rows = the unique rows of each batch, counted for one batch order and scaled by the epochs run."""
-    per_row = dim * HIDDEN[0] + HIDDEN[0] * HIDDEN[1] + HIDDEN[1]
+    """Forward + backward FLOPs of rmsearch's training loop per member: rows × (4·D·1024 + 6·(1024·512 + 512)), with
+    rows = the unique rows of each batch, counted for one batch order and scaled by the epochs run. The first layer
+    counts 4, not 6: its input is data, so no gradient is computed for it."""
+    per_row = 4 * dim * HIDDEN[0] + 6 * (HIDDEN[0] * HIDDEN[1] + HIDDEN[1])
     n, bs = len(task.train), RECIPES["1 pass"]["batch_size"]
     perm = np.random.default_rng(0).permutation(n)
     rows = sum(len(np.unique(np.concatenate([task.train.a[perm[s : s + bs]], task.train.b[perm[s : s + bs]]])))
                for s in range(0, n, bs))
-    return 6 * rows * per_row * MEMBERS * epochs
+    return rows * per_row * MEMBERS * epochs
 
 
 def _q(q: dict) -> str:
@@ -124,7 +136,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="timings per rmsearch variant (median printed)")
     ap.add_argument("--baseline-repeats", type=int, default=1,
                     help="timings of the (slow) baseline; default 1 to keep the run short")
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                    help="variants to run (default: all; 'seed' and '1 pass' are needed for the targets)")
+    ap.add_argument("--eval-prompts", type=int, default=None,
+                    help="measure quality on the first N prompts of each evaluation split (default: all of them)")
     args = ap.parse_args()
+    if not {"seed", "1 pass"} <= set(args.variants):
+        ap.error("--variants must include 'seed' and '1 pass': the targets compare them")
     torch.set_num_threads(os.cpu_count())
     train_prompts = max(20, int(round(40000 * args.scale)))
     test_prompts = max(4, int(round(2000 * args.scale)))
@@ -136,11 +154,12 @@ def main():
     peak = bf16_peak()
     print(f"# bf16 matmul peak (4096², median of 5): {peak:.1f} GFLOP/s", flush=True)
     variants = {"seed": (run_baseline, args.baseline_repeats),
-                "1 pass": (lambda t: run_rmsearch(t, "1 pass"), args.repeats),
-                "1 pass fp32": (lambda t: run_rmsearch(t, "1 pass", "fp32"), 1),
-                "2 passes": (lambda t: run_rmsearch(t, "2 passes"), 1)}
+                "1 pass": (lambda t, s: run_rmsearch(t, s, "1 pass"), args.repeats),
+                "1 pass fp32": (lambda t, s: run_rmsearch(t, s, "1 pass", "fp32"), 1),
+                "2 passes": (lambda t, s: run_rmsearch(t, s, "2 passes"), 1)}
+    variants = {name: v for name, v in variants.items() if name in args.variants}
     if torch.cuda.is_available():  # the same recipe on the GPU too; the CPU rows stay the reference
-        variants["1 pass cuda"] = (lambda t: run_rmsearch(t, "1 pass", device="cuda"), args.repeats)
+        variants["1 pass cuda"] = (lambda t, s: run_rmsearch(t, s, "1 pass", device="cuda"), args.repeats)
         print(f"# CUDA GPU present: {torch.cuda.get_device_name()}; '1 pass cuda' rows train there (bf16 autocast "
               f"{'on' if torch.cuda.is_bf16_supported() else 'off'})", flush=True)
     else:
@@ -149,11 +168,13 @@ def main():
     for dim in args.dims:
         task = make_task(synth(SynthConfig(dim=dim, train_prompts=train_prompts, test_prompts=test_prompts,
                                            test_responses=500)))
-        print(f"# D={dim}: {len(task.train)} train + {len(task.stop)} early-stop pairs, "
-              f"val {task.val.gold.shape[0]} prompts × {task.val.gold.shape[1]}", flush=True)
+        splits = {"val": first_prompts(task.val, args.eval_prompts), "test": first_prompts(task.test, args.eval_prompts)}
+        print(f"# D={dim}: {len(task.train)} train + {len(task.stop)} early-stop pairs; quality on "
+              f"{' and '.join(f'{n} {s.gold.shape[0]} prompts × {s.gold.shape[1]}' for n, s in splits.items())}",
+              flush=True)
         res = {}
         for name, (fn, reps) in variants.items():
-            out = [fn(task) for _ in range(reps)]
+            out = [fn(task, splits) for _ in range(reps)]
             q = out[0][1]()
             res[name] = (statistics.median(o[0] for o in out), q, out[0][2])
             print(f"#   {name:12s} {[round(o[0], 2) for o in out]} s, epochs {out[0][2]}, "

@@ -15,34 +15,48 @@ from __future__ import annotations
 
 import numpy as np
 
-CHUNK = 8192
-"""Rows traversed at once; the (rows, trees) index arrays stay a few MB."""
+CHUNK = 1024
+"""Rows traversed at once: the (rows, trees) node arrays stay in cache (8,192 rows ran 2× slower)."""
 
 
 def tree_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     """Raw decision values (n,) float32 of one boosted-trees member for rows X (n, D).
 
     All trees advance one level per step over a (rows, trees) array of node indices; leaves point to
-    themselves, so the loop runs until every row sits on a leaf in every tree (the deepest tree's depth).
+    themselves, so after as many steps as the deepest tree has levels every row sits on a leaf in every tree.
+    Lookups are flat `take`s (x by row·D + feature), which numpy does several times faster than 2-d indexing.
     """
     feature = arrays["node_feature"]
     if "features" in arrays:
         feature = arrays["features"][feature]  # subspace column -> embedding dim, no copy of X's columns
-    thr, left, right = arrays["node_threshold"], arrays["node_left"], arrays["node_right"]
-    leaf, value, roots = arrays["node_is_leaf"].astype(bool), arrays["node_value"], arrays["tree_roots"]
+    feature, thr = feature.astype(np.intp), arrays["node_threshold"]
+    roots = arrays["tree_roots"].astype(np.intp)
+    # next node = children[2·node + (x <= threshold)]: the right child, then the left (NaN goes right)
+    children = np.stack([arrays["node_right"], arrays["node_left"]], axis=1).ravel().astype(np.intp)
     baseline = float(np.asarray(arrays["baseline"]).reshape(-1)[0])  # 0-d, or (1,) after a safetensors round trip
     out = np.full(len(X), baseline, dtype=np.float64)
     if len(roots) == 0:
         return out.astype(np.float32)
+    value, depth = arrays["node_value"], _depth(arrays)
     for s in range(0, len(X), CHUNK):
-        x = np.asarray(X[s : s + CHUNK])
-        rows = np.arange(len(x))[:, None]
-        node = np.broadcast_to(roots, (len(x), len(roots))).copy()
-        while not leaf[node].all():
+        x = np.ascontiguousarray(X[s : s + CHUNK])
+        at_row = (np.arange(len(x)) * x.shape[1])[:, None]
+        node = np.broadcast_to(roots, (len(x), len(roots)))
+        for _ in range(depth):
             # float32 x vs float64 threshold compares in float64, as scikit-learn does on its float64 copy
-            node = np.where(x[rows, feature[node]] <= thr[node], left[node], right[node])
-        out[s : s + len(x)] += value[node].sum(1)
+            node = children.take(2 * node + (x.ravel().take(at_row + feature.take(node)) <= thr.take(node)))
+        out[s : s + len(x)] += value.take(node).sum(1)
     return out.astype(np.float32)
+
+
+def _depth(arrays: dict[str, np.ndarray]) -> int:
+    """Levels of the deepest tree: the steps from the roots until every path has reached a leaf."""
+    leaf, left, right = arrays["node_is_leaf"].astype(bool), arrays["node_left"], arrays["node_right"]
+    frontier, depth = arrays["tree_roots"], 0
+    while len(frontier := frontier[~leaf[frontier]]):
+        frontier = np.concatenate([left[frontier], right[frontier]])
+        depth += 1
+    return depth
 
 
 def trees_to_arrays(estimator, features: np.ndarray | None = None, n_trees: int | None = None) -> dict:
