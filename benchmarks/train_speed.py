@@ -194,8 +194,9 @@ def main():
         for name, (secs, q, _) in res.items():
             print(f"{dim:>5} {name:>12} {secs:>8.2f} {base / secs:>7.1f}×   {_q(q['val'])}   {_q(q['test'])}")
     print()
-    print("Target 2: rmsearch bf16 training loop vs bf16 matmul peak (goal ≥ 50%); FLOPs = 6 × unique batch rows "
-          "× (D·1024 + 1024·512 + 512) × members × epochs, over fit wall time (early-stop passes not counted)")
+    print("Target 2: rmsearch bf16 training loop vs bf16 matmul peak (goal ≥ 50%); FLOPs = unique batch rows × "
+          "(4·D·1024 + 6·(1024·512 + 512)) × members × epochs (no input gradient at the first layer), over fit wall "
+          "time (early-stop passes not counted)")
     for dim, res, achieved in rows:
         if achieved is None:
             print(f"D={dim}: 'auto' ran fp32 here (cpu_has_bf16={cpu_has_bf16()}); no bf16 figure")

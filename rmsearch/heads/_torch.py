@@ -297,7 +297,7 @@ def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[t
     input normalization is folded in (w / scale, b − (mean / scale)·w, in float64) and its feature subspace
     becomes zero rows, so scoring is one GEMM over the rows as they come, with no per-member copy of them."""
     k, h = len(arrays), arrays[0]["w0"].shape[1]
-    W = np.zeros((dim, k, h))
+    W = np.zeros((dim, k, h), np.float32)
     b = np.empty((k, h))
     for i, a in enumerate(arrays):
         w = a["w0"].astype(np.float64)
@@ -305,7 +305,7 @@ def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[t
             w = w / a["scale"].astype(np.float64)[:, None]
         b[i] = a["b0"] - (a["mean"].astype(np.float64) @ w if "mean" in a else 0.0)
         W[a["features"] if "features" in a else slice(None), i] = w
-    return torch.from_numpy(W.reshape(dim, k * h).astype(np.float32)), torch.from_numpy(b.reshape(-1).astype(np.float32))
+    return torch.from_numpy(W.reshape(dim, k * h)), torch.from_numpy(b.reshape(-1).astype(np.float32))
 
 
 class _Stack:

@@ -1,6 +1,8 @@
 """Stacked-member training: members that stop early leave the stack without changing the others, checks within an
 epoch, the cosine schedule, and scoring a memory map in bounded chunks."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,24 @@ def test_score_streams_a_memory_map_in_chunks_and_matches_one_pass(task, tmp_pat
     chunked = head.score(np.load(path, mmap_mode="r"))
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
     assert len(X) >= 10 * 300  # so the chunked pass really took several chunks
+
+
+@pytest.mark.parametrize("kind,hidden", [("linear", ()), ("mlp", (32, 16))])
+def test_score_folds_normalization_and_subspaces_into_one_first_layer(task, kind, hidden):
+    """score() runs every member's first layer as one GEMM on raw rows; it must equal each member's own forward
+    (normalize, take its features, then the layers), here on rows far from zero mean and unit scale."""
+    from rmsearch.heads import forward, head_config
+
+    shifted = dataclasses.replace(task.train, X=np.asarray(task.train.X, np.float32) * 7.0 + 3.0)
+    config = head_config(kind, **({"hidden": hidden} if hidden else {}), feature_fraction=0.6, epochs=2,
+                         precision="fp32")
+    head = make_head(config, seeds=(0, 1, 2)).fit(shifted)
+    X = shifted.X[:500]
+    arrays = head.member_arrays()
+    assert len({tuple(a["features"]) for a in arrays}) == 3  # each member has its own subspace
+    assert float(np.abs(arrays[0]["mean"]).min()) > 1.0  # the normalization folded in is far from the identity
+    want = np.stack([forward(kind, a, X) for a in arrays])
+    np.testing.assert_allclose(head.score(X), want, rtol=1e-4, atol=1e-4)
 
 
 def test_device_is_checked_before_training():
