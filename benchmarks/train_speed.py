@@ -146,6 +146,8 @@ def main():
     args = ap.parse_args()
     if not {"seed", "1 pass"} <= set(args.variants):
         ap.error("--variants must include 'seed' and '1 pass': the targets compare them")
+    if args.eval_prompts is not None and args.eval_prompts < 1:
+        ap.error(f"--eval-prompts {args.eval_prompts}: quality needs at least 1 prompt per split")
     torch.set_num_threads(os.cpu_count())
     train_prompts = max(20, int(round(40000 * args.scale)))
     test_prompts = max(4, int(round(2000 * args.scale)))

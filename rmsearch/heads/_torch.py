@@ -356,10 +356,8 @@ class _Stack:
         keep = self.active[self.live]
         idx = keep.nonzero()[:, 0].to(self.params[0].device)
         group = self.opt.param_groups[0]
-        dims = iter(self.member_dims)
-        layers = [tuple(p.detach().index_select(next(dims), idx).requires_grad_() for p in layer)
-                  for layer in self.layers]
-        params = [p for layer in layers for p in layer]
+        params = [p.detach().index_select(dim, idx).requires_grad_() for p, dim in zip(self.params, self.member_dims)]
+        layers = list(zip(params[::2], params[1::2]))
         opt = _adamw(params, group["lr"], group["weight_decay"])
         for old, new, dim in zip(self.params, params, self.member_dims):
             state = self.opt.state.get(old)

@@ -40,11 +40,11 @@ def tree_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     value, depth = arrays["node_value"], _depth(arrays)
     for s in range(0, len(X), CHUNK):
         x = np.ascontiguousarray(X[s : s + CHUNK])
-        at_row = (np.arange(len(x)) * x.shape[1])[:, None]
+        flat, at_row = x.ravel(), (np.arange(len(x)) * x.shape[1])[:, None]
         node = np.broadcast_to(roots, (len(x), len(roots)))
         for _ in range(depth):
             # float32 x vs float64 threshold compares in float64, as scikit-learn does on its float64 copy
-            node = children.take(2 * node + (x.ravel().take(at_row + feature.take(node)) <= thr.take(node)))
+            node = children.take(2 * node + (flat.take(at_row + feature.take(node)) <= thr.take(node)))
         out[s : s + len(x)] += value.take(node).sum(1)
     return out.astype(np.float32)
 
