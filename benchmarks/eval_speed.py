@@ -1,4 +1,4 @@
-"""Issue 4, target 4: exact best-of-N from cached scores, and scoring a test split that does not fit the budget.
+"""Speed target 4: exact best-of-N from cached scores, and scoring a test split that does not fit the budget.
 
     .venv/bin/python benchmarks/eval_speed.py                   # 2,000 × 500 BoN; 8.2 GB split at D=2048
     .venv/bin/python benchmarks/eval_speed.py --prompts 200     # quick: a 0.8 GB split

@@ -1,4 +1,4 @@
-"""Issue 4, target 5: member-training throughput with 1 worker, 2 workers, and 2 workers on two Ray nodes.
+"""Speed target 5: member-training throughput with 1 worker, 2 workers, and 2 workers on two Ray nodes.
 
     .venv/bin/python benchmarks/scaling.py              # 6 trials × 4 members each, per configuration
     .venv/bin/python benchmarks/scaling.py --trials 3   # quicker

@@ -1,4 +1,4 @@
-"""Issue 4, target 3: where a 20-trial search spends its time, and how much of it is not member training.
+"""Speed target 3: where a 20-trial search spends its time, and how much of it is not member training.
 
     .venv/bin/python benchmarks/search_overhead.py                      # 20 trials, default space, D=512 world
     .venv/bin/python benchmarks/search_overhead.py --trials 5 --data synth:dim=64   # quick

@@ -1,10 +1,10 @@
-"""Issue 4, targets 1 and 2: train the seed-paper ensemble (10 members) with the seed's recipe and with rmsearch
+"""Speed targets 1 and 2: train the seed-paper ensemble (10 members) with the seed's recipe and with rmsearch
 on the same pairs, and measure rmsearch's bf16 training loop against this machine's bf16 matmul peak.
 
     .venv/bin/python benchmarks/train_speed.py                  # scale 0.1: 4,000 × 10 train, 200 × 500 test
     .venv/bin/python benchmarks/train_speed.py --scale 0.01     # quick
     .venv/bin/python benchmarks/train_speed.py --scale 1        # the seed's shapes: 40,000 × 10 train, 2,000 × 500 test
-    .venv/bin/python benchmarks/train_speed.py --scale 1 --dims 2048 --variants seed "1 pass" --repeats 1 \
+    .venv/bin/python benchmarks/train_speed.py --scale 1 --dims 2048 512 --variants seed "1 pass" --repeats 1 \
         --eval-prompts 300                                      # the seed's shapes, quality on 300 prompts per split
 
 Every ratio printed is measured in this run. The baseline gets all annotated training pairs (rmsearch's train +
@@ -38,11 +38,13 @@ from rmsearch.heads._torch import cpu_has_bf16, use_bf16  # noqa: E402
 MEMBERS = 10
 HIDDEN = (1024, 512)
 RECIPES = {
-    "1 pass": dict(hidden=HIDDEN, lr=3e-3, batch_size=1024, epochs=1, patience=0),
-    "2 passes": dict(hidden=HIDDEN, lr=1e-3, batch_size=1024, epochs=2, patience=0),
+    "1 pass": dict(hidden=HIDDEN, lr=1e-3, lr_schedule="cosine", batch_size=512, epochs=1, patience=0),
+    "2 passes": dict(hidden=HIDDEN, lr=1e-3, lr_schedule="cosine", batch_size=512, epochs=2, patience=0),
 }
-"""rmsearch's recipes for this ensemble: one or two passes of 1,024-pair batches (each pair once). The seed's stop
-rule cannot stop before its 4th pass over both orderings."""
+"""rmsearch's recipes for this ensemble: one or two passes of 512-pair batches (each pair once) at the seed's lr,
+decayed to 0 over the run (half a cosine). The seed's stop rule cannot stop before its 4th pass over both orderings.
+At the seed's shapes (D=2048, one pass) the decay is what matches the seed's quality: with a constant lr of 1e-3 the
+ensemble's validation accuracy was 0.913, with the cosine 0.931 (the seed: 0.915); 1,024-pair batches at 3e-3: 0.904."""
 VARIANTS = ("seed", "1 pass", "1 pass fp32", "2 passes")
 SPEED_GOAL = 10.0
 PEAK_GOAL = 0.5
