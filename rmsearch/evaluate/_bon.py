@@ -60,13 +60,8 @@ def _check_ns(ns, m: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def bon_weights(m: int, ns) -> np.ndarray:
-    """(len(ns), m) matrix: row k gives, for each proxy rank i, P(rank i is the argmax of a random ns[k]-subset).
-
-    Computed as exp of log-binomials: C(500, 250) is ~1e149 and C(5000, 2500) overflows float64, but their
-    logs are small and the ratio is what we need. Entries with i > m − N are exactly 0 (too few candidates
-    below rank i to fill the subset).
-    """
+def _log_bon_weights(m: int, ns) -> tuple[np.ndarray, np.ndarray]:
+    """(log weights, valid mask), both (len(ns), m): log C(M−1−i, N−1) − log C(M, N) where rank i can win."""
     n = _check_ns(ns, m)[:, None].astype(np.float64)
     i = np.arange(m, dtype=np.float64)[None, :]
     below = m - 1 - i  # candidates ranked below i
@@ -74,7 +69,18 @@ def bon_weights(m: int, ns) -> np.ndarray:
     k = np.where(valid, below, n - 1)  # keep gammaln's argument positive where the weight is 0 anyway
     log_num = gammaln(k + 1) - gammaln(n) - gammaln(k - n + 2)
     log_den = gammaln(m + 1) - gammaln(n + 1) - gammaln(m - n + 1)
-    return np.where(valid, np.exp(log_num - log_den), 0.0)
+    return np.where(valid, log_num - log_den, -np.inf), valid
+
+
+def bon_weights(m: int, ns) -> np.ndarray:
+    """(len(ns), m) matrix: row k gives, for each proxy rank i, P(rank i is the argmax of a random ns[k]-subset).
+
+    Computed as exp of log-binomials: C(500, 250) is ~1e149 and C(5000, 2500) overflows float64, but their
+    logs are small and the ratio is what we need. Entries with i > m − N are exactly 0 (too few candidates
+    below rank i to fill the subset).
+    """
+    log_w, valid = _log_bon_weights(m, ns)
+    return np.where(valid, np.exp(log_w), 0.0)
 
 
 def _tie_averaged_sorted(proxy: np.ndarray, gold: np.ndarray) -> np.ndarray:
@@ -113,11 +119,30 @@ def bon_proxy(proxy, ns) -> np.ndarray:
     return best_of_n(proxy, proxy, ns)
 
 
-def kl_bon(n):
-    """The usual analytic KL(best-of-N ‖ base policy) = log N − (N−1)/N; works on scalars and arrays."""
+def kl_bon(m: int, ns) -> np.ndarray:
+    """Exact KL(best-of-N ‖ base) of the procedure `best_of_n` evaluates: N of M candidates drawn uniformly
+    without replacement, the proxy's favourite kept. The base picks each candidate with probability 1/M and
+    best-of-N picks proxy rank i with probability w_i (`bon_weights`), so KL = Σ_i w_i log(M·w_i), with w_i = 0
+    terms contributing 0. It depends on (M, N) only: 0 at N = 1, log M at N = M (a point mass on the proxy's
+    favourite), where the i.i.d. formula `kl_bon_iid` gives log M − (M−1)/M, about 1 nat less. (Tied proxy
+    scores share their weights, which lowers the KL of the choice; the axis assumes distinct scores.)
+
+    m: candidates per prompt; ns: integers in 1..m. Returns float64 (len(ns),).
+    """
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise ConfigError(f"kl_bon: m (the number of candidates) must be an integer >= 1, got {m!r}.")
+    log_w, valid = _log_bon_weights(int(m), ns)
+    w = np.where(valid, np.exp(log_w), 0.0)
+    terms = np.where(valid, w * (np.log(m) + np.where(valid, log_w, 0.0)), 0.0)
+    return np.maximum(terms.sum(axis=1), 0.0)  # KL >= 0; rounding at N = 1 can leave -1e-16
+
+
+def kl_bon_iid(n):
+    """The analytic KL(best-of-N ‖ base) = log N − (N−1)/N for N **i.i.d.** draws from a continuous base policy;
+    works on scalars and arrays. Not the KL of `best_of_n`, which draws without replacement: see `kl_bon`."""
     n = np.asarray(n, dtype=np.float64)
     if np.any(n < 1):
-        raise ConfigError(f"kl_bon: N must be >= 1, got {n.tolist()}.")
+        raise ConfigError(f"kl_bon_iid: N must be >= 1, got {n.tolist()}.")
     return np.log(n) - (n - 1) / n
 
 

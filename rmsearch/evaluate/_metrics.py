@@ -10,7 +10,8 @@ from rmsearch.evaluate._bon import _check_ns, _check_pair, best_of_n, kl_bon, lo
 
 
 def bon_curve(proxy, gold, ns=None) -> dict:
-    """BoN curves on an N grid (default `log_grid(M)`): keys `n`, `kl`, `gold`, `proxy` (lists).
+    """BoN curves on an N grid (default `log_grid(M)`): keys `n`, `kl`, `gold`, `proxy` (lists). `kl` is the
+    exact KL of drawing N of the M candidates without replacement (`kl_bon(M, n)`), the procedure evaluated.
 
     The proxy curve uses the proxy standardized over all candidates of all prompts, so heads with different
     score scales give comparable curves; standardizing is affine, so the choices (and the gold curve) are
@@ -22,7 +23,7 @@ def bon_curve(proxy, gold, ns=None) -> dict:
     z = (proxy - proxy.mean()) / (std if std > 0 else 1.0)
     return {
         "n": n.tolist(),
-        "kl": kl_bon(n).tolist(),
+        "kl": kl_bon(proxy.shape[1], n).tolist(),
         "gold": best_of_n(proxy, gold, n).tolist(),
         "proxy": best_of_n(z, z, n).tolist(),
     }

@@ -7,7 +7,7 @@ import pytest
 
 from rmsearch.errors import ConfigError, DataError, RMSearchError
 from rmsearch.evaluate import (
-    best_of_n, bon_curve, bon_proxy, bon_weights, kl_bon, log_grid, pair_metrics, robustness_metrics,
+    best_of_n, bon_curve, bon_proxy, bon_weights, kl_bon, kl_bon_iid, log_grid, pair_metrics, robustness_metrics,
 )
 
 
@@ -86,12 +86,39 @@ def test_large_case_runs():
     assert np.all(np.diff(out) > 0)  # gold correlates with proxy here, so more selection helps
 
 
-def test_kl():
-    assert kl_bon(1) == 0.0
-    assert kl_bon(2) == pytest.approx(math.log(2) - 0.5)
-    np.testing.assert_allclose(kl_bon([1, 4, 100]), [0.0, math.log(4) - 0.75, math.log(100) - 0.99])
+def test_kl_iid():
+    assert kl_bon_iid(1) == 0.0
+    assert kl_bon_iid(2) == pytest.approx(math.log(2) - 0.5)
+    np.testing.assert_allclose(kl_bon_iid([1, 4, 100]), [0.0, math.log(4) - 0.75, math.log(100) - 0.99])
     with pytest.raises(ConfigError, match="N must be >= 1"):
-        kl_bon(0)
+        kl_bon_iid(0)
+
+
+def kl_by_enumeration(m, n):
+    """KL(BoN ‖ uniform) over the M candidates, from every N-subset of distinct proxy ranks (0 = best)."""
+    counts = np.zeros(m)
+    for subset in itertools.combinations(range(m), n):
+        counts[min(subset)] += 1  # the best-ranked candidate of the subset is chosen
+    p = counts / counts.sum()
+    return sum(pi * math.log(m * pi) for pi in p if pi > 0)
+
+
+@pytest.mark.parametrize("m", [1, 2, 7])
+def test_kl_exact_matches_enumeration(m):
+    ns = list(range(1, m + 1))
+    np.testing.assert_allclose(kl_bon(m, ns), [kl_by_enumeration(m, n) for n in ns], rtol=0, atol=1e-12)
+
+
+def test_kl_exact_endpoints_and_gap_to_iid():
+    assert kl_bon(500, [1])[0] == pytest.approx(0.0, abs=1e-12)
+    # N = M always picks the proxy's favourite: a point mass, KL = log M (the i.i.d. formula says log M − (M−1)/M)
+    assert kl_bon(500, [500])[0] == pytest.approx(math.log(500), rel=1e-12)
+    assert kl_bon(500, [500])[0] - kl_bon_iid(500) == pytest.approx(499 / 500, rel=1e-9)
+    k = kl_bon(5000, log_grid(5000))
+    assert np.isfinite(k).all() and np.all(np.diff(k) > 0)
+    assert np.all(k <= math.log(5000) + 1e-9)
+    with pytest.raises(ConfigError, match="every N must be in 1..7"):
+        kl_bon(7, [8])
 
 
 def test_log_grid():
@@ -150,7 +177,8 @@ def test_bon_curve():
     c = bon_curve(PROXY, GOLD)
     assert c["n"] == [1, 2, 3]
     np.testing.assert_allclose(c["gold"], [7 / 6, 4 / 3, 1.0])
-    np.testing.assert_allclose(c["kl"], kl_bon([1, 2, 3]))
+    np.testing.assert_allclose(c["kl"], kl_bon(3, [1, 2, 3]))
+    assert c["kl"][-1] == pytest.approx(math.log(3))  # N = M: a point mass on the proxy's favourite
     z = (PROXY - PROXY.mean()) / PROXY.std()
     assert c["proxy"][0] == pytest.approx(0.0, abs=1e-12)  # the standardized proxy has mean 0
     assert c["proxy"][-1] == pytest.approx(z.max(axis=1).mean())

@@ -1,6 +1,8 @@
 """Each CLI verb run as a subprocess, as a user would."""
 
+import csv
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -63,6 +65,10 @@ def test_evaluate_writes_report(tmp_path):
     assert set(metrics) == {"single", "mean", "min", "median", "uwo (λ=1)", "lcb (κ=1)"}
     assert 0.5 < metrics["mean"]["pair_accuracy"] <= 1
     assert (out / "bon.png").read_bytes()[:4] == b"\x89PNG"
+    # the KL axis is the exact one of N of M drawn without replacement: log M at N = M (60 candidates)
+    rows = list(csv.DictReader((out / "curves.csv").open()))
+    last = [r for r in rows if r["name"] == "mean"][-1]
+    assert int(last["n"]) == 60 and float(last["kl"]) == pytest.approx(math.log(60))
 
 
 @pytest.mark.parametrize("args, message", [
