@@ -1,17 +1,17 @@
 """A robustness report folder: report.md (metrics table), bon.png (gold and proxy BoN curves against KL),
 metrics.json and curves.csv. Written to a temporary folder and moved into place, so a failure leaves nothing
-half-written."""
+half-written and an earlier report in place; a folder that is not an earlier report is refused."""
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from rmsearch._atomic import atomic_dir, check_not_cwd
+from rmsearch.errors import RMSearchError
 
 COLUMNS = [
     ("gold_final", "BoN gold @ N=M"), ("gold_peak", "peak gold"), ("peak_n", "peak N"), ("drop", "drop"),
@@ -58,28 +58,56 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-@contextmanager
-def atomic_folder(out: Path):
+REPORT_FILES = ("report.md", "metrics.json", "curves.csv")
+"""What a report folder holds, besides its PNG figures; report.md and metrics.json mark an earlier report."""
+
+
+def check_report_target(out: Path, option: str | None = None) -> None:
+    """Refuse an `out` that replacing would lose something at: a file, the working directory, or a non-empty
+    folder that is not an earlier report (or holds files a report does not write, e.g. the user's notes).
+    `option` (e.g. "--out") names the command-line option that chose `out`, for the message."""
+    out = Path(out)
+    where, other = (f"{option} {out}", f"another {option}") if option else (str(out), "another folder")
+    check_not_cwd(out, option)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise RMSearchError(f"{where}: exists and is not a folder; a report is a folder. Choose {other}, or move "
+                            f"the file away.")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if not all((out / name).is_file() for name in REPORT_FILES[:2]):
+        raise RMSearchError(f"{where}: is a folder that is not an earlier rmsearch report (it holds "
+                            f"{_names(entries)}); writing the report would replace it. Choose a new or empty "
+                            f"folder as {other}, or move its contents away.")
+    foreign = [n for n in entries if not ((n in REPORT_FILES or n.endswith(".png")) and (out / n).is_file())]
+    if foreign:
+        raise RMSearchError(f"{where}: is an earlier report but also holds {_names(foreign)}, which a report does "
+                            f"not write; replacing the report would delete them. Move them out of the folder, or "
+                            f"choose {other}.")
+
+
+def _names(names: list[str], most: int = 5) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def atomic_folder(out: Path, option: str | None = "--out"):
     """A temporary folder beside `out` that replaces `out` when the block succeeds and is removed when it fails,
-    so a report is never left half-written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    so a report is never left half-written and an earlier one is never lost (see `rmsearch._atomic`)."""
+    return atomic_dir(out, option)
 
 
 def write_report(out: Path, title: str, results: dict[str, dict], context: dict, notes: str = "",
-                 sections: list[dict] | None = None) -> Path:
+                 sections: list[dict] | None = None, option: str | None = None) -> Path:
     """`results`: name -> {"test": {"metrics", "curve"}, "val": {...}}. `context`: facts for the header and
     metrics.json (data, config, split record summary). `sections`: more test-split comparisons, each
-    {"heading", "file" (PNG name), "text", "results"}. Replaces `out` atomically."""
+    {"heading", "file" (PNG name), "text", "results"}. Replaces an earlier report at `out` atomically; refuses
+    any other non-empty folder (`check_report_target`; `option` names the command-line option for messages)."""
     out = Path(out)
-    with atomic_folder(out) as tmp:
+    check_report_target(out, option)
+    with atomic_folder(out, option) as tmp:
         test_rows = {name: r["test"]["metrics"] for name, r in results.items()}
         val_rows = {name: r["val"]["metrics"] for name, r in results.items() if "val" in r}
         curves = {name: r["test"]["curve"] for name, r in results.items() if r["test"]["curve"] is not None}

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from rmsearch._atomic import atomic_dir
 from rmsearch.ensembles._aggregate import PARAM_NAMES, Aggregation
 from rmsearch.ensembles._ensemble import Ensemble, Member
 from rmsearch.errors import ExportError
@@ -105,7 +103,8 @@ def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, e
     (format version, input dim, members with head type, config, seed and standardization stats, aggregation,
     metrics, `dataset`, `extra`, package versions, and the sha256 and size of every other file). Everything is
     written into a temporary folder beside `out_dir` and renamed into place, so a failure leaves no half-written
-    export. An existing export (or empty folder) at `out_dir` is replaced; any other existing folder is refused.
+    export. An existing export (or empty folder) at `out_dir` is replaced (the old one stays until the new one is
+    complete); any other existing folder, and the working directory, are refused.
     """
     from safetensors.numpy import save_file
 
@@ -115,26 +114,11 @@ def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, e
         raise ExportError(f"{out}: exists and is not an earlier export or an empty folder; choose another --out "
                           f"or remove it.")
     manifest = _manifest(ensemble, stats, metrics, dataset, extra)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    old = None
-    try:
+    with atomic_dir(out, option=None) as tmp:
         tensors = {f"m{i}.{n}": np.ascontiguousarray(a) for i, m in enumerate(ensemble.members) for n, a in m.arrays.items()}
         save_file(tensors, str(tmp / MEMBERS), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
         for f in sorted(tmp.iterdir()):
             manifest["files"][f.name] = {"sha256": sha256_file(f), "size": f.stat().st_size}
         text = json.dumps(manifest, indent=2, allow_nan=False)
         (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None and not out.exists():
-            os.replace(old / out.name, out)  # put the earlier export back
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return out

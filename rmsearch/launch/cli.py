@@ -124,9 +124,11 @@ def cmd_evaluate(args) -> int:
         return cmd_evaluate_ensemble(args)
     from rmsearch.ensembles import EnsembleConfig
     from rmsearch.evaluate import compare_aggregations, write_report
+    from rmsearch.evaluate._report import check_report_target
 
     config = EnsembleConfig.from_point(load_point(args.config, args.set))
     out = Path(args.out)
+    check_report_target(out, "--out")  # before any work: a folder that is not an earlier report is refused
     data, task = task_from_args(args)
     from rich.console import Console
 
@@ -143,7 +145,8 @@ def cmd_evaluate(args) -> int:
         "validation rows": len(task.val), "test rows": len(task.test),
         "training seconds": round(group.seconds, 2), "split record": task.record,
     }
-    write_report(out, f"Robustness of {config.members} × {config.head.kind} on {data.name}", results, context)
+    write_report(out, f"Robustness of {config.members} × {config.head.kind} on {data.name}", results, context,
+                 option="--out")
     if args.json:
         Path(args.json).write_text(json.dumps({k: v["test"]["metrics"] for k, v in results.items()}, indent=2))
     _print_table({k: v["test"]["metrics"] for k, v in results.items()})
@@ -250,10 +253,15 @@ def cmd_score(args) -> int:
     from rmsearch.data._files import atomic_save, open_npy
     from rmsearch.data._validate import check_float_array
 
+    out = Path(args.out or Path(args.embeddings).with_suffix(".scores.npy"))
+    if out.is_dir():
+        raise RMSearchError(f"--out {out}: is a folder; name the output .npy file, e.g. --out {out / 'scores.npy'}.")
+    if out.exists() and not args.force:
+        raise RMSearchError(f"--out {out}: exists; scoring would overwrite it. Pass --force to replace it, or choose "
+                            f"another --out.")
     ensemble = load_ensemble(args.ensemble)
     X = check_float_array(args.embeddings, open_npy(Path(args.embeddings)), (2,), what="(rows, dim)")
     scores = np.concatenate([ensemble.score(np.asarray(X[s : s + 65536], np.float32)) for s in range(0, len(X), 65536)])
-    out = Path(args.out or Path(args.embeddings).with_suffix(".scores.npy"))
     atomic_save(out, scores.astype(np.float32))
     print(f"{len(scores)} scores -> {out}")
     return 0
@@ -301,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of one ensemble configuration (keys as in `rmsearch spaces show`); "
                    f"default: {json.dumps(DEFAULT_POINT)}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one configuration key")
-    p.add_argument("--out", default="runs/evaluate", help="report folder (replaced)")
+    p.add_argument("--out", default="runs/evaluate", help="report folder; an earlier report there is replaced "
+                   "(atomically), any other non-empty folder is refused")
     p.add_argument("--json", help="also write the test metrics to this JSON file")
     p.add_argument("--ensemble", help="evaluate this exported ensemble folder instead of training a configuration")
     p.set_defaults(func=cmd_evaluate)
@@ -338,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score embeddings (.npy of shape (n, dim)) with an exported ensemble")
     p.add_argument("--ensemble", required=True)
     p.add_argument("--embeddings", required=True)
-    p.add_argument("--out", help="output .npy (default: EMBEDDINGS.scores.npy)")
+    p.add_argument("--out", help="output .npy (default: EMBEDDINGS.scores.npy); an existing file is refused "
+                   "unless --force")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_score)
 
     from rmsearch.reproduce import add_reproduce_parser

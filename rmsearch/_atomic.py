@@ -1,0 +1,67 @@
+"""Output folders written whole or not at all (reports, exports).
+
+A folder is built in a hidden sibling, `.NAME.tmp-XXXXXXXX`, then swapped in: an earlier folder at the target is
+first renamed aside to `.NAME.old-XXXXXXXX`, the new one renamed into place, and only then the old one removed.
+A failure while writing leaves the earlier folder untouched; a failure while moving the new one in puts the
+earlier one back. The working directory (or a folder above it) is never a target: it cannot be replaced whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from rmsearch.errors import RMSearchError
+
+
+def check_not_cwd(out: Path, option: str | None = "--out") -> None:
+    """Refuse the working directory, or a folder above it, as a folder to replace. `option` names the
+    command-line option that chose it, for the message (None: no option)."""
+    target, cwd = Path(out).resolve(), Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        what = "the working directory" if target == cwd else "a folder above the working directory"
+        where = f"{option} {out}" if option else str(out)
+        raise RMSearchError(f"{where}: is {what}, which is never replaced. Name a new folder for the output "
+                            f"instead, e.g. {option + ' ' if option else ''}./report.")
+
+
+def _sibling(out: Path, kind: str) -> Path:
+    return out.parent / f".{out.name}.{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished folder `tmp` to `out`, replacing an earlier `out` without a moment where a failure
+    loses it: old aside, new in (old back if that fails), old removed."""
+    old = None
+    if out.exists() or out.is_symlink():
+        old = _sibling(out, "old")
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None and not out.exists():
+            os.replace(old, out)  # put the earlier folder back
+            old = None
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def atomic_dir(out, option: str | None = "--out"):
+    """Yield an empty staging folder beside `out`; when the block succeeds it replaces `out` (see `replace_dir`),
+    when it fails it is removed and `out` is untouched."""
+    check_not_cwd(Path(out), option)
+    out = Path(os.path.abspath(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(out, "tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
