@@ -1,9 +1,13 @@
-"""Output folders written whole or not at all (reports, exports).
+"""Output folders written whole or not at all (reports, exports), readable as the user's umask says.
 
 A folder is built in a hidden sibling, `.NAME.tmp-XXXXXXXX`, then swapped in: an earlier folder at the target is
 first renamed aside to `.NAME.old-XXXXXXXX`, the new one renamed into place, and only then the old one removed.
 A failure while writing leaves the earlier folder untouched; a failure while moving the new one in puts the
 earlier one back. The working directory (or a folder above it) is never a target: it cannot be replaced whole.
+
+Permissions follow the umask like any other file the user creates. `tempfile.mkdtemp` makes 0700 folders and
+some writers (safetensors) make 0600 files, so the staged tree is set to 0777/0666 minus the umask before it
+is moved in.
 """
 
 from __future__ import annotations
@@ -15,6 +19,33 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rmsearch.errors import RMSearchError
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux /proc); else set-and-restore."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(root: Path) -> None:
+    """Set `root` and everything under it to the modes a plain mkdir/open would give (0777/0666 & ~umask)."""
+    mask = current_umask()
+    dir_mode, file_mode = 0o777 & ~mask, 0o666 & ~mask
+    os.chmod(root, dir_mode)
+    for folder, dirs, files in os.walk(root):
+        for d in dirs:
+            os.chmod(os.path.join(folder, d), dir_mode)
+        for f in files:
+            path = os.path.join(folder, f)
+            if not os.path.islink(path):
+                os.chmod(path, file_mode)
 
 
 def check_not_cwd(out: Path, option: str | None = "--out") -> None:
@@ -54,7 +85,7 @@ def replace_dir(tmp: Path, out: Path) -> None:
 @contextmanager
 def atomic_dir(out, option: str | None = "--out"):
     """Yield an empty staging folder beside `out`; when the block succeeds it replaces `out` (see `replace_dir`),
-    when it fails it is removed and `out` is untouched."""
+    with modes from the umask; when it fails it is removed and `out` is untouched."""
     check_not_cwd(Path(out), option)
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +93,7 @@ def atomic_dir(out, option: str | None = "--out"):
     tmp.mkdir()
     try:
         yield tmp
+        apply_umask(tmp)
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -104,7 +104,8 @@ def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, e
     metrics, `dataset`, `extra`, package versions, and the sha256 and size of every other file). Everything is
     written into a temporary folder beside `out_dir` and renamed into place, so a failure leaves no half-written
     export. An existing export (or empty folder) at `out_dir` is replaced (the old one stays until the new one is
-    complete); any other existing folder, and the working directory, are refused.
+    complete); any other existing folder, and the working directory, are refused. Files and folders get the
+    modes the user's umask gives (not 0600/0700), so a shared export is readable by whom the umask allows.
     """
     from safetensors.numpy import save_file
 
