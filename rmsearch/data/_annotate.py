@@ -36,13 +36,14 @@ class Annotator:
     pairing: "within" (two responses of one prompt) or "cross" (responses of two different prompts).
     quality: Bradley-Terry annotation quality q, P(a ≻ b) = σ(q·(g_a − g_b)/std(g)); higher is cleaner.
     flip_rate: if set, label by gold and flip each label with this probability instead of the BT draw.
-    pairs_per_prompt: pairs drawn per prompt (within: disjoint response pairs while they last).
+    pairs_per_prompt: pairs drawn per prompt (within: disjoint response pairs while they last). 10, as the seed
+        paper's code draws from its 10 responses per prompt, so recipes compare on the same amount of data.
     """
 
     pairing: str = "within"
     quality: float = 2.0
     flip_rate: float | None = None
-    pairs_per_prompt: int = 5
+    pairs_per_prompt: int = 10
 
     def validate(self) -> "Annotator":
         if self.pairing not in ("within", "cross"):

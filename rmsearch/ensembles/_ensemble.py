@@ -21,13 +21,18 @@ class Member:
 
 
 class Ensemble:
-    """score(X) -> (n,), member_scores(X) -> (k, n) standardized, uncertainty(X) -> (n,) member std."""
+    """score(X) -> (n,), member_scores(X) -> (k, n) standardized, uncertainty(X) -> (n,) member std.
 
-    def __init__(self, members: list[Member], stats: np.ndarray | None, aggregation: Aggregation, dim: int):
+    `weights` are positive integer counts (default 1 each): a member of weight w enters the aggregation w times,
+    as greedy selection with replacement picked it (Caruana et al. 2004)."""
+
+    def __init__(self, members: list[Member], stats: np.ndarray | None, aggregation: Aggregation, dim: int,
+                 weights: list[int] | None = None):
         self.members = members
         self.stats = stats if stats is not None else np.tile([0.0, 1.0], (len(members), 1))
         self.aggregation = aggregation
         self.dim = dim
+        self.weights = np.ones(len(members), np.int64) if weights is None else np.asarray(weights, np.int64)
 
     def _check(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
@@ -49,11 +54,14 @@ class Ensemble:
         return standardize(self.raw_scores(X), self.stats)
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        return self.aggregation(self.member_scores(X))
+        return self.aggregation(self._weighted(self.member_scores(X)))
 
     def uncertainty(self, X: np.ndarray) -> np.ndarray:
-        """Std over members of the standardized scores, per row."""
-        return self.member_scores(X).std(0)
+        """Std over members (counted by weight) of the standardized scores, per row."""
+        return self._weighted(self.member_scores(X)).std(0)
+
+    def _weighted(self, z: np.ndarray) -> np.ndarray:
+        return z if (self.weights == 1).all() else np.repeat(z, self.weights, axis=0)
 
     def __len__(self) -> int:
         return len(self.members)

@@ -21,10 +21,15 @@ def greedy_select(library: np.ndarray, objective: Callable[[np.ndarray], float],
     chosen: list[int] = []
     trace: list[float] = []
     best_value, best_len, since = -np.inf, 0, 0
+    total = np.zeros(library.shape[1])  # the mean is a running sum: a step costs one objective per member
     for _ in range(size):
-        values = [objective(aggregation(library[chosen + [j]])) for j in range(len(library))]
+        if aggregation.name == "mean":
+            values = [objective((total + library[j]) / (len(chosen) + 1)) for j in range(len(library))]
+        else:
+            values = [objective(aggregation(library[chosen + [j]])) for j in range(len(library))]
         j = int(np.argmax(values))
         chosen.append(j)
+        total += library[j]
         trace.append(float(values[j]))
         if values[j] > best_value + 1e-12:
             best_value, best_len, since = values[j], len(chosen), 0

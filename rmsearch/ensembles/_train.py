@@ -57,13 +57,36 @@ def training_rows(task: Task, n: int = STATS_ROWS, seed: int = 0) -> np.ndarray:
 
 def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...], test: bool = True) -> GroupResult:
     """Train the group and score its training-row stats and validation rows, and the test rows unless `test` is
-    False (a search scores test rows later, for its final top trials only)."""
+    False (a search scores test rows later, for its final top trials only).
+
+    With cross-validation folds (`task.folds`), the members are trained once per fold and once on all pairs: the
+    weights, stats and test scores are those of the refit on all pairs, the validation scores are out of fold,
+    each mapped onto the refit's score scale (a fold model's standardized score times the refit's std plus its
+    mean) so that standardizing with the refit's stats gives the fold model's own standardized score."""
     start = time.perf_counter()
     head = make_head(config, seeds).fit(task.train, stop=task.stop)
+    rows = training_rows(task)
+    stats = score_stats(head.score(rows))
+    val = _out_of_fold(task, config, seeds, rows, stats) if task.folds else None
     fit_seconds = time.perf_counter() - start
-    stats = score_stats(head.score(training_rows(task)))
     return GroupResult(
         kind=config.kind, config=config.to_dict(), seeds=tuple(seeds), arrays=head.member_arrays(), stats=stats,
-        val_scores=score_split(head, task.val), test_scores=score_split(head, task.test) if test else None,
+        val_scores=score_split(head, task.val) if val is None else val,
+        test_scores=score_split(head, task.test) if test else None,
         history=head.history_, seconds=time.perf_counter() - start, fit_seconds=fit_seconds,
     )
+
+
+def _out_of_fold(task: Task, config: HeadConfig, seeds, rows: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """(k, len(task.val)) validation scores, each pair scored by the members of the fold that held it out."""
+    val = task.val
+    n = len(val.pairs)
+    out = np.empty((len(seeds), len(val)), np.float32)
+    for fold in task.folds:
+        head = make_head(config, seeds).fit(fold.train, stop=fold.stop)
+        own = score_stats(head.score(rows))
+        where = np.concatenate([val.pairs.a[fold.held_out], val.pairs.b[fold.held_out]])
+        raw = head.score(np.asarray(val.source[val.rows[where]], np.float32))
+        z = (raw - own[:, :1]) / own[:, 1:2]
+        out[:, where] = z * stats[:, 1:2] + stats[:, :1]
+    return out

@@ -133,6 +133,9 @@ def _check_values(manifest: dict) -> tuple[int, list[dict], np.ndarray, Aggregat
         stats[i] = s["mean"], s["std"]
         if not isinstance(m.get("arrays", {}), dict):
             _err(f"{where} field 'arrays'", "must map array names to their dtype and shape")
+        if not _is_int(m.get("weight", 1)) or m.get("weight", 1) < 1:
+            _err(f"{where} field 'weight'", f"is {m.get('weight')!r}, must be a positive integer (how many times "
+                 f"the member counts in the aggregation)")
     agg = manifest.get("aggregation")
     if not isinstance(agg, dict) or agg.get("name") not in AGGREGATIONS:
         name = agg.get("name") if isinstance(agg, dict) else agg
@@ -191,7 +194,7 @@ def load_ensemble(path) -> Ensemble:
     arrays = _member_arrays(blobs[MEMBERS], members, dim)
     return Ensemble(
         [Member(m["kind"], dict(m["config"]), int(m["seed"]), a) for m, a in zip(members, arrays)],
-        stats, aggregation, dim,
+        stats, aggregation, dim, weights=[int(m.get("weight", 1)) for m in members],
     )
 
 

@@ -77,6 +77,7 @@ def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra) -> dict:
             "kind": m.kind,
             "config": jsonable({"kind": m.kind, **dict(m.config)}),
             "seed": int(m.seed),
+            "weight": int(ensemble.weights[i]),
             "stats": {"mean": float(stats[i, 0]), "std": float(stats[i, 1])},
             "arrays": {n: {"dtype": str(np.asarray(a).dtype), "shape": list(np.shape(a))} for n, a in sorted(m.arrays.items())},
         })

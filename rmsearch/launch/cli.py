@@ -28,14 +28,25 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
                    "annotator, P(a≻b) = σ(q·Δg/std(g)); default 2.0")
     g.add_argument("--flip-rate", type=float, default=None, help="label by gold, then flip this share of labels")
     p.add_argument("--pairing", choices=("within", "cross"), default="within", help="pairs within a prompt or across prompts")
+    p.add_argument("--pairs-per-prompt", type=int, default=10, metavar="N",
+                   help="training pairs the simulated annotator draws per prompt (the seed paper's code: 10)")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="pair data: select by K-fold cross-validation (0: a held-out 10%% validation split); "
+                        "default: 5 folds when a validation split would hold fewer than 1,000 pairs, else 0")
+
+
+def annotator_from_args(args):
+    from rmsearch.data import Annotator
+
+    return Annotator(pairing=args.pairing, quality=2.0 if args.quality is None else args.quality,
+                     flip_rate=args.flip_rate, pairs_per_prompt=args.pairs_per_prompt).validate()
 
 
 def task_from_args(args):
-    from rmsearch.data import Annotator, TaskConfig, load_data, make_task
+    from rmsearch.data import TaskConfig, load_data, make_task
 
     data = load_data(args.data, seed=args.seed)
-    ann = Annotator(pairing=args.pairing, quality=2.0 if args.quality is None else args.quality, flip_rate=args.flip_rate)
-    return data, make_task(data, TaskConfig(annotator=ann, seed=args.seed))
+    return data, make_task(data, TaskConfig(annotator=annotator_from_args(args), seed=args.seed, folds=args.folds))
 
 
 def cmd_data_synth(args) -> int:
@@ -72,27 +83,64 @@ def cmd_data_inspect(args) -> int:
 
 
 def load_point(path: str | None, overrides: list[str]) -> dict:
+    """The configuration `rmsearch evaluate` trains: DEFAULT_POINT (or the `--config` file) with the `--set`
+    overrides. Every value given is type-checked by `check_value`, the check `EnsembleConfig.from_point` applies,
+    here so that a bad one is reported with where it came from (the file's line, or the option)."""
     import yaml
 
+    from rmsearch.ensembles._config import check_value, flatten
     from rmsearch.errors import ConfigError
 
     point = dict(DEFAULT_POINT) if path is None else {}
+    given: dict[str, tuple[str | None, str]] = {}  # key -> (where, example style)
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
+            text = Path(path).read_text()
+            loaded, lines = yaml.safe_load(text), _key_lines(yaml.compose(text))
         except FileNotFoundError:
             raise ConfigError(f"--config {path}: file not found.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--config {path}: cannot be read ({exc}); pass a YAML file.") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"--config {path}: not valid YAML ({exc}).") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"--config {path}: must be a mapping of keys to values (see `rmsearch evaluate --help`).")
-        point.update(loaded)
+        for key, val in flatten(loaded).items():
+            point[key] = val
+            given[key] = (f"--config {path} line {lines[key]}" if key in lines else f"--config {path}", "yaml")
     for item in overrides:
         key, eq, val = item.partition("=")
         if not eq:
             raise ConfigError(f"--set {item!r}: write key=value, e.g. --set members=4.")
-        point[key] = yaml.safe_load(val)
+        try:
+            value = yaml.safe_load(val)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({getattr(exc, 'problem', None) or exc}); "
+                              f"write e.g. --set members=4 or --set 'mlp.hidden=[64, 32]'.") from None
+        for k, v in (flatten({key: value}) if isinstance(value, dict) else {key: value}).items():
+            point[k] = v
+            given[k] = (None, "set")
+    for key, (where, style) in given.items():
+        try:
+            check_value(key, point[key], style)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
     return point
+
+
+def _key_lines(node, prefix: str = "") -> dict[str, int]:
+    """Flattened key -> 1-based line of a YAML mapping node's keys (nested mappings as 'mlp.hidden')."""
+    import yaml
+
+    out = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            name = f"{prefix}{key_node.value}"
+            if isinstance(value_node, yaml.MappingNode):
+                out.update(_key_lines(value_node, f"{name}."))
+            else:
+                out[name] = key_node.start_mark.line + 1
+    return out
 
 
 def cmd_evaluate_ensemble(args) -> int:
@@ -164,11 +212,12 @@ def cmd_spaces_show(args) -> int:
 def cmd_launch(args) -> int:
     from rmsearch.search import LaunchOptions, Search
 
+    baselines = () if args.baselines in ("", "none") else tuple(b.strip() for b in args.baselines.split(","))
     options = LaunchOptions(
         data=args.data, space=args.space, trials=args.trials, study=args.study, runs=Path(args.runs),
         storage=args.storage, address=args.address, workers=args.workers, objective=args.objective, seed=args.seed,
-        multi_objective=args.multi_objective, top=args.top, quality=2.0 if args.quality is None else args.quality,
-        flip_rate=args.flip_rate, final=not args.no_final, prune=args.prune,
+        multi_objective=args.multi_objective, top=args.top, annotator=annotator_from_args(args), folds=args.folds,
+        baselines=baselines, select=not args.no_select, stress=args.stress, final=not args.no_final, prune=args.prune,
     )
     search = Search(options).run()
     _print_best(search)
@@ -179,26 +228,41 @@ def _print_best(search) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from rmsearch.evaluate._report import _fmt
+
     console = Console()
     s = search.state
     done = search.completed()
+    final = search.state.phases.get("final evaluation", 0.0)
     console.print(f"{len(search.study.trials)} trials in study {search.options.study!r} ({len(done)} complete); this "
-                  f"launch trained {s.trained} members in {s.jobs} jobs, reused {s.reused} from the head cache, "
-                  f"{search.search_seconds:.1f} s; driver memory {search.study.user_attrs['last_launch']['driver_rss_mb'][0]:.0f} → "
+                  f"launch trained {s.trained} members in {s.jobs} jobs, reused {s.reused} from the head cache; "
+                  f"{search.total_seconds:.1f} s in all ({search.search_seconds:.1f} s search, {final:.1f} s final "
+                  f"evaluation); driver memory {search.study.user_attrs['last_launch']['driver_rss_mb'][0]:.0f} → "
                   f"{search.study.user_attrs['last_launch']['driver_rss_mb'][1]:.0f} MiB.")
     if search.final:
-        from rmsearch.evaluate._report import _fmt
-
-        table = Table(title=f"best trials (objective {search.objective.name} on validation; test numbers final)")
-        for col in ("trial", "objective", "members", "head", "aggregation", "test BoN gold @ N=M", "test pair acc."):
+        f = search.final
+        gold = search.task.has_gold
+        table = Table(title=f"objective {search.objective.name}: chosen on validation, reported on test "
+                            f"(exported: {f['exported']})")
+        for col in ("", "val. objective", "test objective", "test BoN gold @ N=M" if gold else "test pair acc."):
             table.add_column(col, justify="right")
-        for number, values, point, ev in search.final["top"]:
+        for label, ev in f["results"].items():
             m = ev["test"]["metrics"]
-            table.add_row(str(number), _fmt(values[0]), str(point["members"]), point["head"], point["aggregation"],
-                          _fmt(m.get("gold_final", "-")), _fmt(m["pair_accuracy"]))
+            table.add_row(label, _fmt(ev["val"]["metrics"]["objective"]), _fmt(m["objective"]),
+                          _fmt(m["gold_final"] if gold else m["pair_accuracy"]))
         console.print(table)
-        console.print(f"report:      {search.final['report'] / 'report.md'}")
-        console.print(f"export:      {search.final['export']}")
+        if f["comparisons"]:
+            table = Table(title="exported − baseline on the test split, paired, 95% bootstrap interval")
+            for col in ("against", "metric", "exported", "baseline", "difference", "95% interval"):
+                table.add_column(col, justify="right")
+            for r in f["comparisons"]:
+                table.add_row(r["against"], r["metric"], _fmt(r["chosen"]), _fmt(r["other"]), f"{r['diff']:+.3f}",
+                              f"[{r['low']:+.3f}, {r['high']:+.3f}]" + (" ✓" if r["better"] else ""))
+            console.print(table)
+            console.print("baselines trained in " + ", ".join(f"{n} {t:.1f} s" for n, t in f["baseline_seconds"].items())
+                          + " (0 s: from the head cache)")
+        console.print(f"report:      {f['report'] / 'report.md'}")
+        console.print(f"export:      {f['export']}")
     console.print(f"tensorboard: tensorboard --logdir {search.tb_dir}")
     console.print(f"storage:     {search.storage}   (optuna-dashboard {search.storage})")
 
@@ -208,11 +272,16 @@ def cmd_export(args) -> int:
     from rmsearch.search._final import export_trial, top_trials
 
     search = Search(_options_of_study(args)).prepare()
+    if args.select and args.trial is not None:
+        raise RMSearchError("--select and --trial exclude each other: --select chooses between the best trial and "
+                            "the cross-trial selection; drop one.")
     if args.trial is None:
         top = top_trials(search, 1)
         if not top:
             raise RMSearchError(f"study {args.study!r} has no complete trial to export; run `rmsearch launch` first.")
         trial = top[0]
+        if args.select:
+            return _export_chosen(search, trial, Path(args.out))
     else:
         matches = [t for t in search.completed() if t.number == args.trial]
         if not matches:
@@ -221,6 +290,26 @@ def cmd_export(args) -> int:
         trial = matches[0]
     out = export_trial(search, trial, Path(args.out))
     print(f"exported trial {trial.number} to {out}")
+    return 0
+
+
+def _export_chosen(search, trial, out: Path) -> int:
+    """Export whichever of the best trial and the cross-trial selection has the better validation objective."""
+    from rmsearch.search._final import _choose, export_combination, trial_combination
+
+    config, best = trial_combination(search, trial)
+    chosen, selection, info = _choose(search, best)
+    obj = search.objective.name
+    print(f"validation {obj}: trial {trial.number} {info['best trial validation']:.4f}, cross-trial selection "
+          f"({selection.describe()}) {info['selection validation']:.4f}")
+    if chosen is best:
+        export_combination(search, best, out, {"trial": trial.number, "point": config.to_point()})
+        print(f"exported trial {trial.number} to {out}")
+    else:
+        export_combination(search, chosen, out, {"selection": {
+            "method": "greedy forward selection with replacement (Caruana et al. 2004)", "members": chosen.describe(),
+            "objective_trace": info["selection trace"]}})
+        print(f"exported the cross-trial selection to {out}")
     return 0
 
 
@@ -239,11 +328,13 @@ def _options_of_study(args):
         attrs = optuna.load_study(study_name=args.study, storage=storage_of(url)).user_attrs
     except KeyError:
         raise RMSearchError(f"storage {url} has no study named {args.study!r}.") from None
+    from rmsearch.data import Annotator
+
     task = attrs["task"]["config"]
-    ann = task["annotator"]
     return LaunchOptions(data=attrs["data"]["spec"], space=attrs.get("space", "default"), trials=0, study=args.study,
                          runs=Path(args.runs), storage=args.storage, objective=attrs.get("objective"),
-                         seed=task["seed"], quality=ann["quality"], flip_rate=ann["flip_rate"], final=False)
+                         seed=task["seed"], annotator=Annotator(**task["annotator"]), folds=task.get("folds"),
+                         final=False)
 
 
 def cmd_score(args) -> int:
@@ -329,10 +420,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage URL (default sqlite:///RUNS/STUDY/study.db)")
     p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
-    p.add_argument("--objective", help="bon_gold (default with gold), val_accuracy (default for pairs) or val_nll")
+    from rmsearch.search import OBJECTIVES
+    from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS
+
+    p.add_argument("--objective", metavar="NAME",
+                   help=f"what trials are ranked on, on the validation split: {'; '.join(f'{o.name}: {o.help}' for o in OBJECTIVES.values()).replace('%', '%%')}. "
+                        f"Default: {DEFAULT_GOLD} with gold, {DEFAULT_PAIRS} for pair data")
     p.add_argument("--multi-objective", action="store_true", help="add ensemble cost (parameters) as a 2nd objective")
     p.add_argument("--prune", action="store_true", help="prune trials whose partial ensembles trail the median")
-    p.add_argument("--top", type=int, default=3, help="trials in the final robustness evaluation")
+    p.add_argument("--top", type=int, default=3, help="trials in the final robustness evaluation (default: %(default)s)")
+    p.add_argument("--baselines", default="seed-paper,linear", metavar="LIST",
+                   help="fixed recipes trained once (cached) and compared with the export on the test split, "
+                        "comma-separated, or none (default: %(default)s)")
+    p.add_argument("--no-select", action="store_true", help="export the best trial without trying a greedy "
+                   "selection over the members of all trials")
+    p.add_argument("--stress", action="store_true", help="also retrain the best configuration at label-flip rates "
+                   "5/15/25/40%% (costs about four times its training)")
     p.add_argument("--no-final", action="store_true", help="skip the final evaluation and export")
     p.set_defaults(func=cmd_launch)
 
@@ -341,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", default="rmsearch")
     p.add_argument("--storage")
     p.add_argument("--trial", type=int)
+    p.add_argument("--select", action="store_true", help="export whichever of the best trial and a greedy selection "
+                   "over the members of all trials has the better validation objective (what launch exports)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 

@@ -15,16 +15,17 @@ import math
 import os
 import socket
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rmsearch.data import Annotator, TaskConfig, load_data, make_task
-from rmsearch.ensembles import EnsembleConfig, standardize
+from rmsearch.ensembles import EnsembleConfig
 from rmsearch.errors import ConfigError, RMSearchError
-from rmsearch.evaluate import evaluate_split
+from rmsearch.search._baselines import BASELINES
+from rmsearch.search._members import Combination, absolute_spec, evaluate_members, mean_history
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._store import MemberStore, member_key
 
@@ -46,8 +47,18 @@ class LaunchOptions:
     seed: int = 0
     multi_objective: bool = False
     top: int = 3
-    quality: float = 2.0
-    flip_rate: float | None = None
+    annotator: Annotator = field(default_factory=Annotator)
+    """The simulated annotator that labels training pairs of gold data (pairing, pairs per prompt, quality)."""
+    folds: int | None = None
+    """Pair data: cross-validation folds for selection (see `TaskConfig.folds`; None picks by data size)."""
+    baselines: tuple[str, ...] = ("seed-paper", "linear")
+    """Fixed recipes the final evaluation trains (once; cached) and compares the chosen ensemble with."""
+    select: bool = True
+    """After the search, greedy selection over the members of all trials; the export is whichever of it and the
+    best trial wins on validation."""
+    stress: bool = False
+    """Retrain the chosen configuration at several label-flip rates in the final evaluation (costs several times
+    the configuration's own training)."""
     prune: bool = False
     """Prune a trial when its partial ensemble (the members in so far) is below the median of earlier trials
     at the same member count (Optuna's MedianPruner); its member jobs still finish and stay in the cache."""
@@ -104,27 +115,6 @@ class _Pending:
 def task_key(data_fingerprint: str, task_config: TaskConfig) -> str:
     blob = json.dumps({"data": data_fingerprint, "task": asdict(task_config)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def evaluate_members(task, config: EnsembleConfig, records, splits=("val",)) -> dict:
-    """Aggregate cached member scores and evaluate them on the named splits."""
-    stats = np.stack([r.stats for r in records])
-    out = {}
-    for name in splits:
-        raw = np.stack([r.val_scores if name == "val" else r.test_scores for r in records])
-        z = standardize(raw, stats) if config.standardize else raw
-        out[name] = evaluate_split(config.aggregation(z), getattr(task, name))
-    return out
-
-
-def mean_history(records) -> list[dict[str, float]]:
-    """Per-epoch means over members (members that stopped earlier drop out of later epochs)."""
-    longest = max((len(r.history) for r in records), default=0)
-    out = []
-    for e in range(longest):
-        rows = [r.history[e] for r in records if e < len(r.history)]
-        out.append({k: float(np.mean([row[k] for row in rows if k in row])) for k in rows[0]})
-    return out
 
 
 def open_storage(url: str | None, study_dir: Path) -> str:
@@ -214,14 +204,6 @@ def _nbytes(task) -> int:
     return total
 
 
-def _absolute(spec: str) -> str:
-    """A data spec workers can resolve whatever their working directory: folders made absolute."""
-    if spec == "synth" or spec.startswith("synth:"):
-        return spec
-    path, sep, stem = spec.partition("::")
-    return str(Path(path).resolve()) + sep + stem
-
-
 def _rss_mb() -> float:
     """Resident memory of this process in MiB (Linux /proc; 0 where unavailable)."""
     try:
@@ -246,6 +228,77 @@ def _has_ray_token() -> bool:
     return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
 
 
+class MemberJobs:
+    """Member jobs on Ray: at most one job per free slot's worth of members, each member trained once even when
+    several trials want it; finished members go to the head cache."""
+
+    def __init__(self, ray, task_ref, slots: int, threads: int, store: MemberStore, state: SearchState):
+        from rmsearch.search._jobs import train_members
+
+        self.ray, self.task_ref, self.slots, self.threads = ray, task_ref, slots, threads
+        self.store, self.state = store, state
+        self.remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
+        self.jobs: dict = {}  # ObjectRef -> member keys
+        self.inflight: dict[str, object] = {}  # member key -> ObjectRef
+        self.progress = None
+
+    @property
+    def busy(self) -> int:
+        return len(self.jobs)
+
+    def submit(self, head: dict, seeds: dict[str, int]) -> None:
+        """Train the members `seeds` (key -> member seed) of one head configuration that are neither cached nor
+        in flight, split over the slots."""
+        missing = [(k, s) for k, s in seeds.items() if k not in self.store and k not in self.inflight]
+        self.state.reused += len(seeds) - len(missing)
+        chunk = max(1, math.ceil(len(missing) / self.slots))
+        for i in range(0, len(missing), chunk):
+            part = missing[i : i + chunk]
+            ref = self.remote.remote(self.task_ref, head, tuple(s for _, s in part), self.threads, False)
+            self.jobs[ref] = [k for k, _ in part]
+            self.inflight.update({k: ref for k, _ in part})
+            self.state.jobs += 1
+            if self.progress:
+                self.progress.job_submitted()
+
+    def wait_one(self, timed: bool = True) -> list[tuple[list[str], str | None]]:
+        """Wait for a job; cache its members. Returns [(its member keys, None or the error it raised)]. With
+        `timed`, waiting and caching count as their own phases (not inside another timed phase)."""
+        if not self.jobs:
+            return []
+        clock = self.state.timed if timed else (lambda _: nullcontext())
+        with clock("waiting on jobs"):
+            done, _ = self.ray.wait(list(self.jobs), num_returns=1)
+        out = []
+        for ref in done:
+            keys = self.jobs.pop(ref)
+            for k in keys:
+                self.inflight.pop(k, None)
+            if self.progress:
+                self.progress.job_done()
+            try:
+                with clock("waiting on jobs"):
+                    records = self.ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - reported to the trials that wanted these members
+                out.append((keys, _reason(exc)))
+                continue
+            with clock("cache"):
+                for k, r in zip(keys, records):
+                    self.store.put(k, r)
+            self.state.add_records(records)
+            out.append((keys, None))
+        return out
+
+    def train(self, head: dict, seeds: dict[str, int]) -> list:
+        """Train what is missing of `seeds` now and return every member's record, in the order given."""
+        self.submit(head, seeds)
+        while any(k in self.inflight for k in seeds):
+            for keys, error in self.wait_one(timed=False):  # inside the final evaluation's own phase
+                if error is not None and set(keys) & set(seeds):
+                    raise RMSearchError(f"training {head['kind']} members failed: {error}")
+        return [self.store.get(k) for k in seeds]
+
+
 class Search:
     """One launch: `Search(options).run()`. Fields hold what a caller (CLI, tests) reads afterwards."""
 
@@ -262,19 +315,29 @@ class Search:
         o = self.options
         if o.trials < 0:
             raise ConfigError(f"--trials {o.trials} must be >= 0.")
+        if o.top < 1:
+            raise ConfigError(f"--top {o.top} must be at least 1 (the number of best trials in the final report).")
         if o.workers is not None and o.workers < 1:
             raise ConfigError(f"--workers {o.workers} must be at least 1.")
+        unknown = sorted(set(o.baselines) - set(BASELINES))
+        if unknown:
+            raise ConfigError(f"--baselines {','.join(unknown)}: unknown; choose from {', '.join(BASELINES)} or none.")
         if o.address:
             _check_reachable(o.address)
         self.space = load_space(o.space)
         self.data = load_data(o.data, seed=o.seed)
         self.objective: Objective = get_objective(o.objective, self.data.kind)
         self.study_dir = Path(o.runs) / o.study
-        self.task_config = TaskConfig(annotator=Annotator(quality=o.quality, flip_rate=o.flip_rate), seed=o.seed)
+        self.task_config = TaskConfig(annotator=o.annotator, seed=o.seed, folds=o.folds)
         self.task = make_task(self.data, self.task_config)
         self.storage = open_storage(o.storage, self.study_dir)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         existing = self._existing_trials() if o.storage else None  # a bad database fails before any folder exists
+        if existing is None and not (self.study_dir / "study.db").exists():
+            existing = 0
+        if o.trials == 0 and existing == 0:
+            raise ConfigError(f"study {o.study!r} has no trials yet and --trials 0 adds none; nothing to do. Pass "
+                              f"--trials N (e.g. 20).")
         check_writable(self.study_dir)
         if existing is None:
             existing = self._existing_trials()
@@ -294,7 +357,11 @@ class Search:
         if [d.name.lower() for d in self.study.directions] != directions:
             raise ConfigError(f"study {o.study!r} exists with directions {[d.name.lower() for d in self.study.directions]}, "
                               f"not {directions}; use another --study name or the same --objective/--multi-objective.")
+        self._check_same_task()
         self.requeued = self._recover_stale_trials()
+        if not self.study.trials:  # a new study starts from the space's known-good points
+            for start in self.space.starts:
+                self.study.enqueue_trial(self.space.enqueue_params(start), user_attrs={"start": True})
         self.study.set_user_attr("data", {"spec": str(o.data), "name": self.data.name, "kind": self.data.kind,
                                           "fingerprint": self.data.fingerprint, "dim": self.data.dim})
         self.study.set_user_attr("task", {"key": self.task_key, "config": asdict(self.task_config),
@@ -302,6 +369,22 @@ class Search:
         self.study.set_user_attr("objective", self.objective.name)
         self.study.set_user_attr("space", o.space)
         return self
+
+    def _check_same_task(self) -> None:
+        """A study holds trials of one task: relaunching it on other data, or with another annotator, split or
+        seed, would rank trials of different tasks together."""
+        data = self.study.user_attrs.get("data")
+        if data and data.get("fingerprint") != self.data.fingerprint:
+            raise ConfigError(
+                f"study {self.options.study!r} was run on data {data.get('spec')!r} (fingerprint "
+                f"{data.get('fingerprint')}), not on --data {self.options.data!r} (fingerprint {self.data.fingerprint}); "
+                f"use another --study name for other data, or the study's own --data.")
+        task = self.study.user_attrs.get("task")
+        if data and task and task.get("key") != self.task_key:
+            raise ConfigError(
+                f"study {self.options.study!r} was run with task {task.get('config')}, not "
+                f"{asdict(self.task_config)}; relaunch it with the same --seed, --quality/--flip-rate, --pairing, "
+                f"--pairs-per-prompt and --folds, or use another --study name.")
 
     def _recover_stale_trials(self) -> list[int]:
         """Trials left RUNNING by a driver on this host that no longer runs: mark them FAIL and queue their
@@ -339,86 +422,16 @@ class Search:
         with timed("setup"):
             self.prepare()
         with timed("ray start"):
-            ray, slots, threads = init_ray(self.options.address, self.options.workers)
-            self.slots, self.threads = slots, threads
-            from rmsearch.search._jobs import train_members
-
-            remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
-            task_ref = self._ship_task(ray)
+            ray, self.slots, self.threads = init_ray(self.options.address, self.options.workers)
+            self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state)
         rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
-        jobs: dict = {}  # ObjectRef -> member keys
-        inflight: dict[str, object] = {}  # member key -> ObjectRef
-        pending: list[_Pending] = []
-        asked = 0
-        progress = _Progress(self.options.trials, self.options.progress)
-        with progress:
-            while asked < self.options.trials or pending:
-                while asked < self.options.trials and len(jobs) < slots:
-                    asked += 1
-                    with timed("optuna"):
-                        trial = self.study.ask()
-                        trial.set_user_attr("driver", {"host": _HOST, "pid": os.getpid()})
-                        point = self.space.suggest(trial)
-                        config = EnsembleConfig.from_point(point)
-                        head = config.head.to_dict()
-                        keys = [member_key(self.task_key, head, s) for s in config.member_seeds]
-                        trial.set_user_attr("members", keys)
-                        trial.set_user_attr("config", config.to_point())
-                    missing = [(k, s) for k, s in zip(keys, config.member_seeds) if k not in self.store and k not in inflight]
-                    self.state.reused += sum(1 for k in keys if k in self.store or k in inflight)
-                    chunk = max(1, math.ceil(len(missing) / slots))
-                    for i in range(0, len(missing), chunk):
-                        part = missing[i : i + chunk]
-                        ref = remote.remote(task_ref, head, tuple(s for _, s in part), threads, False)
-                        jobs[ref] = [k for k, _ in part]
-                        for k, _ in part:
-                            inflight[k] = ref
-                        self.state.jobs += 1
-                        progress.job_submitted()
-                    p = _Pending(trial, point, config, keys, {k for k in keys if k not in self.store})
-                    if p.waiting:
-                        pending.append(p)
-                    else:
-                        self._finish(p)
-                        progress.trial_done()
-                if not jobs:
-                    continue
-                with timed("waiting on jobs"):
-                    done, _ = ray.wait(list(jobs), num_returns=1)
-                for ref in done:
-                    keys = jobs.pop(ref)
-                    for k in keys:
-                        inflight.pop(k, None)
-                    progress.job_done()
-                    try:
-                        with timed("waiting on jobs"):
-                            records = ray.get(ref)
-                    except Exception as exc:  # the job raised: its trials fail, the search goes on
-                        reason = _reason(exc)
-                        for p in [p for p in pending if p.waiting & set(keys)]:
-                            pending.remove(p)
-                            self._fail(p, reason)
-                            progress.trial_done()
-                        continue
-                    with timed("cache"):
-                        for k, r in zip(keys, records):
-                            self.store.put(k, r)
-                    self.state.add_records(records)
-                    for p in list(pending):
-                        if not p.waiting & set(keys):
-                            continue
-                        p.waiting -= set(keys)
-                        if not p.waiting:
-                            pending.remove(p)
-                            self._finish(p)
-                            progress.trial_done()
-                        elif self._prune(p):
-                            pending.remove(p)
-                            progress.trial_done()
+        with _Progress(self.options.trials, self.options.progress) as progress:
+            self.jobs.progress = progress
+            self._loop(progress)
         self.search_seconds = time.perf_counter() - t0
         self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
                                                  "jobs": self.state.jobs, "seconds": self.search_seconds,
-                                                 "slots": slots, "job_seconds": self.state.train_seconds,
+                                                 "slots": self.slots, "job_seconds": self.state.train_seconds,
                                                  "fit_seconds": self.state.fit_seconds, "phases": self.state.phases,
                                                  "members_per_node": self.state.nodes,
                                                  "data_path": self.data_path,
@@ -433,6 +446,55 @@ class Search:
         self.total_seconds = time.perf_counter() - t0
         return self
 
+    def _loop(self, progress) -> None:
+        """Ask trials while member-job slots are free; as jobs finish, cache their members and tell every trial
+        whose members are all in. Ctrl-C fails the trials in flight with that reason and queues them again."""
+        pending: list[_Pending] = []
+        asked = 0
+        try:
+            while asked < self.options.trials or pending:
+                while asked < self.options.trials and self.jobs.busy < self.slots:
+                    asked += 1
+                    p = self._ask()
+                    if p.waiting:
+                        pending.append(p)
+                    else:
+                        self._finish(p)
+                        progress.trial_done()
+                for keys, error in self.jobs.wait_one():
+                    for p in [p for p in pending if p.waiting & set(keys)]:
+                        p.waiting -= set(keys)
+                        if error is not None:  # the job raised: its trials fail, the search goes on
+                            self._fail(p, error)
+                        elif not p.waiting:
+                            self._finish(p)
+                        elif not self._prune(p):
+                            continue
+                        pending.remove(p)
+                        progress.trial_done()
+        except KeyboardInterrupt:
+            for p in pending:
+                self._fail(p, "the driver was interrupted (Ctrl-C) while the trial ran; its configuration is "
+                              "queued again for the next launch", requeue=True)
+            raise
+
+    def _ask(self) -> _Pending:
+        """Ask the study for a trial, record its configuration and members, and submit the members it lacks."""
+        with self.state.timed("optuna"):
+            trial = self.study.ask()
+            trial.set_user_attr("driver", {"host": _HOST, "pid": os.getpid()})
+            point = self.space.suggest(trial)
+            config = EnsembleConfig.from_point(point)
+            keys = self.member_keys(config)
+            trial.set_user_attr("members", keys)
+            trial.set_user_attr("config", config.to_point())
+        self.jobs.submit(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
+        return _Pending(trial, point, config, keys, {k for k in keys if k not in self.store})
+
+    def member_keys(self, config: EnsembleConfig) -> list[str]:
+        head = config.head.to_dict()
+        return [member_key(self.task_key, head, s) for s in config.member_seeds]
+
     def _ship_task(self, ray):
         """The task for member jobs: in the object store once (every job reads it from there), or, when it would
         take more than half the store, a recipe each worker rebuilds from memory-mapped files."""
@@ -443,7 +505,7 @@ class Search:
         self.data_path = "object store"
         if size > 0.5 * store:
             self.data_path = f"per-node memory maps ({size / 2**20:.0f} MiB > half the {store / 2**20:.0f} MiB object store)"
-            return TaskRecipe(_absolute(str(self.options.data)), self.task_config)
+            return TaskRecipe(absolute_spec(str(self.options.data)), self.task_config)
         return ray.put(self.task)
 
     def completed(self):
@@ -458,9 +520,9 @@ class Search:
         if not all(np.isfinite(r.val_scores).all() and np.isfinite(r.stats).all() for r in records):
             return self._fail(p, "member scores are not finite (NaN/inf): a member diverged; lower its learning rate")
         with self.state.timed("evaluation"):
-            ev = evaluate_members(self.task, p.config, records)["val"]
+            ev = evaluate_members(self.task, Combination.of(p.config, records), objective=self.objective)["val"]
         m = ev["metrics"]
-        value = float(m[self.objective.metric])
+        value = float(m["objective"])
         cost = int(sum(r.parameters for r in records))
         with self.state.timed("optuna"):
             p.trial.set_user_attr("val_metrics", m)
@@ -490,7 +552,8 @@ class Search:
         have = [self.store.get(k) for k in p.keys if k not in p.waiting]
         if not all(np.isfinite(r.val_scores).all() for r in have):
             return False
-        partial = evaluate_members(self.task, p.config, have)["val"]["metrics"][self.objective.metric]
+        partial = evaluate_members(self.task, Combination.of(p.config, have), objective=self.objective)
+        partial = partial["val"]["metrics"]["objective"]
         p.trial.report(float(partial), step=len(have))
         if not p.trial.should_prune():
             return False
@@ -504,13 +567,15 @@ class Search:
                   reason=f"partial ensemble of {len(have)} of {len(p.keys)} members below the median")
         return True
 
-    def _fail(self, p: _Pending, reason: str) -> None:
+    def _fail(self, p: _Pending, reason: str, requeue: bool = False) -> None:
         import optuna
 
         from rmsearch.search._tensorboard import log_trial
 
         p.trial.set_user_attr("fail_reason", reason)
         self.study.tell(p.trial, state=optuna.trial.TrialState.FAIL)
+        if requeue:
+            self.study.enqueue_trial(p.trial.params, user_attrs={"requeued_from": p.trial.number}, skip_if_exists=False)
         log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics={}, history=[], curve=None,
                   state="FAIL", reason=reason)
 

@@ -1,19 +1,36 @@
-"""The end of a launch: the top trials evaluated on the test split, a label-noise stress of the best
-configuration, a report folder, and the best ensemble exported."""
+"""The end of a launch: choose what to export on the validation split, then report it on the test split beside
+the top trials, the cross-trial selection and the fixed baselines, with paired bootstrap intervals.
+
+1. The best trial and, unless turned off, a greedy selection over the members of all trials (`_select`); the one
+   with the better validation objective is exported.
+2. Baselines (`_baselines`): the seed paper's recipe and a linear head, trained through the head cache.
+3. Everything is scored on the test split (cached member test scores, computed here where missing) and the
+   chosen ensemble is compared with each baseline per test prompt (or pair): mean difference and a 95% bootstrap
+   interval.
+4. Optionally (`stress`), the chosen trial's configuration retrained at several label-flip rates.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from rmsearch.data import Annotator, make_task
-from rmsearch.ensembles import Ensemble, EnsembleConfig, Member
+from rmsearch.data import make_task
+from rmsearch.ensembles import EnsembleConfig
 from rmsearch.evaluate import write_report
+from rmsearch.evaluate._units import paired_bootstrap, unit_values
+from rmsearch.search._baselines import BASELINES
+from rmsearch.search._members import Combination, absolute_spec, evaluate_members
+from rmsearch.search._select import library, select_across_trials
 
 NOISE_LEVELS = (0.05, 0.15, 0.25, 0.40)
 """Label flip rates of the stress test (about the 5/15/25/40% label error of the seed's case study)."""
+UNIT_LABELS = {"bon_final": "BoN gold @ N=M", "bon_auc": "BoN gold, mean over log N (AUC)",
+               "pair_correct": "pair accuracy", "pair_nll": "pair NLL"}
 
 
 def top_trials(search, n: int):
@@ -25,51 +42,124 @@ def top_trials(search, n: int):
     return sorted(done, key=lambda t: sign * t.values[0])[:n]
 
 
-def trial_ensemble(search, trial) -> tuple[EnsembleConfig, list]:
-    """A trial's configuration and member records, with test-split scores (scored here, once, where missing)."""
+def trial_combination(search, trial) -> tuple[EnsembleConfig, Combination]:
     config = EnsembleConfig.from_point(trial.user_attrs["config"])
-    keys = trial.user_attrs["members"]
-    records = [search.store.get(k) for k in keys]
-    missing = [(k, r) for k, r in zip(keys, records) if r.test_scores is None]
-    if missing:
-        from rmsearch.ensembles._train import score_split
-        from rmsearch.heads import head_class
+    return config, Combination.of(config, [search.store.get(k) for k in trial.user_attrs["members"]])
 
-        head = head_class(config.head.kind).from_arrays(config.head, [r.arrays for _, r in missing])
-        scores = score_split(head, search.task.test)
-        for (k, r), s in zip(missing, scores):
+
+def ensure_test_scores(search, records) -> None:
+    """Score the test split for records that lack it (search jobs score validation only), once per head
+    configuration, and cache the scores."""
+    from rmsearch.ensembles._train import score_split
+    from rmsearch.heads import head_class, head_config
+
+    keys = {id(r): k for k, r in search.store.loaded() if r.test_scores is None}
+    groups: dict[str, list] = {}
+    for r in {id(r): r for r in records if r.test_scores is None}.values():
+        groups.setdefault(json.dumps(r.config, sort_keys=True), []).append(r)
+    for members in groups.values():
+        kind = members[0].kind
+        config = head_config(kind, **{k: v for k, v in members[0].config.items() if k != "kind"})
+        head = head_class(kind).from_arrays(config, [r.arrays for r in members])
+        for r, s in zip(members, score_split(head, search.task.test)):
             r.test_scores = s
-            search.store.put(k, r)
-    return config, records
+            search.store.put(keys[id(r)], r)
 
 
-def to_ensemble(config: EnsembleConfig, records, dim: int) -> Ensemble:
-    members = [Member(r.kind, r.config, r.seed, r.arrays) for r in records]
-    stats = np.stack([r.stats for r in records]) if config.standardize else None
-    return Ensemble(members, stats, config.aggregation, dim)
+def label_of(config: EnsembleConfig) -> str:
+    return f"{config.members}×{config.head.kind} {config.aggregation.name}"
+
+
+def export_combination(search, combination: Combination, out: Path, source: dict) -> Path:
+    """Export `combination` with its validation and test metrics; `source` says what it is (trial or selection)."""
+    from rmsearch.export import write_export
+
+    ensure_test_scores(search, combination.records)
+    ev = evaluate_members(search.task, combination, ("val", "test"), search.objective)
+    metrics = {"validation": ev["val"]["metrics"], "test": ev["test"]["metrics"], "objective": search.objective.name}
+    data = search.study.user_attrs.get("data", {})
+    extra = {"study": search.options.study, **source,
+             "task": {k: v for k, v in search.study.user_attrs.get("task", {}).items() if k != "record"},
+             "split_record": search.task.record}
+    return write_export(out, combination.ensemble(search.task.dim), metrics=metrics, dataset=data, extra=extra)
 
 
 def export_trial(search, trial, out: Path) -> Path:
-    from rmsearch.export import write_export
+    config, combination = trial_combination(search, trial)
+    return export_combination(search, combination, out, {"trial": trial.number, "point": config.to_point()})
 
-    from rmsearch.search._driver import evaluate_members
 
-    config, records = trial_ensemble(search, trial)
-    ev = evaluate_members(search.task, config, records, splits=("val", "test"))
-    metrics = {"validation": ev["val"]["metrics"], "test": ev["test"]["metrics"], "objective": search.objective.name}
-    data = search.study.user_attrs.get("data", {})
-    extra = {"study": search.options.study, "trial": trial.number, "point": config.to_point(),
-             "task": {k: v for k, v in search.study.user_attrs.get("task", {}).items() if k != "record"},
-             "split_record": search.task.record}
-    return write_export(out, to_ensemble(config, records, search.task.dim), metrics=metrics, dataset=data, extra=extra)
+def export_selection(search, out: Path) -> tuple[Path, Combination, list[float]]:
+    """Greedy selection over the study's members, exported; returns the path, the combination, the trace."""
+    _, records = library(search)
+    if len(records) < 1:
+        from rmsearch.errors import RMSearchError
+
+        raise RMSearchError(f"study {search.options.study!r} has no trained members to select from; run "
+                            f"`rmsearch launch` first.")
+    combination, trace, _ = select_across_trials(search.task, records, search.objective)
+    source = {"selection": {"method": "greedy forward selection with replacement (Caruana et al. 2004)",
+                            "members": combination.describe(), "objective_trace": trace}}
+    return export_combination(search, combination, out, source), combination, trace
+
+
+def _choose(search, best: Combination) -> tuple[Combination, Combination | None, dict]:
+    """The export: the best trial or the cross-trial selection, whichever has the better validation objective.
+    Returns (chosen, the selection or None where it is off, validation facts)."""
+    obj, task = search.objective, search.task
+    info = {"best trial validation": obj(best.scores("val"), task.val)}
+    if not search.options.select or search.options.multi_objective:
+        return best, None, info
+    _, records = library(search)
+    selection, trace, _ = select_across_trials(task, records, obj)
+    info |= {"selection validation": trace[-1], "selection trace": trace}
+    better = obj.sign * trace[-1] > obj.sign * info["best trial validation"]
+    return (selection if better else best), selection, info
+
+
+def _baselines(search) -> dict[str, tuple[str, Combination, float]]:
+    """name -> (label, combination, seconds it took to get its members: 0 when cached)."""
+    out = {}
+    for name in search.options.baselines:
+        config = BASELINES[name]()
+        keys = search.member_keys(config)
+        start = time.perf_counter()
+        records = search.jobs.train(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
+        out[name] = (f"baseline {name}: {label_of(config)}", Combination.of(config, records), time.perf_counter() - start)
+    return out
+
+
+def compare(task, objective, chosen: Combination, others: dict[str, Combination]) -> list[dict]:
+    """The chosen ensemble against each of `others` on the test split, per unit (prompt or pair): the
+    objective's unit and, for gold data, also BoN gold at N = M."""
+    units = [objective.unit] + (["bon_final"] if task.has_gold and objective.unit != "bon_final" else [])
+    rows = []
+    for unit in units:
+        mine = unit_values(chosen.scores("test"), task.test, unit)
+        for name, other in others.items():
+            theirs = unit_values(other.scores("test"), task.test, unit)
+            diff = paired_bootstrap(mine, theirs)
+            if objective.unit == unit and objective.direction == "minimize" or unit == "pair_nll":
+                diff |= {"better": diff["high"] < 0}
+            else:
+                diff |= {"better": diff["low"] > 0}
+            rows.append({"against": name, "unit": unit, "metric": UNIT_LABELS[unit], "chosen": float(mine.mean()),
+                         "other": float(theirs.mean()), **diff})
+    return rows
+
+
+def comparison_table(rows: list[dict], units_name: str) -> str:
+    lines = [f"| against | metric | chosen | baseline | difference (95% CI over {units_name}) |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['against']} | {r['metric']} | {r['chosen']:.3f} | {r['other']:.3f} | "
+                     f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]{' ✓' if r['better'] else ''} |")
+    return "\n".join(lines)
 
 
 def _stress(search, config: EnsembleConfig) -> dict:
     """Retrain `config` on labels with several flip rates (same prompts and splits) and evaluate each."""
     import ray
 
-    from rmsearch.search._driver import evaluate_members
-    from rmsearch.search._driver import _absolute
     from rmsearch.search._jobs import TaskRecipe, train_members
 
     remote = ray.remote(num_cpus=search.threads, max_retries=3)(train_members)
@@ -77,10 +167,10 @@ def _stress(search, config: EnsembleConfig) -> dict:
     seeds = config.member_seeds
     chunk = max(1, -(-len(seeds) // search.slots))  # spread each level's members over the workers
     for rate in NOISE_LEVELS:
-        tc = replace(search.task_config, annotator=Annotator(flip_rate=rate))
+        tc = replace(search.task_config, annotator=replace(search.task_config.annotator, flip_rate=rate))
         tasks[rate] = make_task(search.data, tc)
         in_store = search.data_path == "object store"
-        ref_task = ray.put(tasks[rate]) if in_store else TaskRecipe(_absolute(str(search.options.data)), tc)
+        ref_task = ray.put(tasks[rate]) if in_store else TaskRecipe(absolute_spec(str(search.options.data)), tc)
         refs[rate] = [remote.remote(ref_task, config.head.to_dict(), seeds[i : i + chunk], search.threads)
                       for i in range(0, len(seeds), chunk)]
     out = {}
@@ -89,41 +179,69 @@ def _stress(search, config: EnsembleConfig) -> dict:
         search.state.fit_seconds += sum(r.fit_seconds for r in records)  # stress training counts as training
         search.state.train_seconds += sum(r.seconds for r in records)
         label = f"flip {rate:.0%} (label error {tasks[rate].label_error:.1%})"
-        out[label] = evaluate_members(tasks[rate], config, records, splits=("val", "test"))
+        out[label] = evaluate_members(tasks[rate], Combination.of(config, records), ("val", "test"))
     return out
 
 
 def final_evaluation(search) -> dict:
-    from rmsearch.search._driver import evaluate_members
-
-    o = search.options
+    o, task, obj = search.options, search.task, search.objective
     top = top_trials(search, o.top)
-    results, rows = {}, []
+    candidates = {}
     for t in top:
-        config, records = trial_ensemble(search, t)
-        ev = evaluate_members(search.task, config, records, splits=("val", "test"))
-        results[f"trial {t.number}: {len(records)}×{config.head.kind} {config.aggregation.name}"] = ev
-        rows.append((t, config, ev))
-    best_trial, best_config, _ = rows[0]
+        config, combination = trial_combination(search, t)
+        candidates[f"trial {t.number}: {label_of(config)}"] = combination
+    best_config, best = trial_combination(search, top[0])
+    chosen, selection, choice = _choose(search, best)
+    if selection is not None:
+        candidates[f"cross-trial selection{'' if chosen is selection else ' (not exported)'}: "
+                   f"{selection.describe()}"] = selection
+    baselines = _baselines(search)
+    for label, combination, _ in baselines.values():
+        candidates[label] = combination
+    ensure_test_scores(search, [r for c in candidates.values() for r in c.records])
+    results = {label: evaluate_members(task, c, ("val", "test"), obj) for label, c in candidates.items()}
+    rows = compare(task, obj, chosen, {name: c for name, (_, c, _) in baselines.items()})
+    units_name = "test prompts" if task.has_gold else "test pairs"
     sections = []
-    if search.task.has_gold:
+    if o.stress and task.has_gold:
         sections.append({
-            "heading": "Label-noise stress of the best configuration",
+            "heading": f"Label-noise stress of trial {top[0].number}'s configuration",
             "file": "stress.png",
-            "text": f"Trial {best_trial.number}'s configuration retrained on the same prompts with labels flipped at "
-                    f"{', '.join(f'{r:.0%}' for r in NOISE_LEVELS)}.",
+            "text": f"Trial {top[0].number}'s configuration ({json.dumps(best_config.to_point())}) retrained on the "
+                    f"same prompts with labels flipped at {', '.join(f'{r:.0%}' for r in NOISE_LEVELS)}.",
             "results": _stress(search, best_config),
         })
+    exported = f"trial {top[0].number}" if chosen is best else "the cross-trial selection"
     context = {
-        "study": o.study, "storage": search.storage, "objective": search.objective.name,
+        "study": o.study, "storage": search.storage, "objective": f"{obj.name} ({obj.help})",
         "data": f"{search.data.name} ({search.data.kind}, fingerprint {search.data.fingerprint})",
-        "label error rate": search.task.label_error,
+        "label error rate": task.label_error,
+        "cross-validation folds": task.record.get("folds", 0) or "none (a held-out validation split)",
         "completed trials": len(search.completed()),
         "selection": "trials ranked on the validation split; every number below the first table is from the test split",
-        "best configuration": str(best_config.to_point()),
-        "split record": search.task.record,
+        "exported": f"{exported} (validation objective {choice['best trial validation']:.4f} for trial "
+                    f"{top[0].number}" + (f", {choice['selection validation']:.4f} for the cross-trial selection)"
+                                          if "selection validation" in choice else ")"),
+        "baseline seconds": {name: round(s, 1) for name, (_, _, s) in baselines.items()},
+        "comparisons": rows,
+        "split record": task.record,
     }
+    notes = ""
+    if rows:
+        notes = (f"## The exported ensemble against the baselines (test split)\n\nPaired per {units_name[5:-1]}: mean "
+                 f"difference (exported − baseline) with a 95% percentile bootstrap interval over {units_name}; ✓ "
+                 f"marks an interval that excludes 0 in the exported ensemble's favour. Baselines cost "
+                 + ", ".join(f"{name} {s:.1f} s" for name, (_, _, s) in baselines.items())
+                 + " to train (0 when the head cache had them).\n\n" + comparison_table(rows, units_name))
     report = write_report(search.study_dir / "report", f"Search {o.study}: top {len(top)} trials", results, context,
-                          sections=sections)
-    export = export_trial(search, best_trial, search.study_dir / "best")
-    return {"report": report, "export": export, "top": [(t.number, t.values, c.to_point(), ev) for t, c, ev in rows]}
+                          notes=notes, sections=sections)
+    source = ({"trial": top[0].number, "point": best_config.to_point()} if chosen is best else
+              {"selection": {"method": "greedy forward selection with replacement (Caruana et al. 2004)",
+                             "members": chosen.describe(), "objective_trace": choice["selection trace"]}})
+    export = export_combination(search, chosen, search.study_dir / "best", source)
+    return {"report": report, "export": export, "exported": exported, "chosen": chosen, "choice": choice,
+            "comparisons": rows,
+            "results": results, "baseline_seconds": {n: s for n, (_, _, s) in baselines.items()},
+            "baseline_members": sum(len(c.records) for _, c, _ in baselines.values()),
+            "top": [(t.number, t.values, EnsembleConfig.from_point(t.user_attrs["config"]).to_point(),
+                     results[next(k for k in results if k.startswith(f"trial {t.number}:"))]) for t in top]}

@@ -86,6 +86,10 @@ class MemberStore:
                                              meta.get("node", ""), meta.get("fit_seconds", 0.0))
         return self._memory[key]
 
+    def loaded(self):
+        """(key, record) of every member read or written so far."""
+        return list(self._memory.items())
+
     def put(self, key: str, record: MemberRecord) -> None:
         self._memory[key] = record
         tensors = {f"arrays.{k}": np.ascontiguousarray(v) for k, v in record.arrays.items()}

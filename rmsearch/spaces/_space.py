@@ -8,7 +8,9 @@ or a distribution, with conditional parameters.
     mlp.hidden: {categorical: [[64, 32], [256, 128]]}
     uwo.lambda: {float: [0.1, 3.0]}
 
-Keys are those of an ensemble point (see `rmsearch.ensembles.EnsembleConfig`). `<head>.<field>` applies only when
+Keys are those of an ensemble point (see `rmsearch.ensembles.EnsembleConfig`). The optional key `starts` lists
+points a new study tries first (Optuna's `enqueue_trial`), so a small budget cannot end below known-good
+configurations; each start gives values inside the space's distributions (parameters it omits are sampled). `<head>.<field>` applies only when
 `head` is that head type, `uwo.lambda` / `lcb.kappa` only when `aggregation` is that aggregation; nested YAML
 (`mlp: {dropout: {float: [0, 0.3]}}`) is the same as the dotted form. The space only suggests; it computes nothing.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES
-from rmsearch.ensembles._config import TOP_KEYS, EnsembleConfig
+from rmsearch.ensembles._config import TOP_KEYS, EnsembleConfig, flatten
 from rmsearch.errors import ConfigError
 from rmsearch.heads._configs import HEAD_CONFIGS
 
@@ -83,9 +85,11 @@ def _encode(choice):
 
 
 class Space:
-    def __init__(self, params: dict[str, Param], source: str):
+    def __init__(self, params: dict[str, Param], source: str, starts: tuple[dict, ...] = ()):
         self.params = params
         self.source = source
+        self.starts = starts
+        """Points (flat dicts of point keys) a new study runs first, in order."""
 
     # ---- loading and validation ---------------------------------------------------------------------------
     @classmethod
@@ -102,10 +106,49 @@ class Space:
             raise ConfigError(f"{source} line {line}: a space is a mapping of parameter names to fixed values or "
                               f"distributions, e.g. 'members: {{int: [1, 10]}}'.")
         params: dict[str, Param] = {}
+        starts_node = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "starts"), None)
+        root.value = [(k, v) for k, v in root.value if not (isinstance(k, yaml.ScalarNode) and k.value == "starts")]
         cls._walk(root, "", params, source)
         space = cls(params, source)
         space._validate()
+        if starts_node is not None:
+            space.starts = tuple(space._check_start(n) for n in cls._start_nodes(starts_node, source))
         return space
+
+    @staticmethod
+    def _start_nodes(node, source: str) -> list:
+        if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.MappingNode) for n in node.value):
+            raise ConfigError(f"{source} line {node.start_mark.line + 1}: starts is a list of points, e.g. "
+                              f"starts: [{{head: mlp, members: 5}}].")
+        return node.value
+
+    def _check_start(self, node: yaml.MappingNode) -> dict:
+        """A start as a flat point; every key a parameter of this space, active in it, with a value inside its
+        distribution (a fixed parameter may be repeated with its own value)."""
+        line = node.start_mark.line + 1
+        where = f"{self.source} line {line}: start"
+        point = flatten(_Loader("").construct_object(node, deep=True))
+        context = {k: p.value for k, p in self.params.items() if p.dist is None} | point
+        for key, value in point.items():
+            p = self.params.get(key)
+            if p is None:
+                raise ConfigError(f"{where}: {key!r} is not a parameter of this space; starts set its parameters only.")
+            if not self._active(p, context):
+                raise ConfigError(f"{where}: {key!r} applies only when {p.condition[0]} is {p.condition[1]!r}.")
+            inside = {None: lambda v: v == p.value,
+                      "categorical": lambda v: _encode(v) in {_encode(list(c) if isinstance(c, tuple) else c)
+                                                              for c in p.choices},
+                      "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and p.low <= v <= p.high,
+                      "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and p.low <= v <= p.high,
+                      "log": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and p.low <= v <= p.high}
+            if not inside[p.dist](value):
+                raise ConfigError(f"{where}: {key}={value!r} is outside this space's {key} (line {p.line}); give a "
+                                  f"value it can take.")
+        return point
+
+    def enqueue_params(self, start: dict) -> dict:
+        """A start as Optuna parameters (distributions only, categorical lists encoded as Optuna sees them)."""
+        return {k: _encode(v) for k, v in start.items() if self.params[k].dist is not None}
 
     @classmethod
     def _walk(cls, node: yaml.MappingNode, prefix: str, out: dict, source: str) -> None:
@@ -318,6 +361,10 @@ class Space:
                 val = {p.dist: [p.low, p.high], **({"step": p.step} if p.step else {})}
             dumped = yaml.safe_dump(val, default_flow_style=True, width=1000).strip()
             lines.append(f"{p.name}: {dumped.removesuffix('...').strip()}")
+        if self.starts:
+            lines.append("starts:")
+            lines += [f"  - {yaml.safe_dump(s, default_flow_style=True, width=1000, sort_keys=False).strip()}"
+                      for s in self.starts]
         return "\n".join(lines) + "\n"
 
 

@@ -141,12 +141,34 @@ def test_pair_dataset_round_trip(tmp_path):
     data = load_data(tmp_path / "pairs")
     assert data.kind == "pairs" and data.dim == 8
     assert json.loads((tmp_path / "pairs" / "dataset.json").read_text())["kind"] == "pairs"
-    task = make_task(data, TaskConfig())
+    task = make_task(data, TaskConfig(folds=0))
     sizes = [len(task.train), len(task.stop), len(task.val.pairs), len(task.test.pairs)]
-    assert sum(sizes) == 200 and task.val.gold is None
+    assert sum(sizes) == 200 and task.val.gold is None and task.folds == ()
     assert 0.3 < task.train.y.mean() < 0.7  # orientation randomized
     info = describe(data)
     assert info["pairs"]["count"] == 200
+
+
+def test_small_pair_data_selects_by_cross_validation(tmp_path):
+    """Under 1,000 validation pairs the default is 5 folds: validation holds every pair outside the test split,
+    each fold holds out a fifth of them and trains on none of those; the test split is the one a holdout run has."""
+    g = np.random.default_rng(0)
+    write_pair_folder(tmp_path, g.standard_normal((200, 8)).astype(np.float32),
+                      g.standard_normal((200, 8)).astype(np.float32), {"name": "toy"})
+    data = load_data(tmp_path)
+    task, holdout = make_task(data, TaskConfig()), make_task(data, TaskConfig(folds=0))
+    assert len(task.folds) == 5 and task.record["folds"] == 5
+    assert task.record["pairs"]["test"] == holdout.record["pairs"]["test"]
+    assert len(task.val.pairs) + len(task.test.pairs) == 200 and len(task.train) + len(task.stop) == 180
+    pair_of = lambda X, a: {int(i) % 200 for i in a}  # noqa: E731 - chosen row i and rejected row i + 200 are pair i
+    val_pairs = np.array(task.record["pairs"]["validation"])
+    held = np.concatenate([f.held_out for f in task.folds])
+    assert sorted(held.tolist()) == list(range(180))  # every validation pair held out exactly once
+    for fold in task.folds:
+        seen = pair_of(None, fold.train.a) | pair_of(None, fold.stop.a)
+        assert not seen & set(val_pairs[fold.held_out].tolist()) and len(seen) == 180 - len(fold.held_out)
+    with pytest.raises(DataError, match="cross-validation is for pair data"):
+        make_task(synth(SynthConfig(train_prompts=20, test_prompts=4, test_responses=6, dim=8)), TaskConfig(folds=5))
 
 
 def test_pair_dataset_row_mismatch(tmp_path):

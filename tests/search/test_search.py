@@ -37,7 +37,7 @@ def finished(tmp_path_factory, ray_session):
     space.write_text(TINY_SPACE)
     first = launch(tmp, space, 6, final=False)
     first.test_scored = _test_scored(tmp)  # what the member jobs left on disk, before any final evaluation
-    second = launch(tmp, space, 4)
+    second = launch(tmp, space, 4, stress=True)
     return tmp, first, second
 
 
@@ -56,17 +56,28 @@ def test_head_cache_counts(finished):
     # every member a launch needed was either trained once or reused
     for s in (first, second):
         needed = sum(len(t.user_attrs["members"]) for t in s.study.trials if t.number in s.state.told)
+        needed += s.final["baseline_members"] if s.final else 0  # the baselines go through the cache too
         assert s.state.trained + s.state.reused == needed
         distinct = {k for t in s.study.trials if t.number in s.state.told for k in t.user_attrs["members"]}
-        assert s.state.trained <= len(distinct)
+        assert s.state.trained <= len(distinct) + (s.final["baseline_members"] if s.final else 0)
     # the tiny space has few distinct members, so the relaunch reuses some
     assert second.state.reused > 0
 
 
-def test_objective_is_validation_bon_gold(finished):
+def test_objective_is_the_area_under_the_validation_bon_curve(finished):
+    """The default objective with gold, bon_auc, is the mean over prompts of each prompt's BoN gold averaged over
+    the log N grid: averaging over prompts commutes, so it equals the mean of the curve's gold values."""
     _, _, second = finished
+    assert second.objective.name == "bon_auc"
+    from rmsearch.search._final import trial_combination
+
     for t in second.completed():
-        assert t.value == pytest.approx(t.user_attrs["val_metrics"]["gold_final"])
+        assert t.value == pytest.approx(t.user_attrs["val_metrics"]["objective"])
+        _, combination = trial_combination(second, t)
+        from rmsearch.evaluate import evaluate_split
+
+        curve = evaluate_split(combination.scores("val"), second.task.val)["curve"]
+        assert t.value == pytest.approx(np.mean(curve["gold"]), rel=1e-9)
 
 
 def test_final_report_and_export(finished):
@@ -78,24 +89,20 @@ def test_final_report_and_export(finished):
     assert "Label-noise stress" in md and "flip 40%" in md
     manifest = json.loads((study_dir / "best" / "manifest.json").read_text())
     best = second.final["top"][0]
-    assert manifest["extra"]["trial"] == best[0]
-    assert manifest["member_count"] == best[2]["members"]
+    if second.final["exported"].startswith("trial"):
+        assert manifest["extra"]["trial"] == best[0] and manifest["member_count"] == best[2]["members"]
+    else:  # the cross-trial selection won on validation
+        assert manifest["extra"]["selection"]["members"] == second.final["chosen"].describe()
+        assert sum(m["weight"] for m in manifest["members"]) == len(second.final["chosen"].records)
 
 
 def test_export_reloads_without_torch_and_matches_trial(finished, tmp_path):
     _, _, second = finished
-    from rmsearch.search._final import to_ensemble, top_trials, trial_ensemble
-
-    trial = top_trials(second, 1)[0]
-    config, records = trial_ensemble(second, trial)
+    chosen = second.final["chosen"]
     X = np.asarray(second.task.test.source[second.task.test.rows][:500], np.float32)
-    expected = to_ensemble(config, records, second.task.dim).score(X)
-    # the cached test scores of the trial, aggregated, are the same numbers
-    from rmsearch.ensembles import standardize
-
-    raw = np.stack([r.test_scores[:500] for r in records])
-    cached = config.aggregation(standardize(raw, np.stack([r.stats for r in records])) if config.standardize else raw)
-    np.testing.assert_allclose(expected, cached, rtol=1e-4, atol=1e-4)
+    expected = chosen.ensemble(second.task.dim).score(X)
+    # the cached test scores of the exported members, aggregated, are the same numbers
+    np.testing.assert_allclose(expected, chosen.scores("test")[:500], rtol=1e-4, atol=1e-4)
     np.save(tmp_path / "X.npy", X)
     code = (
         "import sys; sys.modules['torch'] = None\n"
@@ -175,6 +182,9 @@ def test_export_score_and_evaluate_from_the_cli(finished, tmp_path):
     assert r.returncode == 0, r.stderr
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["val"]["gold_final"] == pytest.approx(trial.user_attrs["val_metrics"]["gold_final"], rel=1e-4)
+    r = _cli("export", "--runs", runs, "--study", "s", "--select", "--out", tmp_path / "chosen")
+    assert r.returncode == 0, r.stderr
+    assert "cross-trial selection" in r.stdout and (tmp_path / "chosen" / "manifest.json").is_file()
     # wrong dim and a missing trial are bad input: exit 2, nothing written
     np.save(tmp_path / "X4.npy", X[:, :4])
     r = _cli("score", "--ensemble", tmp_path / "ens", "--embeddings", tmp_path / "X4.npy", "--out", tmp_path / "bad.npy")
@@ -184,7 +194,7 @@ def test_export_score_and_evaluate_from_the_cli(finished, tmp_path):
 
 
 def test_multi_objective_keeps_a_pareto_front(tmp_path, ray_session, tiny_space):
-    s = launch(tmp_path, tiny_space, 5, multi_objective=True, top=2)
+    s = launch(tmp_path, tiny_space, 5, multi_objective=True, top=2, baselines=())
     assert len(s.study.directions) == 2
     front = s.study.best_trials
     assert front and all(t.values[1] == t.user_attrs["cost_parameters"] for t in front)

@@ -1,0 +1,43 @@
+"""Ensembles across trials: greedy forward selection with replacement (Caruana et al. 2004) over every member
+the study's complete trials trained, judged by the study's objective on cached validation scores only.
+
+Members of different head types and scales combine through their standardized scores (each member's mean and
+std on training rows); the ensemble is their mean, each member counted as often as it was picked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rmsearch.ensembles import Aggregation, greedy_select, standardize
+from rmsearch.search._members import Combination
+
+SIZE = 25
+"""Most picks (with repeats); selection stops after `PATIENCE` picks without a better objective."""
+PATIENCE = 5
+
+
+def library(search) -> tuple[list[str], list]:
+    """Keys and records of every distinct member of the study's complete trials with finite scores."""
+    keys: dict[str, None] = {}
+    for t in search.completed():
+        keys.update(dict.fromkeys(t.user_attrs.get("members", [])))
+    out_keys, records = [], []
+    for k in keys:
+        if k not in search.store:
+            continue
+        r = search.store.get(k)
+        if np.isfinite(r.val_scores).all() and np.isfinite(r.stats).all():
+            out_keys.append(k)
+            records.append(r)
+    return out_keys, records
+
+
+def select_across_trials(task, records: list, objective, size: int = SIZE) -> tuple[Combination, list[float], list[int]]:
+    """Greedy selection from `records` on the validation split: (the combination, the objective after each pick,
+    the picked indices into `records`)."""
+    z = np.stack([standardize(r.val_scores[None], r.stats[None])[0] for r in records])
+    chosen, trace = greedy_select(z, lambda s: objective.sign * objective(s, task.val), size,
+                                  Aggregation("mean"), patience=PATIENCE)
+    combination = Combination(tuple(records[i] for i in chosen), Aggregation("mean"), standardize=True)
+    return combination, [objective.sign * v for v in trace], chosen
