@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES, Aggregation
 from rmsearch.errors import ConfigError
+from rmsearch.heads._base import example_text, typed_value
 from rmsearch.heads._configs import HEAD_CONFIGS, HeadConfig, MLPConfig
 
 TOP_KEYS = ("head", "members", "aggregation", "standardize", "seed")
@@ -33,6 +34,40 @@ def flatten(values: dict, prefix: str = "") -> dict:
         else:
             out[name] = val
     return out
+
+
+TOP_TYPES = {"members": (int, 8), "seed": (int, 0), "standardize": (bool, True)}
+"""Type and an example value of each top-level key besides head and aggregation."""
+
+
+def check_value(key, value, style: str | None = None):
+    """The typed value of one configuration key: a top-level key, '<head>.<field>' (any head type's, active or
+    not) or '<aggregation>.<param>'. Unknown keys, unknown head types or aggregations, and values of the wrong
+    type are ConfigErrors naming the key, the value, what it takes and an example (`style`: how the example is
+    written, see `rmsearch.heads._base.example_text`). The one type check of configurations, whether they come
+    from `--set`, a `--config` file, a search point or code."""
+    if not isinstance(key, str):
+        raise ConfigError(f"configuration key {key!r} must be a string like 'members' or 'mlp.hidden'.")
+    if key in ("head", "aggregation"):
+        known = HEAD_CONFIGS if key == "head" else AGGREGATIONS
+        if not isinstance(value, str) or value not in known:
+            what = "head type" if key == "head" else "aggregation"
+            raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(known)}, e.g. "
+                              f"{example_text(key, 'mlp' if key == 'head' else 'uwo', style)}.")
+        return value
+    if key in TOP_TYPES:
+        kind, example = TOP_TYPES[key]
+        return typed_value(key, value, kind, example, style)
+    group, _, name = key.partition(".")
+    if group in HEAD_CONFIGS and name:
+        return HEAD_CONFIGS[group].typed(name, value, style)
+    if group in AGGREGATIONS and name and name == PARAM_NAMES.get(group):
+        return typed_value(key, value, float, 1.0, style)
+    raise ConfigError(
+        f"unknown key {key!r} in ensemble configuration; top-level keys are {', '.join(TOP_KEYS)}, "
+        f"head parameters are '<head>.<name>' (e.g. mlp.hidden) and aggregation parameters "
+        f"'uwo.lambda' or 'lcb.kappa'."
+    )
 
 
 @dataclass(frozen=True)
@@ -61,36 +96,24 @@ class EnsembleConfig:
 
     @classmethod
     def from_point(cls, values: dict) -> "EnsembleConfig":
-        flat = flatten(values)
+        """Build from a point (flat or nested); every value passes `check_value` (type, with an example), the
+        result `validate` (ranges)."""
+        flat = {key: check_value(key, val) for key, val in flatten(values).items()}
         kind = flat.get("head", "mlp")
-        if kind not in HEAD_CONFIGS:
-            raise ConfigError(f"unknown head type {kind!r}; choose one of {', '.join(HEAD_CONFIGS)}.")
         agg = flat.get("aggregation", "mean")
-        if agg not in AGGREGATIONS:
-            raise ConfigError(f"unknown aggregation {agg!r}; choose one of {', '.join(AGGREGATIONS)}.")
         head_values, param = {}, None
         for key, val in flat.items():
-            if key in TOP_KEYS:
-                continue
             group, _, name = key.partition(".")
             if group == kind and name:
                 head_values[name] = val
             elif group == agg and name == PARAM_NAMES.get(agg):
-                param = float(val)
-            elif group in HEAD_CONFIGS or group in AGGREGATIONS:
-                continue  # a parameter of another head or aggregation: inactive in this point
-            else:
-                raise ConfigError(
-                    f"unknown key {key!r} in ensemble configuration; top-level keys are {', '.join(TOP_KEYS)}, "
-                    f"head parameters are '<head>.<name>' (e.g. mlp.hidden) and aggregation parameters "
-                    f"'uwo.lambda' or 'lcb.kappa'."
-                )
+                param = val
         return cls(
             head=HEAD_CONFIGS[kind].from_dict(head_values),
-            members=int(flat.get("members", 5)),
+            members=flat.get("members", 5),
             aggregation=Aggregation(agg, 1.0 if param is None else param),
-            standardize=bool(flat.get("standardize", True)),
-            seed=int(flat.get("seed", 0)),
+            standardize=flat.get("standardize", True),
+            seed=flat.get("seed", 0),
         ).validate()
 
     def to_point(self) -> dict:

@@ -16,6 +16,7 @@ Every member's learned state is a dict of plain numpy arrays, scored without tor
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
@@ -23,6 +24,88 @@ from typing import ClassVar
 import numpy as np
 
 from rmsearch.errors import ConfigError
+
+
+WANT = {tuple: "a list of integers", bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+"""How a message names each value type a configuration key takes."""
+
+
+def example_text(key: str, example, style: str | None = None) -> str:
+    """An example setting of `key`, written for where the value came from: `style` "yaml" (a configuration or
+    space file), "set" (a `--set` option, quoted for the shell where needed) or None (plain key=value)."""
+    value = f"[{', '.join(map(str, example))}]" if isinstance(example, (list, tuple)) else (
+        str(example).lower() if isinstance(example, bool) else str(example))
+    if style == "yaml":
+        return f"{key}: {value}"
+    if style == "set":
+        text = f"{key}={value}"
+        return f"--set '{text}'" if any(c in text for c in " []{},") else f"--set {text}"
+    return f"{key}={value}"
+
+
+def typed_value(key: str, value, kind: type, example, style: str | None = None):
+    """`value` as the type `kind` (tuple of ints, bool, int, float or str) of configuration key `key`, or a
+    ConfigError naming the key, the value, the expected type and an example. The one check every configuration
+    value passes (command line, YAML files, JSON points, export manifests).
+
+    Accepted: lists/tuples of integers for tuple keys; true/false only for bools (not 0/1, not "yes"); integers
+    or whole floats (e.g. 1e3) for ints; numbers, or strings a float parses (YAML 1.1 reads `1e-3` as a
+    string), for floats; strings for strings."""
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer()
+
+    ok = False
+    if kind is tuple:
+        ok = isinstance(value, (list, tuple)) and all(is_int(v) for v in value)
+        if ok:
+            value = tuple(int(v) for v in value)
+    elif kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = is_int(value)
+        if ok:
+            value = int(value)
+    elif kind is float:
+        if isinstance(value, str):
+            try:
+                value, ok = float(value), True
+            except ValueError:
+                ok = False
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok:
+                value = float(value)
+    elif kind is str:
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        what = WANT.get(kind, kind.__name__) + (" (one width per hidden layer)" if kind is tuple else "")
+        raise ConfigError(f"{key}={value!r} is {_describe(value)}, but {key} takes {what}; write e.g. "
+                          f"{example_text(key, example, style)}.")
+    return value
+
+
+def _all_ints(items) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in items)
+
+
+def _describe(value) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number" if math.isfinite(value) else "not a finite number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list" if _all_ints(value) else "a list with non-integer items"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -38,31 +121,29 @@ class HeadConfig:
         return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "HeadConfig":
-        """Build from plain values (YAML, JSON, Optuna params), refusing unknown keys by name."""
-        values = {k: v for k, v in values.items() if k != "kind"}
+    def typed(cls, name: str, value, style: str | None = None):
+        """`value` as the type of field `name` (see `typed_value`); unknown names are refused with the list."""
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        if name not in known:
+            raise ConfigError(f"head '{cls.kind}' has no parameter {name!r}; its parameters are "
+                              f"{', '.join(sorted(known))}.")
+        default = known[name].default
+        example = [64, 32] if isinstance(default, tuple) else default
+        return typed_value(f"{cls.kind}.{name}", value, type(default), example, style)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "HeadConfig":
+        """Build from plain values (YAML, JSON, Optuna params), refusing unknown keys by name and values of the
+        wrong type with the expected type and an example."""
+        values = {k: v for k, v in values.items() if k != "kind"}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(map(str, values)) - known)
         if unknown:
             raise ConfigError(
                 f"head '{cls.kind}' has no parameter {', '.join(map(repr, unknown))}; its parameters are "
                 f"{', '.join(sorted(known))}."
             )
-        kw = {}
-        for name, val in values.items():
-            default = getattr(cls, name, None)
-            if isinstance(default, tuple) and isinstance(val, (list, tuple)):
-                val = tuple(int(v) for v in val)
-            elif isinstance(default, bool):
-                val = bool(val)
-            elif isinstance(default, int) and not isinstance(default, bool):
-                if isinstance(val, float) and not val.is_integer():
-                    raise ConfigError(f"head '{cls.kind}' parameter {name}={val} must be an integer.")
-                val = int(val)
-            elif isinstance(default, float):
-                val = float(val)
-            kw[name] = val
-        return cls(**kw).validate()
+        return cls(**{name: cls.typed(name, val) for name, val in values.items()}).validate()
 
 
 class Head(ABC):
