@@ -87,6 +87,15 @@ def test_final_report_and_export(finished):
     assert {"report.md", "bon.png", "stress.png", "metrics.json"} <= {p.name for p in report.iterdir()}
     md = (report / "report.md").read_text()
     assert "Label-noise stress" in md and "flip 40%" in md
+    # the export beside the baselines, per test prompt, with a bootstrap interval
+    assert "against the baselines" in md
+    rows = json.loads((report / "metrics.json").read_text())["context"]["comparisons"]
+    assert {(r["against"], r["unit"]) for r in rows} == {(b, u) for b in ("seed-paper", "linear")
+                                                         for u in ("bon_auc", "bon_final")}
+    n_prompts = second.task.test.gold.shape[0]
+    for r in rows:
+        assert r["n"] == n_prompts and r["low"] <= r["diff"] <= r["high"]
+        assert r["diff"] == pytest.approx(r["chosen"] - r["other"], abs=1e-9)
     manifest = json.loads((study_dir / "best" / "manifest.json").read_text())
     best = second.final["top"][0]
     if second.final["exported"].startswith("trial"):
