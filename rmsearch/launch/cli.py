@@ -19,17 +19,36 @@ the pairs, trained 40 epochs without early stopping (members fitted that far dis
 is what conservative aggregation uses)."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, "(default: X)", unless its help already says what the default is; a flag's
+    default is "off"; required options and positionals have none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is argparse.SUPPRESS or "default" in text.lower() or not action.option_strings or (
+                action.required):
+            return text
+        if action.nargs == 0 and action.default is False:
+            return f"{text} (default: off)"
+        return f"{text} (default: %(default)s)"
+
+
 def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synth", help="'synth' (built-in gold world, e.g. synth:seed=1,dim=64), a folder "
-                   "of seed-format files (embd_*_{train,test}.npy + reward_*), or a pair-dataset folder")
-    p.add_argument("--seed", type=int, default=0, help="seeds the splits, the annotators and the built-in world")
+                   "of seed-format files (embd_*_{train,test}.npy + reward_*), or a pair-dataset folder "
+                   "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the splits, the annotators and the built-in world "
+                   "(default: %(default)s)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quality", type=float, default=None, help="annotation quality q of the Bradley-Terry "
                    "annotator, P(a≻b) = σ(q·Δg/std(g)); default 2.0")
-    g.add_argument("--flip-rate", type=float, default=None, help="label by gold, then flip this share of labels")
-    p.add_argument("--pairing", choices=("within", "cross"), default="within", help="pairs within a prompt or across prompts")
+    g.add_argument("--flip-rate", type=float, default=None, help="label by gold, then flip this share of labels "
+                   "(default: off, labels come from the Bradley-Terry annotator)")
+    p.add_argument("--pairing", choices=("within", "cross"), default="within", help="pairs within a prompt or across "
+                   "prompts (default: %(default)s)")
     p.add_argument("--pairs-per-prompt", type=int, default=10, metavar="N",
-                   help="training pairs the simulated annotator draws per prompt (the seed paper's code: 10)")
+                   help="training pairs the simulated annotator draws per prompt (default: %(default)s, as the seed "
+                        "paper's code)")
     p.add_argument("--folds", type=int, default=None, metavar="K",
                    help="pair data: select by K-fold cross-validation (0: a held-out 10%% validation split); "
                         "default: 5 folds when a validation split would hold fewer than 1,000 pairs, else 0")
@@ -379,36 +398,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="make, embed and inspect datasets").add_subparsers(dest="data_command", required=True)
-    p = data.add_parser("synth", help="write the built-in gold world as seed-format files")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dim", type=int, default=32)
-    p.add_argument("--train-prompts", type=int, default=1000)
-    p.add_argument("--test-prompts", type=int, default=400)
-    p.add_argument("--test-responses", type=int, default=500)
+    p = data.add_parser("synth", help="write the built-in gold world as seed-format files", formatter_class=HelpFormatter,
+                        description="Write the built-in gold world as seed-format files (embd_/reward_ × train/test), "
+                                    "loadable with --data FOLDER.")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="folder to write the four .npy files into (created "
+                   "if missing; files of the same name are replaced); required")
+    p.add_argument("--seed", type=int, default=0, help="the world is drawn from this seed, bit for bit")
+    p.add_argument("--dim", type=int, default=32, help="embedding dimension D (at least 6)")
+    p.add_argument("--train-prompts", type=int, default=1000, help="training prompts, 10 responses each")
+    p.add_argument("--test-prompts", type=int, default=400, help="test prompts (validation prompts are carved out of "
+                   "them)")
+    p.add_argument("--test-responses", type=int, default=500, help="candidates per test prompt: M, the largest N of "
+                   "best-of-N")
     p.set_defaults(func=cmd_data_synth)
-    p = data.add_parser("inspect", help="print kind, splits, shapes, dim, dtype, gold statistics, label error rate")
-    p.add_argument("path")
-    p.add_argument("--json", action="store_true", help="print the facts as JSON")
+    p = data.add_parser("inspect", help="print kind, splits, shapes, dim, dtype, gold statistics, label error rate",
+                        formatter_class=HelpFormatter)
+    p.add_argument("path", help="a dataset: a seed-format folder, a pair-dataset folder, or synth[:key=value,...]")
+    p.add_argument("--json", action="store_true", help="print the facts as JSON instead of a summary")
     p.set_defaults(func=cmd_data_inspect)
     from rmsearch.data._embed import add_embed_parser
 
     add_embed_parser(data)
 
-    p = sub.add_parser("evaluate", help="train one ensemble configuration and write a robustness report")
+    p = sub.add_parser("evaluate", help="train one ensemble configuration and write a robustness report",
+                       formatter_class=HelpFormatter)
     _add_task_args(p)
     p.add_argument("--config", help="YAML file of one ensemble configuration (keys as in `rmsearch spaces show`); "
                    f"default: {json.dumps(DEFAULT_POINT)}")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one configuration key")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one configuration key, "
+                   "value in YAML (repeatable), e.g. --set members=4 --set 'mlp.hidden=[64, 32]'; default: none")
     p.add_argument("--out", default="runs/evaluate", help="report folder; an earlier report there is replaced "
                    "(atomically), any other non-empty folder is refused")
-    p.add_argument("--json", help="also write the test metrics to this JSON file")
-    p.add_argument("--ensemble", help="evaluate this exported ensemble folder instead of training a configuration")
+    p.add_argument("--json", metavar="FILE", help="also write the test metrics to this JSON file (default: none)")
+    p.add_argument("--ensemble", metavar="FOLDER", help="evaluate this exported ensemble folder on the validation and "
+                   "test splits instead of training a configuration (default: train --config)")
     p.set_defaults(func=cmd_evaluate)
 
     spaces = sub.add_parser("spaces", help="search spaces").add_subparsers(dest="spaces_command", required=True)
-    p = spaces.add_parser("show", help="print a built-in space (default, seed-paper, coste) or a YAML space file")
-    p.add_argument("name")
+    p = spaces.add_parser("show", help="print a built-in space (default, seed-paper, coste) or a YAML space file",
+                          formatter_class=HelpFormatter)
+    p.add_argument("name", help="a built-in space (default, seed-paper, coste) or the path of a YAML space file")
     p.set_defaults(func=cmd_spaces_show)
 
     p = sub.add_parser("launch", help="run a distributed ensemble search (Optuna × Ray)")
@@ -439,21 +468,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-final", action="store_true", help="skip the final evaluation and export")
     p.set_defaults(func=cmd_launch)
 
-    p = sub.add_parser("export", help="export a trial's ensemble (default: the best) as manifest + safetensors")
-    p.add_argument("--runs", default="runs")
-    p.add_argument("--study", default="rmsearch")
-    p.add_argument("--storage")
-    p.add_argument("--trial", type=int)
+    p = sub.add_parser("export", help="export a trial's ensemble (default: the best) as manifest + safetensors",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--runs", default="runs", help="run folder of the launch (RUNS/STUDY holds the study)")
+    p.add_argument("--study", default="rmsearch", help="study name given to launch")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study (default: "
+                   "sqlite:///RUNS/STUDY/study.db)")
+    p.add_argument("--trial", type=int, metavar="N", help="trial number to export (default: the best complete trial)")
     p.add_argument("--select", action="store_true", help="export whichever of the best trial and a greedy selection "
                    "over the members of all trials has the better validation objective (what launch exports)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, metavar="FOLDER", help="export folder to write; an earlier export there "
+                   "is replaced, any other non-empty folder is refused; required")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("score", help="score embeddings (.npy of shape (n, dim)) with an exported ensemble")
-    p.add_argument("--ensemble", required=True)
-    p.add_argument("--embeddings", required=True)
-    p.add_argument("--out", help="output .npy (default: EMBEDDINGS.scores.npy); an existing file is refused "
-                   "unless --force")
+    p = sub.add_parser("score", help="score embeddings (.npy of shape (n, dim)) with an exported ensemble",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--ensemble", required=True, metavar="FOLDER", help="exported ensemble folder (from rmsearch "
+                   "export, or RUNS/STUDY/best of a launch); required")
+    p.add_argument("--embeddings", required=True, metavar="FILE", help=".npy file of shape (n, dim), float, embedded "
+                   "with the model the ensemble was trained on; required")
+    p.add_argument("--out", metavar="FILE", help="output .npy of n float32 scores (default: EMBEDDINGS.scores.npy); "
+                   "an existing file is refused unless --force")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_score)
 
