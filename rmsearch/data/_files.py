@@ -9,6 +9,7 @@ Pair dataset folder (written by `rmsearch data embed`, or by hand):
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ def open_npy(path: Path) -> np.ndarray:
     """Memory-map a .npy file; a missing, truncated or foreign file raises a DataError naming it."""
     if not path.is_file():
         raise DataError(f"{path}: file not found. Check the path, or write the array with numpy.save.")
+    _check_npy_magic(path)
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:  # object arrays need pickle; truncated files fail the size check
@@ -53,6 +55,42 @@ def open_npy(path: Path) -> np.ndarray:
         ) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc}). Check the file's permissions and that it is a .npy file.") from None
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _check_npy_magic(path: Path) -> None:
+    """Refuse a file that is not a .npy array at all (text, .npz, pickle, ...) by what it is, before numpy reads
+    it (numpy would say "Cannot load file containing pickled data", whatever the file holds)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc}). Check the file's permissions and that it is a .npy file.") from None
+    if head.startswith(NPY_MAGIC):
+        return
+    if head.startswith(b"PK\x03\x04"):
+        what, fix = "a .npz archive (several arrays)", "take the one array out and save it alone: " \
+            f"numpy.save('X.npy', numpy.load({str(path)!r})['NAME'].astype(numpy.float32))"
+    elif head.startswith(b"\x80"):
+        what, fix = "a pickle", "load it where it was made and save the array with numpy.save('X.npy', " \
+            "numpy.asarray(X, dtype=numpy.float32)); rmsearch never unpickles files"
+    else:
+        try:  # incremental: a character cut at byte 512 is not an error
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            text = bool(head) and b"\x00" not in head
+        except UnicodeDecodeError:
+            text = False
+        if text:
+            what, fix = "a text file", f"convert it, e.g. numpy.save('X.npy', numpy.loadtxt({str(path)!r}, " \
+                "dtype=numpy.float32, ndmin=2)) for one row of numbers per line"
+        elif not head:
+            what, fix = "empty", "write the array with numpy.save('X.npy', X.astype(numpy.float32))"
+        else:
+            what, fix = "a binary file of another format", "save the array with numpy.save('X.npy', " \
+                "X.astype(numpy.float32))"
+    raise DataError(f"{path}: is not a .npy array file (it is {what}; a .npy file starts with \\x93NUMPY); {fix}.")
 
 
 def find_seed_files(folder: Path) -> dict[str, dict[str, Path]] | None:

@@ -36,7 +36,18 @@ class Ensemble:
 
     def _check(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.dim:
+        if X.ndim == 1:
+            size = "" if X.shape[0] == self.dim else f" (it holds {X.shape[0]} values; rows here have {self.dim})"
+            raise DataError(
+                f"embeddings have shape {X.shape}, a single vector{size}, but this ensemble scores rows of a 2-d array "
+                f"(n, {self.dim}); pass a 2-d array, e.g. X.reshape(1, -1) for one embedding."
+            )
+        if X.ndim != 2:
+            raise DataError(
+                f"embeddings have shape {X.shape} ({X.ndim}-d) but score takes a 2-d array of rows (n, {self.dim}); "
+                f"pass a 2-d array, e.g. X.reshape(-1, {self.dim})."
+            )
+        if X.shape[1] != self.dim:
             raise DataError(
                 f"embeddings have shape {X.shape} but this ensemble scores (n, {self.dim}) arrays; embed the "
                 f"texts with the model the ensemble was trained on (dim {self.dim})."

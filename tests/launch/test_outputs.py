@@ -106,41 +106,28 @@ def test_replace_dir_puts_the_earlier_folder_back_when_the_move_fails(tmp_path):
     assert (out / "report.md").read_text() == "old" and hidden(tmp_path) == []
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    from rmsearch.data import SynthConfig, TaskConfig, make_task, synth
-    from rmsearch.ensembles._train import fit_group
-    from rmsearch.export import ensemble_from_groups, write_export
-    from rmsearch.heads import LinearConfig
-
-    task = make_task(synth(SynthConfig(dim=6, train_prompts=100, test_prompts=4, test_responses=10)), TaskConfig())
-    group = fit_group(task, LinearConfig(epochs=2), (0, 1))
-    return write_export(tmp_path_factory.mktemp("ens") / "ens", ensemble_from_groups([group], dim=6),
-                        metrics={}, dataset={})
-
-
-def test_score_refuses_to_overwrite_without_force(tmp_path, export_dir):
+def test_score_refuses_to_overwrite_without_force(tmp_path, tiny_export):
     X = tmp_path / "X.npy"
     np.save(X, np.ones((4, 6), np.float32))
     out = tmp_path / "scores.npy"
     out.write_bytes(b"someone's results")
-    r = rmsearch("score", "--ensemble", export_dir, "--embeddings", X, "--out", out)
+    r = rmsearch("score", "--ensemble", tiny_export, "--embeddings", X, "--out", out)
     assert r.returncode == 2, r.stderr
     assert "exists" in r.stderr and "--force" in r.stderr and "Traceback" not in r.stderr
     assert out.read_bytes() == b"someone's results"
-    r = rmsearch("score", "--ensemble", export_dir, "--embeddings", X, "--out", out, "--force")
+    r = rmsearch("score", "--ensemble", tiny_export, "--embeddings", X, "--out", out, "--force")
     assert r.returncode == 0, r.stderr
     assert np.load(out).shape == (4,)
     # the default output (EMBEDDINGS.scores.npy) is protected the same way
-    assert rmsearch("score", "--ensemble", export_dir, "--embeddings", X).returncode == 0
+    assert rmsearch("score", "--ensemble", tiny_export, "--embeddings", X).returncode == 0
     default = tmp_path / "X.scores.npy"
     before = default.read_bytes()
-    r = rmsearch("score", "--ensemble", export_dir, "--embeddings", X)
+    r = rmsearch("score", "--ensemble", tiny_export, "--embeddings", X)
     assert r.returncode == 2 and "--force" in r.stderr and default.read_bytes() == before
 
 
-def test_score_refuses_a_folder_as_out(tmp_path, export_dir):
+def test_score_refuses_a_folder_as_out(tmp_path, tiny_export):
     X = tmp_path / "X.npy"
     np.save(X, np.ones((4, 6), np.float32))
-    r = rmsearch("score", "--ensemble", export_dir, "--embeddings", X, "--out", tmp_path)
+    r = rmsearch("score", "--ensemble", tiny_export, "--embeddings", X, "--out", tmp_path)
     assert r.returncode == 2 and "is a folder" in r.stderr and "Traceback" not in r.stderr
