@@ -210,17 +210,43 @@ def test_multi_objective_keeps_a_pareto_front(tmp_path, ray_session, tiny_space)
     assert {n for n, *_ in s.final["top"]} <= {t.number for t in front}
 
 
-def test_pruning_reports_partial_ensembles(tmp_path, ray_session):
+PRUNE_SPACE = """
+head: mlp
+members: 4
+aggregation: mean
+mlp.hidden: [8]
+mlp.epochs: 2
+mlp.lr: {log: [1.0e-8, 1.0e-1]}
+starts:  # the trials, in order: five that learn, then three hopeless ones (their members barely leave the random init)
+  - {mlp.lr: 1.0e-2}
+  - {mlp.lr: 1.1e-2}
+  - {mlp.lr: 1.2e-2}
+  - {mlp.lr: 1.3e-2}
+  - {mlp.lr: 1.4e-2}
+  - {mlp.lr: 1.0e-8}
+  - {mlp.lr: 1.1e-8}
+  - {mlp.lr: 1.2e-8}
+"""
+"""Every trial is distinct (no member comes from the cache) and trains its 4 members in 2 jobs, so each reports its
+first 2 members as a partial ensemble; the pruner starts after 5 complete trials, all of which learned."""
+
+
+def test_pruning_prunes_hopeless_trials_on_partial_ensembles(tmp_path, ray_session):
     space = tmp_path / "p.yaml"
-    space.write_text("head: mlp\nmembers: {int: [4, 6]}\naggregation: mean\nmlp.hidden: [8]\nmlp.epochs: 2\n"
-                     "mlp.lr: {log: [1.0e-5, 1.0e-2]}\n")
+    space.write_text(PRUNE_SPACE)
     s = launch(tmp_path, space, 8, final=False, prune=True)
     trials = s.study.trials
+    assert [t.params["mlp.lr"] for t in trials] == [1.0e-2, 1.1e-2, 1.2e-2, 1.3e-2, 1.4e-2, 1.0e-8, 1.1e-8, 1.2e-8]
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
-    assert any(t.intermediate_values for t in trials)  # members arrive in several jobs: partial values reported
-    for t in trials:
-        if t.state == optuna.trial.TrialState.PRUNED:
-            assert t.user_attrs["pruned_at_members"] < len(t.user_attrs["members"])
+    assert all(t.intermediate_values for t in trials)  # members arrive in two jobs: partial values reported
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, {t.number: (t.state.name, t.intermediate_values, t.value) for t in trials}
+    assert s.state.pruned == len(pruned)
+    assert {t.number for t in pruned} <= {5, 6, 7}  # only hopeless ones, and only once the pruner has started
+    good = [t.value for t in trials if t.number < 5]
+    for t in pruned:
+        assert t.user_attrs["pruned_at_members"] == 2 < len(t.user_attrs["members"])
+        assert t.intermediate_values[2] < min(good)
 
 
 def test_optuna_dashboard_opens_the_storage_unchanged(finished):
