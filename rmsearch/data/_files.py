@@ -67,7 +67,8 @@ def _check_npy_magic(path: Path) -> None:
         with open(path, "rb") as f:
             head = f.read(512)
     except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc}). Check the file's permissions and that it is a .npy file.") from None
+        raise DataError(f"{path}: cannot be read ({exc}). Check the file's permissions and that it is a .npy "
+                        f"file.") from None
     if head.startswith(NPY_MAGIC):
         return
     if head.startswith(b"PK\x03\x04"):

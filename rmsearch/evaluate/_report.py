@@ -46,7 +46,8 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
         ax_p.plot(c["kl"], c["proxy"], marker="o", ms=3, label=name, **style)
     top = max(c["n"][-1] for c in curves.values())
     for ax, what in ((ax_g, "expected gold reward"), (ax_p, "expected proxy (standardized)")):
-        ax.set_xlabel(f"KL(BoN ‖ base) of N of M drawn without replacement\n(exact: Σ w·log(M·w); N = 1 … {top})")
+        ax.set_xlabel(f"KL(BoN ‖ base) of N of M drawn without replacement\n"
+                      f"(exact: Σ w·log(M·w); N = 1 … {top})")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
     ax_g.set_title("gold reward of the chosen candidate")
@@ -136,9 +137,9 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
             md += [notes, ""]
         md += ["`single` is each member evaluated alone, curves averaged over members. "
                "Metrics: BoN gold is the exact expected gold reward of the proxy's favourite among N candidates drawn "
-               "without replacement, plotted against the exact KL of that procedure, Σ_i w_i log(M·w_i) with w_i the "
-               "probability that proxy rank i is chosen (log M at N=M); drop = peak − final; gain = final − gold at N=1; "
-               "Spearman is per prompt, averaged; pair acc./NLL are on held-out labelled pairs (gold-labelled for gold "
+               "without replacement, plotted against the exact KL of that procedure, Σ_i w_i log(M·w_i) with w_i "
+               "the probability that proxy rank i is chosen (log M at N=M); drop = peak − final; gain = final − gold "
+               "at N=1; Spearman is per prompt, averaged; pair acc./NLL are on held-out labelled pairs (gold-labelled for gold "
                "data).", ""]
         (tmp / "report.md").write_text("\n".join(md))
         blob = {"context": context, "results": results,

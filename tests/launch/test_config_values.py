@@ -70,9 +70,11 @@ def test_set_value_that_is_not_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("point, match", [
-    ({"mlp.hidden": 64}, r"mlp.hidden=64 is an integer, but mlp.hidden takes a list of integers .*mlp.hidden=\[64, 32\]"),
+    ({"mlp.hidden": 64},
+     r"mlp.hidden=64 is an integer, but mlp.hidden takes a list of integers .*mlp.hidden=\[64, 32\]"),
     ({"members": "abc"}, r"members='abc' is a string, but members takes an integer; write e.g. members=8"),
-    ({"head": "gbdt", "gbdt.max_iter": "many"}, r"gbdt.max_iter='many' is a string, but gbdt.max_iter takes an integer"),
+    ({"head": "gbdt", "gbdt.max_iter": "many"},
+     r"gbdt.max_iter='many' is a string, but gbdt.max_iter takes an integer"),
     ({"head": "mlp", "gbdt.max_iter": [1]}, r"gbdt.max_iter=\[1\]"),  # another head's key is still type-checked
     ({"aggregation": "uwo", "uwo.kappa": 1.0}, r"unknown key 'uwo.kappa'"),
     ({1: 2}, r"unknown key '1'"),
