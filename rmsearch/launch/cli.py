@@ -399,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="make, embed and inspect datasets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("synth", help="write the built-in gold world as seed-format files",
-                        formatter_class=HelpFormatter, description="Write the built-in gold world as seed-format files (embd_/reward_ × train/test), "
+                        formatter_class=HelpFormatter,
+                        description="Write the built-in gold world as seed-format files (embd_/reward_ × train/test), "
                                     "loadable with --data FOLDER.")
     p.add_argument("--out", required=True, metavar="FOLDER", help="folder to write the four .npy files into (created "
                    "if missing; files of the same name are replaced); required")
