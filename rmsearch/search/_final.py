@@ -117,11 +117,12 @@ def _choose(search, best: Combination) -> tuple[Combination, Combination | None,
     return (selection if better else best), selection, info
 
 
-def _baselines(search) -> dict[str, tuple[str, Combination, float]]:
+def _baselines(search, steps) -> dict[str, tuple[str, Combination, float]]:
     """name -> (label, combination, seconds it took to get its members: 0 when cached)."""
     out = {}
     for name in search.options.baselines:
         config = BASELINES[name]()
+        steps.step(f"baseline {name} ({label_of(config)})")
         keys = search.member_keys(config)
         start = time.perf_counter()
         records = search.jobs.train(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
@@ -183,7 +184,40 @@ def _stress(search, config: EnsembleConfig) -> dict:
     return out
 
 
+class _Steps:
+    """The final evaluation's own progress bar: one step per stage, with the stage's name and the time so far."""
+
+    def __init__(self, total: int, enabled: bool):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("final evaluation: {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), disable=not enabled)
+        self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def step(self, what: str) -> None:
+        """Mark the previous stage done and show `what` as the current one."""
+        if self.bar.tasks[self.task].description:
+            self.bar.advance(self.task)
+        self.bar.update(self.task, description=what)
+
+
 def final_evaluation(search) -> dict:
+    o = search.options
+    stages = 3 + len(o.baselines) + (o.stress and search.task.has_gold)
+    with _Steps(stages, o.progress) as steps:
+        out = _final(search, steps)
+        steps.step("done")
+    return out
+
+
+def _final(search, steps: _Steps) -> dict:
     o, task, obj = search.options, search.task, search.objective
     top = top_trials(search, o.top)
     candidates = {}
@@ -191,22 +225,26 @@ def final_evaluation(search) -> dict:
         config, combination = trial_combination(search, t)
         candidates[f"trial {t.number}: {label_of(config)}"] = combination
     best_config, best = trial_combination(search, top[0])
+    steps.step("greedy selection across trials")
     chosen, selection, choice = _choose(search, best)
     if selection is not None:
         candidates[f"cross-trial selection{'' if chosen is selection else ' (not exported)'}: "
                    f"{selection.describe()}"] = selection
-    baselines = _baselines(search)
+    baselines = _baselines(search, steps)
     for label, combination, _ in baselines.values():
         candidates[label] = combination
+    steps.step("scoring the test split")
     ensure_test_scores(search, [r for c in candidates.values() for r in c.records])
     results = {label: evaluate_members(task, c, ("val", "test"), obj) for label, c in candidates.items()}
     rows = compare(task, obj, chosen, {name: c for name, (_, c, _) in baselines.items()})
     units_name = "test prompts" if task.has_gold else "test pairs"
     sections = []
     if o.stress and task.has_gold:
+        steps.step(f"label-noise stress ({len(NOISE_LEVELS)} retrainings)")
         sections.append({
             "heading": f"Label-noise stress of trial {top[0].number}'s configuration",
             "file": "stress.png",
+            "figure_title": f"Label-noise stress of trial {top[0].number}: {label_of(best_config)}",
             "text": f"Trial {top[0].number}'s configuration ({json.dumps(best_config.to_point())}) retrained on the "
                     f"same prompts with labels flipped at {', '.join(f'{r:.0%}' for r in NOISE_LEVELS)}.",
             "results": _stress(search, best_config),
@@ -233,6 +271,7 @@ def final_evaluation(search) -> dict:
                  f"marks an interval that excludes 0 in the exported ensemble's favour. Baselines cost "
                  + ", ".join(f"{name} {s:.1f} s" for name, (_, _, s) in baselines.items())
                  + " to train (0 when the head cache had them).\n\n" + comparison_table(rows, units_name))
+    steps.step("report and export")
     report = write_report(search.study_dir / "report", f"Search {o.study}: top {len(top)} trials", results, context,
                           notes=notes, sections=sections)
     source = ({"trial": top[0].number, "point": best_config.to_point()} if chosen is best else

@@ -15,6 +15,9 @@ from rmsearch.search._members import Combination
 SIZE = 25
 """Most picks (with repeats); selection stops after `PATIENCE` picks without a better objective."""
 PATIENCE = 5
+POOL = 30
+"""Selection picks among the members with the best validation objectives alone, at most this many (pruning the
+library this way also makes selection overfit less; Caruana et al. 2006)."""
 
 
 def library(search) -> tuple[list[str], list]:
@@ -34,10 +37,12 @@ def library(search) -> tuple[list[str], list]:
 
 
 def select_across_trials(task, records: list, objective, size: int = SIZE) -> tuple[Combination, list[float], list[int]]:
-    """Greedy selection from `records` on the validation split: (the combination, the objective after each pick,
-    the picked indices into `records`)."""
+    """Greedy selection from the `POOL` best of `records` on the validation split: (the combination, the objective
+    after each pick, the picked indices into `records`)."""
     z = np.stack([standardize(r.val_scores[None], r.stats[None])[0] for r in records])
-    chosen, trace = greedy_select(z, lambda s: objective.sign * objective(s, task.val), size,
-                                  Aggregation("mean"), patience=PATIENCE)
+    value = lambda s: objective.sign * objective(s, task.val)  # noqa: E731 - larger is better
+    pool = np.argsort([-value(row) for row in z], kind="stable")[:POOL]
+    chosen, trace = greedy_select(z[pool], value, size, Aggregation("mean"), patience=PATIENCE)
+    chosen = [int(pool[i]) for i in chosen]
     combination = Combination(tuple(records[i] for i in chosen), Aggregation("mean"), standardize=True)
     return combination, [objective.sign * v for v in trace], chosen
