@@ -28,6 +28,7 @@ from rmsearch.search._baselines import BASELINES
 from rmsearch.search._members import Combination, absolute_spec, evaluate_members, mean_history
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._store import MemberStore, member_key
+from rmsearch.search._tensorboard import log_experiment, trial_metric_tags
 
 
 @dataclass
@@ -421,6 +422,7 @@ class Search:
         timed = self.state.timed
         with timed("setup"):
             self.prepare()
+            log_experiment(self.tb_dir, self.space, trial_metric_tags(self.task.val, self.options.prune))
         with timed("ray start"):
             ray, self.slots, self.threads = init_ray(self.options.address, self.options.workers)
             self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state)
