@@ -14,9 +14,13 @@ from rmsearch._atomic import atomic_dir, check_not_cwd
 from rmsearch.errors import RMSearchError
 
 COLUMNS = [
+    ("objective", "objective"),
     ("gold_final", "BoN gold @ N=M"), ("gold_peak", "peak gold"), ("peak_n", "peak N"), ("drop", "drop"),
     ("gain", "gain over N=1"), ("spearman", "Spearman"), ("pair_accuracy", "pair acc."), ("pair_nll", "pair NLL"),
 ]
+"""Metric key and column label, in table order. `objective` is the search objective on the row's split (rows of
+a search report carry it); the BoN columns exist only for data with gold rewards."""
+BON_KEYS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman")
 
 
 def _fmt(v) -> str:
@@ -25,23 +29,48 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
 
 
+def _has_value(v) -> bool:
+    """A metric value worth a cell: not missing, None or NaN."""
+    if v is None or v == "":
+        return False
+    try:
+        return not np.isnan(v)
+    except TypeError:
+        return True
+
+
+def table_columns(rows: dict[str, dict]) -> list[tuple[str, str]]:
+    """The COLUMNS some row has a value for: no column of empty cells (e.g. the BoN columns for pair data, or a
+    metric that is NaN in every row)."""
+    return [(k, label) for k, label in COLUMNS if any(_has_value(m.get(k)) for m in rows.values())]
+
+
+def _cell(m: dict, key: str) -> str:
+    v = m.get(key)
+    return _fmt(v) if _has_value(v) else "–"
+
+
 def metrics_table(rows: dict[str, dict]) -> str:
-    cols = [(k, label) for k, label in COLUMNS if any(k in m for m in rows.values())]
+    cols = table_columns(rows)
     lines = ["| | " + " | ".join(label for _, label in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k, "")) for k, _ in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(_cell(m, k) for k, _ in cols) + " |")
     return "\n".join(lines)
 
 
-def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
+def plot_curves(curves: dict[str, dict], path: Path, title: str, split: str = "test") -> None:
+    """Gold and proxy BoN curves of `curves` (name -> curve) against KL, saved to `path`. The figure's title is
+    `title` and the split the curves are on ("test" or "validation"); the PNG carries it as its Title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    full_title = f"{title} ({split} split)"
     fig, (ax_g, ax_p) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, c in curves.items():
-        style = {"lw": 2.5, "color": "black", "ls": "--"} if name.startswith(("single", "seed-paper")) else {"lw": 1.8}
+        reference = name.startswith(("single", "seed-paper", "baseline seed-paper"))
+        style = {"lw": 2.5, "color": "black", "ls": "--"} if reference else {"lw": 1.8}
         ax_g.plot(c["kl"], c["gold"], marker="o", ms=3, label=name, **style)
         ax_p.plot(c["kl"], c["proxy"], marker="o", ms=3, label=name, **style)
     top = max(c["n"][-1] for c in curves.values())
@@ -53,10 +82,31 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str) -> None:
     ax_g.set_title("gold reward of the chosen candidate")
     ax_p.set_title("proxy score of the chosen candidate")
     ax_g.legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(full_title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, metadata={"Title": full_title})
     plt.close(fig)
+
+
+def _footnote(shown: set[str], single: bool) -> str:
+    """What the metrics in the tables mean: only the columns shown, and `single` only where such a row is."""
+    parts = []
+    if single:
+        parts.append("`single` is each member evaluated alone, curves averaged over members.")
+    metrics = []
+    if "objective" in shown:
+        metrics.append("objective is the search objective named above, on the table's split")
+    if shown & set(BON_KEYS):
+        metrics.append("BoN gold is the exact expected gold reward of the proxy's favourite among N candidates drawn "
+                       "without replacement, plotted against the exact KL of that procedure, Σ_i w_i log(M·w_i) with "
+                       "w_i the probability that proxy rank i is chosen (log M at N=M); drop = peak − final; gain = "
+                       "final − gold at N=1; Spearman is per prompt, averaged")
+    if shown & {"pair_accuracy", "pair_nll"}:
+        metrics.append("pair acc./NLL are on held-out labelled pairs"
+                       + (" (gold-labelled for gold data)" if shown & set(BON_KEYS) else ""))
+    if metrics:
+        parts.append("Metrics: " + "; ".join(metrics) + ".")
+    return " ".join(parts)
 
 
 REPORT_FILES = ("report.md", "metrics.json", "curves.csv")
@@ -104,22 +154,26 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
                  sections: list[dict] | None = None, option: str | None = None) -> Path:
     """`results`: name -> {"test": {"metrics", "curve"}, "val": {...}}. `context`: facts for the header and
     metrics.json (data, config, split record summary). `sections`: more test-split comparisons, each
-    {"heading", "file" (PNG name), "text", "results"}. Replaces an earlier report at `out` atomically; refuses
-    any other non-empty folder (`check_report_target`; `option` names the command-line option for messages)."""
+    {"heading", "file" (PNG name), "text", "results"} and optionally "figure_title" (the figure's title, e.g. the
+    configuration it shows; default the heading). Figure titles say the split they show. Replaces an earlier
+    report at `out` atomically; refuses any other non-empty folder (`check_report_target`; `option` names the
+    command-line option for messages)."""
     out = Path(out)
     check_report_target(out, option)
     with atomic_folder(out, option) as tmp:
         test_rows = {name: r["test"]["metrics"] for name, r in results.items()}
         val_rows = {name: r["val"]["metrics"] for name, r in results.items() if "val" in r}
         curves = {name: r["test"]["curve"] for name, r in results.items() if r["test"]["curve"] is not None}
+        tables = [test_rows, val_rows]
         md = [f"# {title}", ""]
         md += [f"- **{k}**: {_fmt(v)}" for k, v in context.items() if not isinstance(v, (dict, list))]
         md += ["", "## Test split (final numbers; not used for any choice)", "", metrics_table(test_rows), ""]
         if val_rows:
             md += ["## Validation split (used for selection)", "", metrics_table(val_rows), ""]
         if curves:
-            plot_curves(curves, tmp / "bon.png", title)
-            md += ["## Best-of-N curves (test split)", "", "![BoN gold and proxy against KL](bon.png)", ""]
+            plot_curves(curves, tmp / "bon.png", title, "test")
+            md += ["## Best-of-N curves (test split)", "", "![BoN gold and proxy against KL, test split](bon.png)",
+                   ""]
             with open(tmp / "curves.csv", "w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(["name", "n", "kl", "gold", "proxy"])
@@ -128,19 +182,20 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
                         w.writerow([name, *row])
         for sec in sections or []:
             rows = {name: r["test"]["metrics"] for name, r in sec["results"].items()}
+            tables.append(rows)
             md += [f"## {sec['heading']}", "", sec.get("text", ""), "", metrics_table(rows), ""]
             sec_curves = {n: r["test"]["curve"] for n, r in sec["results"].items() if r["test"]["curve"] is not None}
             if sec_curves:
-                plot_curves(sec_curves, tmp / sec["file"], sec["heading"])
-                md += [f"![{sec['heading']}]({sec['file']})", ""]
+                figure_title = sec.get("figure_title") or sec["heading"]
+                plot_curves(sec_curves, tmp / sec["file"], figure_title, "test")
+                md += [f"![{figure_title}, test split]({sec['file']})", ""]
         if notes:
             md += [notes, ""]
-        md += ["`single` is each member evaluated alone, curves averaged over members. "
-               "Metrics: BoN gold is the exact expected gold reward of the proxy's favourite among N candidates drawn "
-               "without replacement, plotted against the exact KL of that procedure, Σ_i w_i log(M·w_i) with w_i "
-               "the probability that proxy rank i is chosen (log M at N=M); drop = peak − final; gain = final − gold "
-               "at N=1; Spearman is per prompt, averaged; pair acc./NLL are on held-out labelled pairs (gold-labelled for gold "
-               "data).", ""]
+        shown = {k for rows in tables if rows for k, _ in table_columns(rows)}
+        single = any(name == "single" or name.startswith("single ") for rows in tables for name in rows)
+        footnote = _footnote(shown, single)
+        if footnote:
+            md += [footnote, ""]
         (tmp / "report.md").write_text("\n".join(md))
         blob = {"context": context, "results": results,
                 "sections": {sec["heading"]: sec["results"] for sec in sections or []}}

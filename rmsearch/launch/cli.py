@@ -182,7 +182,7 @@ def cmd_evaluate_ensemble(args) -> int:
     metrics = {name: r["metrics"] for name, r in results.items()}
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2))
-    _print_table({"validation": metrics["val"], "test": metrics["test"]})
+    _print_table({"validation": metrics["val"], "test": metrics["test"]}, "validation and test splits")
     return 0
 
 
@@ -377,19 +377,19 @@ def cmd_score(args) -> int:
     return 0
 
 
-def _print_table(rows: dict[str, dict]) -> None:
+def _print_table(rows: dict[str, dict], title: str = "test split") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from rmsearch.evaluate._report import COLUMNS, _fmt
+    from rmsearch.evaluate._report import _cell, table_columns
 
-    cols = [(k, label) for k, label in COLUMNS if any(k in m for m in rows.values())]
-    table = Table(title="test split")
+    cols = table_columns(rows)  # no column that is empty in every row (the BoN columns for pair data)
+    table = Table(title=title)
     table.add_column("")
     for _, label in cols:
         table.add_column(label, justify="right")
     for name, m in rows.items():
-        table.add_row(name, *(_fmt(m.get(k, "")) for k, _ in cols))
+        table.add_row(name, *(_cell(m, k) for k, _ in cols))
     Console().print(table)
 
 
