@@ -234,9 +234,10 @@ def cmd_launch(args) -> int:
     baselines = () if args.baselines in ("", "none") else tuple(b.strip() for b in args.baselines.split(","))
     options = LaunchOptions(
         data=args.data, space=args.space, trials=args.trials, study=args.study, runs=Path(args.runs),
-        storage=args.storage, address=args.address, workers=args.workers, objective=args.objective, seed=args.seed,
-        multi_objective=args.multi_objective, top=args.top, annotator=annotator_from_args(args), folds=args.folds,
-        baselines=baselines, select=not args.no_select, stress=args.stress, final=not args.no_final, prune=args.prune,
+        storage=args.storage, heartbeat=args.heartbeat, grace=args.grace, address=args.address, workers=args.workers,
+        objective=args.objective, seed=args.seed, multi_objective=args.multi_objective, top=args.top,
+        annotator=annotator_from_args(args), folds=args.folds, baselines=baselines, select=not args.no_select,
+        stress=args.stress, final=not args.no_final, prune=args.prune,
     )
     search = Search(options).run()
     _print_best(search)
@@ -448,6 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", default="rmsearch", help="study name; launching again with the same name resumes it")
     p.add_argument("--runs", default="runs", help="run folder: RUNS/STUDY holds storage, tb/, report/, best/")
     p.add_argument("--storage", help="Optuna storage URL (default sqlite:///RUNS/STUDY/study.db)")
+    p.add_argument("--heartbeat", type=int, default=10, metavar="S", help="RDB storages: seconds between the "
+                   "heartbeats the driver records for each trial it runs (default: %(default)s)")
+    p.add_argument("--grace", type=int, default=60, metavar="S", help="RDB storages: a RUNNING trial without a "
+                   "heartbeat for this long is stale (its driver died, on any host): marked FAIL and queued again; "
+                   "keep it well above every driver's --heartbeat (default: %(default)s)")
     p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
     from rmsearch.search import OBJECTIVES

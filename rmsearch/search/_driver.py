@@ -14,7 +14,9 @@ import json
 import math
 import os
 import socket
+import threading
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +42,13 @@ class LaunchOptions:
     runs: Path = Path("runs")
     storage: str | None = None
     """Optuna storage URL; default: sqlite:///RUNS/STUDY/study.db"""
+    heartbeat: int = 10
+    """RDB storages (SQLite, PostgreSQL, MySQL): seconds between the heartbeats the driver records for each trial
+    it has in flight."""
+    grace: int = 60
+    """RDB storages: a RUNNING trial without a heartbeat for this many seconds is stale (its driver died, on any
+    host); the driver that finds it (at start-up, and before asking trials) marks it FAIL and queues its
+    configuration again. Every driver of a study needs a grace well above the heartbeat interval of the others."""
     address: str | None = None
     """Ray cluster address ('auto', 'HOST:PORT'); default: a local Ray sized to this machine."""
     workers: int | None = None
@@ -130,15 +139,29 @@ def open_storage(url: str | None, study_dir: Path) -> str:
     return url
 
 
-def storage_of(url: str):
-    """What Optuna takes for `url`: RDB URLs as they are, `journal://PATH` as a journal file (safe for several
-    drivers on one machine or a shared file system)."""
+def storage_of(url: str, heartbeat: int | None = None, grace: int | None = None, on_stale=None):
+    """What Optuna takes for `url`: `journal://PATH` as a journal file (safe for several drivers on one machine or
+    a shared file system); an RDB URL as it is, or, given `heartbeat`, as an RDB storage with heartbeats every
+    `heartbeat` s, trials without one for `grace` s stale, and `on_stale(study, trial)` called for each stale trial
+    `optuna.storages.fail_stale_trials` marks FAIL."""
     if url.startswith("journal://"):
         import optuna
 
         path = url.removeprefix("journal://")
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
-    return url
+    if heartbeat is None:
+        return url
+    import inspect
+
+    import optuna
+
+    rdb = optuna.storages.RDBStorage
+    callback = "heartbeat_stale_trial_callback"
+    if callback not in inspect.signature(rdb).parameters:
+        callback = "failed_trial_callback"  # its name before Optuna 4.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return rdb(url, heartbeat_interval=heartbeat, grace_period=grace, **{callback: on_stale})
 
 
 def check_writable(folder: Path) -> None:
@@ -229,6 +252,45 @@ def _has_ray_token() -> bool:
     return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
 
 
+class _Requeue:
+    """The heartbeat-stale trial callback: queue the configuration of a trial Optuna has just marked FAIL once
+    more (`requeued_from` names the failed trial), and remember the failed trial's number."""
+
+    def __init__(self):
+        self.numbers: list[int] = []
+
+    def __call__(self, study, trial) -> None:
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        self.numbers.append(trial.number)
+
+
+class _Heartbeats:
+    """One thread recording a heartbeat every `interval` s for each trial the driver has in flight (`trials()`
+    gives their ids). Optuna's optimize() runs such a thread per trial; with ask/tell the driver runs its own."""
+
+    def __init__(self, storage, interval: float, trials):
+        self.storage, self.interval, self.trials = storage, interval, trials
+        self.errors = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="rmsearch-heartbeats", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            for trial_id in self.trials():
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a storage hiccup: the next beat tries again (grace > interval)
+                    self.errors += 1
+
+
 class MemberJobs:
     """Member jobs on Ray: at most one job per free slot's worth of members, each member trained once even when
     several trials want it; finished members go to the head cache."""
@@ -306,6 +368,7 @@ class Search:
     def __init__(self, options: LaunchOptions):
         self.options = options
         self.state = SearchState()
+        self._pending: list[_Pending] = []
 
     # ---- set-up: every input is checked before any work starts ------------------------------------------
     def prepare(self):
@@ -320,6 +383,9 @@ class Search:
             raise ConfigError(f"--top {o.top} must be at least 1 (the number of best trials in the final report).")
         if o.workers is not None and o.workers < 1:
             raise ConfigError(f"--workers {o.workers} must be at least 1.")
+        if o.heartbeat < 1 or o.grace <= o.heartbeat:
+            raise ConfigError(f"--heartbeat {o.heartbeat} / --grace {o.grace}: the heartbeat interval must be at least "
+                              f"1 s and the grace period longer than it (e.g. --heartbeat 10 --grace 60).")
         unknown = sorted(set(o.baselines) - set(BASELINES))
         if unknown:
             raise ConfigError(f"--baselines {','.join(unknown)}: unknown; choose from {', '.join(BASELINES)} or none.")
@@ -351,7 +417,11 @@ class Search:
                    else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
         try:
             pruner = optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else optuna.pruners.NopPruner()
-            self.study = optuna.create_study(study_name=o.study, storage=storage_of(self.storage), load_if_exists=True,
+            self._stale = _Requeue()
+            storage = storage_of(self.storage, o.heartbeat, o.grace, self._stale)
+            self._beating = isinstance(storage, optuna.storages.RDBStorage)  # journal files have no heartbeats
+            self._next_stale_check = 0.0
+            self.study = optuna.create_study(study_name=o.study, storage=storage, load_if_exists=True,
                                              directions=directions, sampler=sampler, pruner=pruner)
         except ValueError as exc:
             raise ConfigError(f"study {o.study!r} in {self.storage}: {exc}") from None
@@ -388,11 +458,15 @@ class Search:
                 f"--pairs-per-prompt and --folds, or use another --study name.")
 
     def _recover_stale_trials(self) -> list[int]:
-        """Trials left RUNNING by a driver on this host that no longer runs: mark them FAIL and queue their
-        configurations again, so a relaunch after a killed driver loses and duplicates nothing. (A RUNNING trial
-        of a live driver, or of one on another host, is left alone: several drivers may share a study.)"""
+        """Trials left RUNNING by a driver that no longer runs: mark them FAIL and queue their configurations
+        again, so a relaunch after a killed driver loses and duplicates nothing. RDB storages: trials whose
+        heartbeat is older than the grace period, of drivers on any host. Journal files (no heartbeats): trials of
+        a dead driver process on this host; a RUNNING trial of a live driver, or of one on another host, is left
+        alone there."""
         import optuna
 
+        if self._beating:
+            return self._fail_stale_heartbeats()
         requeued = []
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             owner = t.user_attrs.get("driver")
@@ -404,6 +478,43 @@ class Search:
             self.study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
             requeued.append(t.number)
         return requeued
+
+    def _fail_stale_heartbeats(self) -> list[int]:
+        """RDB storages: `optuna.storages.fail_stale_trials` marks the trials without a heartbeat for the grace
+        period FAIL and `_Requeue` queues their configurations again; returns the numbers of those this driver
+        failed (another driver may fail some first)."""
+        import optuna
+
+        storage = self.study._storage
+        for trial_id in storage._get_stale_trial_ids(self.study._study_id):
+            owner = storage.get_trial(trial_id).user_attrs.get("driver") or {}
+            reason = (f"no heartbeat from driver process {owner.get('pid', '?')} on {owner.get('host', '?')} for over "
+                      f"{self.options.grace} s: it died (or lost the storage) while the trial ran; configuration "
+                      f"re-queued")
+            try:  # before the FAIL: a finished trial takes no attributes
+                storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another driver failed it first
+        before = len(self._stale.numbers)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+        return self._stale.numbers[before:]
+
+    def _check_stale(self) -> None:
+        """RDB storages, before asking (at most once per heartbeat interval): fail the trials of drivers that
+        stopped beating, so that their configurations are what this driver asks next."""
+        now = time.monotonic()
+        if self._beating and now >= self._next_stale_check:
+            self._next_stale_check = now + self.options.heartbeat
+            self.requeued += self._fail_stale_heartbeats()
+
+    def _heartbeats(self):
+        """The heartbeat thread for the trials in flight (`_loop`'s pending trials); none for journal files."""
+        if not self._beating:
+            return nullcontext()
+        return _Heartbeats(self.study._storage, self.options.heartbeat,
+                           lambda: [p.trial._trial_id for p in list(self._pending)])
 
     def _existing_trials(self) -> int:
         import optuna
@@ -427,7 +538,7 @@ class Search:
             ray, self.slots, self.threads = init_ray(self.options.address, self.options.workers)
             self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state)
         rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
-        with _Progress(self.options.trials, self.options.progress) as progress:
+        with _Progress(self.options.trials, self.options.progress) as progress, self._heartbeats():
             self.jobs.progress = progress
             self._loop(progress)
         self.search_seconds = time.perf_counter() - t0
@@ -451,7 +562,10 @@ class Search:
     def _loop(self, progress) -> None:
         """Ask trials while member-job slots are free; as jobs finish, cache their members and tell every trial
         whose members are all in. Ctrl-C fails the trials in flight with that reason and queues them again."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
         pending: list[_Pending] = []
+        self._pending = pending  # the heartbeat thread beats for these
         asked = 0
         try:
             while asked < self.options.trials or pending:
@@ -466,12 +580,15 @@ class Search:
                 for keys, error in self.jobs.wait_one():
                     for p in [p for p in pending if p.waiting & set(keys)]:
                         p.waiting -= set(keys)
-                        if error is not None:  # the job raised: its trials fail, the search goes on
-                            self._fail(p, error)
-                        elif not p.waiting:
-                            self._finish(p)
-                        elif not self._prune(p):
-                            continue
+                        try:
+                            if error is not None:  # the job raised: its trials fail, the search goes on
+                                self._fail(p, error)
+                            elif not p.waiting:
+                                self._finish(p)
+                            elif not self._prune(p):
+                                continue
+                        except UpdateFinishedTrialError:
+                            pass  # another driver found its heartbeat stale, failed it and queued it again
                         pending.remove(p)
                         progress.trial_done()
         except KeyboardInterrupt:
@@ -483,7 +600,12 @@ class Search:
     def _ask(self) -> _Pending:
         """Ask the study for a trial, record its configuration and members, and submit the members it lacks."""
         with self.state.timed("optuna"):
-            trial = self.study.ask()
+            self._check_stale()
+            with warnings.catch_warnings():  # the driver beats for its trials itself (`_Heartbeats`)
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+                trial = self.study.ask()
+            if self._beating:  # at once: a trial without any heartbeat is never found stale
+                self.study._storage.record_heartbeat(trial._trial_id)
             trial.set_user_attr("driver", {"host": _HOST, "pid": os.getpid()})
             point = self.space.suggest(trial)
             config = EnsembleConfig.from_point(point)

@@ -23,10 +23,10 @@ mlp.patience: 0
 """
 
 
-def _launch(tmp_path, trials, space):
+def _launch(tmp_path, trials, space, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space), "--trials", str(trials),
-         "--study", "k", "--runs", str(tmp_path / "runs"), "--no-final"],
+         "--study", "k", "--runs", str(tmp_path / "runs"), "--no-final", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
 
@@ -46,17 +46,37 @@ def _trial_states(db) -> list[str]:
         return []
 
 
+def _journal_states(path) -> list[str]:
+    try:
+        return [t.state.name for t in optuna.load_study(study_name="k", storage=_journal(path)).trials]
+    except KeyError:  # no study yet
+        return []
+
+
+def _journal(path):
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
 @pytest.mark.slow
-def test_killed_driver_relaunch_resumes_without_loss_or_duplicates(tmp_path):
+@pytest.mark.parametrize("storage", ["sqlite-heartbeat", "journal-pid"])
+def test_killed_driver_relaunch_resumes_without_loss_or_duplicates(tmp_path, storage):
+    """SQLite (an RDB storage): the relaunch finds the dead driver's trials by their heartbeats, older than the
+    grace period; a journal file has no heartbeats: the relaunch finds them by their driver's host and pid."""
     space = tmp_path / "slow.yaml"
     space.write_text(SLOW_SPACE)
-    db = tmp_path / "runs" / "k" / "study.db"
-    url = f"sqlite:///{db}"
-    proc = _launch(tmp_path, 30, space)
+    if storage == "sqlite-heartbeat":
+        db = tmp_path / "runs" / "k" / "study.db"
+        url, extra, states_of = f"sqlite:///{db}", ("--heartbeat", "1", "--grace", "3"), lambda: _trial_states(db)
+        reason = "no heartbeat from driver process"
+    else:
+        log = tmp_path / "study.log"
+        url, extra, states_of = _journal(log), ("--storage", f"journal://{log}"), lambda: _journal_states(log)
+        reason = "died while the trial ran"
+    proc = _launch(tmp_path, 30, space, *extra)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         time.sleep(1)
-        states = _trial_states(db)
+        states = states_of()
         if states.count("COMPLETE") >= 2 and "RUNNING" in states:
             break
     assert proc.poll() is None, proc.stdout.read()
@@ -66,10 +86,13 @@ def test_killed_driver_relaunch_resumes_without_loss_or_duplicates(tmp_path):
     before = {t.number: t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
     stale = {t.number: t.params for t in study.trials if t.state == optuna.trial.TrialState.RUNNING}
     assert before and stale
+    if storage == "sqlite-heartbeat":
+        time.sleep(4)  # the grace period (3 s) passes: the relaunch finds the trials stale as it starts
 
     r = subprocess.run(
         [sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space), "--trials", str(len(stale)),
-         "--study", "k", "--runs", str(tmp_path / "runs"), "--no-final"], capture_output=True, text=True, timeout=600)
+         "--study", "k", "--runs", str(tmp_path / "runs"), "--no-final", *extra],
+        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     study = optuna.load_study(study_name="k", storage=url)
     after = {t.number: t for t in study.trials}
@@ -77,7 +100,7 @@ def test_killed_driver_relaunch_resumes_without_loss_or_duplicates(tmp_path):
         assert after[number].state == optuna.trial.TrialState.COMPLETE and after[number].value == value
     for number, params in stale.items():  # stale trials failed with the reason, their configurations re-ran once
         assert after[number].state == optuna.trial.TrialState.FAIL
-        assert "died while the trial ran" in after[number].user_attrs["fail_reason"]
+        assert reason in after[number].user_attrs["fail_reason"]
         reruns = [t for t in study.trials if t.user_attrs.get("requeued_from") == number]
         # the re-run fixes every parameter the stale trial had; a driver killed while suggesting leaves some unset,
         # and the re-run samples those
