@@ -5,8 +5,10 @@ Choices:
   (labels are hard: y > 0.5). The reward is the raw decision value (log-odds of "preferred").
 - One estimator per member seed; sklearn parallelizes each fit over the task's cores with OpenMP. A member's
   randomness all comes from `np.random.default_rng(seed)` (its feature subspace, drawn first so it depends on
-  the seed and D alone, then its Poisson(1) bootstrap row weights) and `random_state=seed`, so a member is
-  the same whatever group it is trained in.
+  the seed and D alone, then its Poisson(1) bootstrap counts) and `random_state=seed`, so a member is the same
+  whatever group it is trained in. A bootstrap draw repeats each pair's rows as often as it was drawn instead of
+  passing sample weights: the histograms and leaf values are the same, and scikit-learn's binning with sample
+  weights computes a weighted percentile per feature and bin (60 s for 2,900 rows × 384 dims, against 0.1 s).
 - Early stopping (10 rounds without a better loss) validates on the `stop` pairs' rows when given
   (scikit-learn >= 1.6 takes `X_val`), else on sklearn's own 10% split of the training rows. Like the torch
   heads, the member keeps its best round: trees after the best validation loss are dropped.
@@ -64,9 +66,11 @@ class GBDTHead(Head):
             feats = None
             if cfg.feature_fraction < 1:
                 feats = np.sort(rng.choice(D, max(1, int(round(cfg.feature_fraction * D))), replace=False))
-            w = rng.poisson(1.0, len(train)).astype(np.float64) if cfg.bootstrap else None
-            w = np.concatenate([w, w]) if w is not None else None  # a pair's two rows share its draw
-            Xm = X[:, feats] if feats is not None else X
+            Xm, tm = (X[:, feats] if feats is not None else X), t
+            if cfg.bootstrap:  # a pair's two rows share its Poisson(1) draw; a row drawn c times is repeated c times
+                counts = rng.poisson(1.0, len(train))
+                keep = np.repeat(np.arange(len(Xm)), np.concatenate([counts, counts]))
+                Xm, tm = Xm[keep], tm[keep]
             est = HistGradientBoostingClassifier(
                 max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes,
                 max_depth=cfg.max_depth or None, min_samples_leaf=cfg.min_samples_leaf,
@@ -74,11 +78,11 @@ class GBDTHead(Head):
                 validation_fraction=None if use_stop else 0.1, n_iter_no_change=10, random_state=int(seed),
             )
             Xsm = (Xs[:, feats] if feats is not None else Xs) if has_stop else None
-            est.fit(Xm, t, sample_weight=w, **({"X_val": Xsm, "y_val": ts} if use_stop else {}))
+            est.fit(Xm, tm, **({"X_val": Xsm, "y_val": ts} if use_stop else {}))
             n_trees = int(np.argmax(est.validation_score_)) if cfg.early_stopping else None
             self.arrays_.append(trees_to_arrays(est, feats, n_trees))
 
-            losses.append([_log_loss(r, t, w) for r in est.staged_decision_function(Xm)])
+            losses.append([_log_loss(r, tm) for r in est.staged_decision_function(Xm)])
             if has_stop:
                 z = [(r[:n_stop] - r[n_stop:]) * (2 * ts[:n_stop] - 1) for r in est.staged_decision_function(Xsm)]
                 nlls.append([float(np.logaddexp(0, -zi).mean()) for zi in z])
@@ -101,7 +105,6 @@ class GBDTHead(Head):
         return head
 
 
-def _log_loss(raw: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> float:
-    """(Weighted) mean binary log loss of raw log-odds against 0/1 labels."""
-    per = np.logaddexp(0, raw) - t * raw
-    return float(np.average(per, weights=w))
+def _log_loss(raw: np.ndarray, t: np.ndarray) -> float:
+    """Mean binary log loss of raw log-odds against 0/1 labels."""
+    return float(np.mean(np.logaddexp(0, raw) - t * raw))
