@@ -1,5 +1,11 @@
+import os
+
 import numpy as np
 import pytest
+
+from rmsearch._openmp import spin_env
+
+os.environ.update(spin_env())  # the test process trains too (before torch or scikit-learn load)
 
 from rmsearch.data import SynthConfig, TaskConfig, make_task, synth
 

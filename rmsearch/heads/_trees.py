@@ -59,12 +59,36 @@ def _depth(arrays: dict[str, np.ndarray]) -> int:
     return depth
 
 
+TESTED_SKLEARN = "scikit-learn 1.3 to 1.9"
+"""The versions whose tree internals (`_predictors`, `_baseline_prediction`, the node record) this module reads;
+pyproject.toml pins the same range."""
+
+
+def _internals(estimator) -> tuple[list, np.ndarray]:
+    """The fitted trees and the baseline log-odds: scikit-learn keeps them in private attributes, so a release
+    that renames them fails here with the fix, not with an AttributeError deep in an export."""
+    try:
+        predictors, baseline = estimator._predictors, estimator._baseline_prediction
+        fields = predictors[0][0].nodes.dtype.names if predictors else ()
+    except (AttributeError, IndexError, TypeError):
+        fields = None
+    need = {"feature_idx", "num_threshold", "left", "right", "is_leaf", "value", "is_categorical"}
+    if fields is None or (fields and not need <= set(fields)):
+        import sklearn
+
+        raise RuntimeError(f"scikit-learn {sklearn.__version__} stores boosted trees differently from the versions "
+                           f"rmsearch reads ({TESTED_SKLEARN}); install one of those, e.g. pip install "
+                           f"'scikit-learn>=1.3,<1.10'.")
+    return predictors, baseline
+
+
 def trees_to_arrays(estimator, features: np.ndarray | None = None, n_trees: int | None = None) -> dict:
     """Arrays of a fitted binary `HistGradientBoostingClassifier` (numeric features only): its first `n_trees`
     trees (all by default). `features` is the subspace the estimator was fitted on, stored with the trees."""
     if estimator.n_trees_per_iteration_ != 1:
         raise ValueError("trees_to_arrays supports binary classifiers only (one tree per boosting round).")
-    predictors = [p[0] for p in estimator._predictors[:n_trees]]
+    all_predictors, baseline = _internals(estimator)
+    predictors = [p[0] for p in all_predictors[:n_trees]]
     cols = {k: [] for k in ("node_feature", "node_threshold", "node_left", "node_right", "node_is_leaf", "node_value")}
     roots, offset = [], 0
     for pred in predictors:
@@ -86,7 +110,7 @@ def trees_to_arrays(estimator, features: np.ndarray | None = None, n_trees: int 
         k: (np.concatenate(v) if v else np.zeros(0)).astype(dtypes.get(k, np.int64)) for k, v in cols.items()
     }
     arrays["tree_roots"] = np.asarray(roots, dtype=np.int64)
-    arrays["baseline"] = np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(())
+    arrays["baseline"] = np.asarray(baseline, dtype=np.float64).reshape(())
     if features is not None:
         arrays["features"] = np.asarray(features, dtype=np.int64)
     return arrays

@@ -506,6 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    from rmsearch._openmp import spin_env
+
+    os.environ.update(spin_env())  # before torch or scikit-learn load (see rmsearch._openmp)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -198,7 +198,10 @@ def init_ray(address: str | None, workers: int | None):
     import ray
 
     if not ray.is_initialized():
-        kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        from rmsearch._openmp import spin_env
+
+        kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                  runtime_env={"env_vars": spin_env()})
         try:
             if address:
                 ray.init(address=address, **kw)

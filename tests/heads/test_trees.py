@@ -88,3 +88,16 @@ def test_seeded_determinism_and_round_trip():
 def test_unfitted_head_refuses_to_score():
     with pytest.raises(RuntimeError, match="not fitted"):
         make_head(GBDTConfig()).score(np.zeros((2, 8), np.float32))
+
+
+def test_an_untested_scikit_learn_layout_fails_with_the_fix():
+    """A release that renames the private tree attributes is refused with the versions to install."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from rmsearch.heads._trees import trees_to_arrays
+
+    g = np.random.default_rng(0)
+    est = HistGradientBoostingClassifier(max_iter=3).fit(g.standard_normal((50, 3)), g.random(50) < 0.5)
+    del est._predictors  # what a release with other internals looks like to us
+    with pytest.raises(RuntimeError, match=r"scikit-learn>=1.3,<1.10"):
+        trees_to_arrays(est)
