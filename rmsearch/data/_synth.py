@@ -1,14 +1,30 @@
 """The built-in gold world: candidate sets with a hidden gold reward, deterministic from a seed.
 
 It is built to show reward over-optimization. Each response has latent features: a few *quality* features that
-gold rewards linearly, and one *tail* feature t that gold likes in moderation and stops rewarding at extremes
-(tail term = w·2τt/(τ² + t²): rising up to t = τ = tail_peak, then falling back towards 0). The tail feature is
-Student-t distributed: training responses rarely reach the extremes and their labels there are as noisy as
-anywhere, so a head learns "more t is better"; a best-of-500 pool does reach them, and a proxy that
-extrapolates trades real quality for t that gold no longer rewards. Gold stays bounded, so std(g) (and with it
-the annotators' noise) is not dominated by a few outliers. (The heavy tail sits on the feature
-itself: a heavy-tailed vector projected onto a direction is nearly Gaussian.) A random rotation mixes the
-latent features into the observed embedding, so no single coordinate gives the game away.
+gold rewards linearly, and one *tail* feature t that gold likes in moderation and stops rewarding at extremes:
+tail term = w·u·exp((1 − u²)/2) with u = t/τ (w = tail_weight, τ = tail_peak), rising steeply up to its peak w
+at t = τ and falling back to 0 beyond it (45% of the peak left at 2τ, 5% at 3τ). t is Student-t distributed
+(tail_df degrees of freedom) and sits on its own latent axis (a heavy-tailed vector projected onto a direction is
+nearly Gaussian, so the heavy tail is put on the feature itself).
+
+Why a head over-optimizes. In the bulk of the responses t is gold's strongest signal (slope w·√e/τ ≈ 0.7 per
+unit of t at the defaults, against 0.25–0.5 per unit of each quality feature), so every head learns "more t is
+better". The fall beyond τ is supported by few training responses (at the defaults about 0.5% of them lie beyond
+τ, 0.1% beyond 2τ: about 50 and 9 of the 9,000 that training pairs are drawn from) whose labels are as noisy as
+anywhere, so a head fitted on them extrapolates its bulk slope; a pool of 500 holds a candidate beyond τ for 93%
+of prompts and beyond 2τ for 38%, and the proxy's favourite there trades real quality for t that gold no longer
+rewards. Its BoN gold curve peaks around N ≈ 100 and falls towards N = 500 while its proxy keeps rising. Members
+trained on different bootstrap draws agree in the bulk and disagree in how far they extrapolate, so
+conservative aggregations (min, mean − λ·var) discount those candidates and fall less. Gold stays bounded
+(|tail term| ≤ w), so std(g) (and with it the annotators' noise) is not dominated by a few outliers.
+
+Measured with `rmsearch evaluate`'s default configuration (8 bootstrapped 64-32 MLPs, annotator quality 2.0,
+10 pairs per prompt) over world seeds 0–7: the single head's drop (peak − final BoN gold) exceeds 0.1 in every
+seed (mean 0.48), mean falls as much (0.61), min and uwo (λ=1) fall less (0.33, 0.29) and end higher than the
+single head at N = 500 in every seed; the size of the effect varies with the seed (a world whose training set
+happens to hold more extreme responses teaches its heads more of the fall). `benchmarks/aggregations.py` prints
+these numbers over seeds. A random rotation mixes the latent features into the observed embedding, so no single
+coordinate gives the game away.
 """
 
 from __future__ import annotations
@@ -36,11 +52,11 @@ class SynthConfig:
     quality: int = 4
     """Number of latent features gold rewards linearly."""
     tail_df: float = 2.5
-    """Degrees of freedom of the Student-t tail feature (smaller = heavier tail = stronger over-optimization)."""
-    tail_peak: float = 3.0
-    """Value of the tail feature gold likes best; beyond it the tail term falls back towards 0."""
-    tail_weight: float = 1.0
-    """Height of the tail term's peak, relative to the quality features (weights of about 0.5 each)."""
+    """Degrees of freedom of the Student-t tail feature (smaller = heavier tail = more pools reach the extremes)."""
+    tail_peak: float = 7.0
+    """Value τ of the tail feature gold likes best; beyond it the tail term falls back to 0 (45% of its peak at 2τ)."""
+    tail_weight: float = 3.0
+    """Height of the tail term's peak, relative to the quality features (weights of 0.25–0.5 each)."""
     prompt_scale: float = 0.5
     """Spread of per-prompt offsets (prompts differ in where their responses sit)."""
 
@@ -53,6 +69,8 @@ class SynthConfig:
         for name in ("train_responses", "test_responses"):
             if getattr(self, name) < 2:
                 raise DataError(f"synth {name}={getattr(self, name)}: best-of-N and pairs need at least 2.")
+        if self.tail_peak <= 0:
+            raise DataError(f"synth tail_peak={self.tail_peak} must be > 0 (the value of the tail feature gold likes best).")
         if self.tail_df <= 1:
             raise DataError(f"synth tail_df={self.tail_df} must be > 1 (the tail feature needs a finite mean).")
         return self
@@ -69,8 +87,8 @@ class GoldWorld:
 
     def gold_of_latent(self, z: np.ndarray) -> np.ndarray:
         c = self.config
-        t = z[..., 0]
-        tail = c.tail_weight * 2 * c.tail_peak * t / (c.tail_peak**2 + t**2)
+        u = z[..., 0] / c.tail_peak
+        tail = c.tail_weight * u * np.exp((1 - u**2) / 2)
         return z[..., 1 : 1 + c.quality] @ self.quality_weights + tail
 
     def sample(self, prompts: int, responses: int, stream: int) -> CandidateSet:
