@@ -75,10 +75,21 @@ class LinearConfig(TorchHeadConfig):
     hidden: tuple[int, ...] = ()
     lr: float = 1e-2
     """Adam learning rate (higher than the MLPs': the problem is convex and small)."""
+    solver: str = "adam"
+    """'adam': minibatch AdamW as the other torch heads (lr, epochs, weight_decay, early stopping apply). 'lbfgs':
+    the exact L2-penalized logistic regression on pair differences (scikit-learn's lbfgs on hard labels; `C`,
+    `normalize`, `bootstrap` and `feature_fraction` apply, the minibatch settings and label smoothing do not), the
+    same model as `LogisticRegression(C=C)` on chosen − rejected."""
+    C: float = 1.0
+    """lbfgs: inverse L2 strength, as scikit-learn's C (½‖w‖² + C·Σ log-loss over both orientations of each pair)."""
 
     def validate(self):
         if self.hidden:
             raise ConfigError(f"head 'linear' has no hidden layers (got hidden={list(self.hidden)}); use head 'mlp'.")
+        if self.solver not in ("adam", "lbfgs"):
+            raise ConfigError(f"head 'linear': solver must be 'adam' or 'lbfgs' (got {self.solver!r}).")
+        if not self.C > 0:
+            raise ConfigError(f"head 'linear': C must be > 0 (got {self.C}).")
         return super().validate()
 
 

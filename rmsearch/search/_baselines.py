@@ -4,8 +4,7 @@ each is trained once per study (and not at all where a trial already trained the
 
 from __future__ import annotations
 
-from rmsearch.ensembles import Aggregation, EnsembleConfig
-from rmsearch.heads._configs import LinearConfig
+from rmsearch.ensembles import EnsembleConfig
 
 
 def seed_paper() -> EnsembleConfig:
@@ -16,10 +15,12 @@ def seed_paper() -> EnsembleConfig:
 
 
 def linear() -> EnsembleConfig:
-    """One linear Bradley-Terry head (logistic regression on embedding differences, light weight decay); the
-    `default` space's linear starting point, so a launch from it already has this member."""
-    return EnsembleConfig(head=LinearConfig(weight_decay=1e-4, epochs=40), members=1, aggregation=Aggregation("mean"),
-                          standardize=True)
+    """The `default` space's linear starting point: one L2-penalized logistic regression on embedding differences,
+    fitted exactly (lbfgs, C = 1, raw features) — scikit-learn's `LogisticRegression()` on chosen − rejected. A
+    launch from the default space already has this member."""
+    from rmsearch.spaces import load_space
+
+    return EnsembleConfig.from_point(next(p for p in load_space("default").starts if p["head"] == "linear"))
 
 
 BASELINES = {"seed-paper": seed_paper, "linear": linear}

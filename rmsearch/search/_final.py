@@ -104,16 +104,21 @@ def export_selection(search, out: Path) -> tuple[Path, Combination, list[float]]
 
 
 def _choose(search, best: Combination) -> tuple[Combination, Combination | None, dict]:
-    """The export: the best trial or the cross-trial selection, whichever has the better validation objective.
-    Returns (chosen, the selection or None where it is off, validation facts)."""
+    """The export: the best trial, or the cross-trial selection where it has the better validation objective and
+    is ahead per validation unit by a paired 95% bootstrap interval above 0. Returns (chosen, the selection or
+    None where it is off, validation facts)."""
     obj, task = search.objective, search.task
     info = {"best trial validation": obj(best.scores("val"), task.val)}
     if not search.options.select or search.options.multi_objective:
         return best, None, info
     _, records = library(search)
     selection, trace, _ = select_across_trials(task, records, obj)
-    info |= {"selection validation": trace[-1], "selection trace": trace}
-    better = obj.sign * trace[-1] > obj.sign * info["best trial validation"]
+    # greedy selection is optimistic on the split it picked on: it must be ahead per validation prompt (or pair)
+    # by a paired interval that excludes 0, not only in its (reduced) objective
+    ahead = paired_bootstrap(obj.sign * unit_values(selection.scores("val"), task.val, obj.unit),
+                             obj.sign * unit_values(best.scores("val"), task.val, obj.unit))
+    info |= {"selection validation": trace[-1], "selection trace": trace, "selection ahead": ahead}
+    better = obj.sign * trace[-1] > obj.sign * info["best trial validation"] and ahead["low"] > 0
     return (selection if better else best), selection, info
 
 

@@ -1,0 +1,26 @@
+"""The exact linear head: solver 'lbfgs' is scikit-learn's logistic regression on pair differences."""
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from rmsearch.heads import LinearConfig, make_head
+
+
+def test_lbfgs_linear_head_is_logistic_regression_on_differences(small_task):
+    train = small_task.train
+    head = make_head(LinearConfig(solver="lbfgs", C=0.5, normalize=False), (3,)).fit(train)
+    d = np.asarray(train.X[train.a] - train.X[train.b], np.float64)
+    y = train.y > 0.5
+    ref = LogisticRegression(C=0.5, fit_intercept=False, max_iter=1000).fit(np.r_[d, -d], np.r_[y, ~y])
+    np.testing.assert_allclose(head.member_arrays()[0]["w0"][:, 0], ref.coef_[0], rtol=1e-3, atol=1e-5)
+    X = np.asarray(small_task.test.source[:200], np.float32)
+    np.testing.assert_allclose(head.score(X)[0], X @ ref.coef_[0], rtol=1e-3, atol=1e-4)
+
+
+def test_lbfgs_members_draw_the_subspace_the_minibatch_path_draws(small_task):
+    cfg = dict(feature_fraction=0.5, bootstrap=True, epochs=1)
+    exact = make_head(LinearConfig(solver="lbfgs", **cfg), (0, 1)).fit(small_task.train)
+    adam = make_head(LinearConfig(**cfg), (0, 1)).fit(small_task.train)
+    for e, a in zip(exact.member_arrays(), adam.member_arrays()):
+        np.testing.assert_array_equal(e["features"], a["features"])
+    assert not np.array_equal(exact.member_arrays()[0]["features"], exact.member_arrays()[1]["features"])
