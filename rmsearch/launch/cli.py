@@ -314,22 +314,20 @@ def cmd_export(args) -> int:
 
 
 def _export_chosen(search, trial, out: Path) -> int:
-    """Export whichever of the best trial and the cross-trial selection has the better validation objective."""
-    from rmsearch.search._final import _choose, export_combination, trial_combination
+    """Export what a launch would: the best trial, the cross-trial selection, or a simpler trial within one
+    standard error (see `choose_export`)."""
+    from rmsearch.search._final import choose_export, export_combination
 
-    config, best = trial_combination(search, trial)
-    chosen, selection, info = _choose(search, best)
-    obj = search.objective.name
-    print(f"validation {obj}: trial {trial.number} {info['best trial validation']:.4f}, cross-trial selection "
-          f"({selection.describe()}) {info['selection validation']:.4f}")
-    if chosen is best:
-        export_combination(search, best, out, {"trial": trial.number, "point": config.to_point()})
-        print(f"exported trial {trial.number} to {out}")
-    else:
-        export_combination(search, chosen, out, {"selection": {
-            "method": "greedy forward selection with replacement (Caruana et al. 2004)", "members": chosen.describe(),
-            "objective_trace": info["selection trace"]}})
-        print(f"exported the cross-trial selection to {out}")
+    decision = choose_export(search, trial)
+    info = decision.info
+    print(f"validation {search.objective.name}: trial {trial.number} {info['best trial validation']:.4f}, "
+          f"cross-trial selection ({decision.selection.describe()}) {info['selection validation']:.4f}")
+    if "one standard error" in info:
+        e = info["one standard error"]
+        print(f"{e['simpler']} has fewer parameters than {e['leader']} and is within one standard error of it "
+              f"({e['difference']:+.4f} ± {e['standard error']:.4f} per validation unit)")
+    export_combination(search, decision.combination, out, decision.source)
+    print(f"exported {decision.name} to {out}")
     return 0
 
 

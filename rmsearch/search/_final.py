@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,28 +98,73 @@ def export_selection(search, out: Path) -> tuple[Path, Combination, list[float]]
         raise RMSearchError(f"study {search.options.study!r} has no trained members to select from; run "
                             f"`rmsearch launch` first.")
     combination, trace, _ = select_across_trials(search.task, records, search.objective)
-    source = {"selection": {"method": "greedy forward selection with replacement (Caruana et al. 2004)",
-                            "members": combination.describe(), "objective_trace": trace}}
-    return export_combination(search, combination, out, source), combination, trace
+    return export_combination(search, combination, out, _selection_source(combination, trace)), combination, trace
 
 
-def _choose(search, best: Combination) -> tuple[Combination, Combination | None, dict]:
-    """The export: the best trial, or the cross-trial selection where it has the better validation objective and
-    is ahead per validation unit by a paired 95% bootstrap interval above 0. Returns (chosen, the selection or
-    None where it is off, validation facts)."""
+@dataclass
+class Choice:
+    """What a launch exports, and why."""
+
+    combination: Combination
+    name: str
+    """'trial N' or 'the cross-trial selection'."""
+    source: dict
+    """For the manifest: {'trial', 'point'} or {'selection': ...}."""
+    selection: Combination | None
+    """The cross-trial selection (exported or not); None where it is off."""
+    info: dict
+    """Validation facts behind the choice."""
+    leader: Combination | None = None
+    """What step 1 chose (the export unless a simpler trial stood within one standard error of it)."""
+
+
+def _selection_source(combination: Combination, trace: list[float]) -> dict:
+    return {"selection": {"method": "greedy forward selection with replacement (Caruana et al. 2004)",
+                          "members": combination.describe(), "objective_trace": trace}}
+
+
+def choose_export(search, top) -> Choice:
+    """The export, decided on the validation split:
+
+    1. the leader is the best trial, or the cross-trial selection where it has the better objective and is ahead
+       per validation prompt (or pair) by a paired 95% bootstrap interval above 0 (greedy selection is
+       optimistic on the split it picked on);
+    2. one-standard-error rule (Hastie et al., ESL 7.10): the export is the trial with the fewest parameters whose
+       mean per-unit difference to the leader is within one paired standard error of 0 — on small or noisy
+       validation data, a simpler model that validation cannot tell apart from the best generalizes as well or
+       better, and selection by a noisy maximum does not.
+    """
     obj, task = search.objective, search.task
+    config, best = trial_combination(search, top)
     info = {"best trial validation": obj(best.scores("val"), task.val)}
-    if not search.options.select or search.options.multi_objective:
-        return best, None, info
-    _, records = library(search)
-    selection, trace, _ = select_across_trials(task, records, obj)
-    # greedy selection is optimistic on the split it picked on: it must be ahead per validation prompt (or pair)
-    # by a paired interval that excludes 0, not only in its (reduced) objective
-    ahead = paired_bootstrap(obj.sign * unit_values(selection.scores("val"), task.val, obj.unit),
-                             obj.sign * unit_values(best.scores("val"), task.val, obj.unit))
-    info |= {"selection validation": trace[-1], "selection trace": trace, "selection ahead": ahead}
-    better = obj.sign * trace[-1] > obj.sign * info["best trial validation"] and ahead["low"] > 0
-    return (selection if better else best), selection, info
+    units = lambda c: obj.sign * unit_values(c.scores("val"), task.val, obj.unit)  # noqa: E731 - larger is better
+    leader = Choice(best, f"trial {top.number}", {"trial": top.number, "point": config.to_point()}, None, info)
+    leader_cost = top.user_attrs.get("cost_parameters", np.inf)
+    if search.options.multi_objective:
+        return leader
+    if search.options.select:
+        _, records = library(search)
+        selection, trace, _ = select_across_trials(task, records, obj)
+        ahead = paired_bootstrap(units(selection), units(best))
+        info |= {"selection validation": trace[-1], "selection trace": trace, "selection ahead": ahead}
+        leader.selection = selection
+        if obj.sign * trace[-1] > obj.sign * info["best trial validation"] and ahead["low"] > 0:
+            leader = Choice(selection, "the cross-trial selection", _selection_source(selection, trace), selection,
+                            info)
+            leader_cost = sum(r.parameters for r in {id(r): r for r in selection.records}.values())
+    lead = units(leader.combination)
+    for t in sorted(search.completed(), key=lambda t: (t.user_attrs.get("cost_parameters", np.inf), t.number)):
+        if t.user_attrs.get("cost_parameters", np.inf) >= leader_cost:
+            break
+        config, combination = trial_combination(search, t)
+        d = units(combination) - lead
+        if d.mean() >= -d.std(ddof=1) / np.sqrt(len(d)):
+            info["one standard error"] = {"leader": leader.name, "simpler": f"trial {t.number}",
+                                          "difference": float(d.mean()), "standard error": float(d.std(ddof=1) / np.sqrt(len(d)))}
+            return Choice(combination, f"trial {t.number}", {"trial": t.number, "point": config.to_point()},
+                          leader.selection, info, leader.combination)
+    leader.leader = leader.combination
+    return leader
 
 
 def _baselines(search, steps) -> dict[str, tuple[str, Combination, float]]:
@@ -230,11 +275,14 @@ def _final(search, steps: _Steps) -> dict:
         config, combination = trial_combination(search, t)
         candidates[f"trial {t.number}: {label_of(config)}"] = combination
     best_config, best = trial_combination(search, top[0])
-    steps.step("greedy selection across trials")
-    chosen, selection, choice = _choose(search, best)
+    steps.step("choosing the export (greedy selection across trials, one-standard-error rule)")
+    decision = choose_export(search, top[0])
+    chosen, selection, choice = decision.combination, decision.selection, decision.info
     if selection is not None:
         candidates[f"cross-trial selection{'' if chosen is selection else ' (not exported)'}: "
                    f"{selection.describe()}"] = selection
+    if decision.name.startswith("trial") and not any(k.startswith(decision.name + ":") for k in candidates):
+        candidates[f"{decision.name}: {label_of(EnsembleConfig.from_point(decision.source['point']))}"] = chosen
     baselines = _baselines(search, steps)
     for label, combination, _ in baselines.values():
         candidates[label] = combination
@@ -254,7 +302,9 @@ def _final(search, steps: _Steps) -> dict:
                     f"same prompts with labels flipped at {', '.join(f'{r:.0%}' for r in NOISE_LEVELS)}.",
             "results": _stress(search, best_config),
         })
-    exported = f"trial {top[0].number}" if chosen is best else "the cross-trial selection"
+    exported = decision.name
+    why = (f"; the simplest trial within one paired standard error of {choice['one standard error']['leader']}"
+           if "one standard error" in choice else "")
     context = {
         "study": o.study, "storage": search.storage, "objective": f"{obj.name} ({obj.help})",
         "data": f"{search.data.name} ({search.data.kind}, fingerprint {search.data.fingerprint})",
@@ -263,8 +313,8 @@ def _final(search, steps: _Steps) -> dict:
         "completed trials": len(search.completed()),
         "selection": "trials ranked on the validation split; every number below the first table is from the test split",
         "exported": f"{exported} (validation objective {choice['best trial validation']:.4f} for trial "
-                    f"{top[0].number}" + (f", {choice['selection validation']:.4f} for the cross-trial selection)"
-                                          if "selection validation" in choice else ")"),
+                    f"{top[0].number}" + (f", {choice['selection validation']:.4f} for the cross-trial selection"
+                                          if "selection validation" in choice else "") + why + ")",
         "baseline seconds": {name: round(s, 1) for name, (_, _, s) in baselines.items()},
         "comparisons": rows,
         "split record": task.record,
@@ -279,11 +329,9 @@ def _final(search, steps: _Steps) -> dict:
     steps.step("report and export")
     report = write_report(search.study_dir / "report", f"Search {o.study}: top {len(top)} trials", results, context,
                           notes=notes, sections=sections)
-    source = ({"trial": top[0].number, "point": best_config.to_point()} if chosen is best else
-              {"selection": {"method": "greedy forward selection with replacement (Caruana et al. 2004)",
-                             "members": chosen.describe(), "objective_trace": choice["selection trace"]}})
-    export = export_combination(search, chosen, search.study_dir / "best", source)
+    export = export_combination(search, chosen, search.study_dir / "best", decision.source)
     return {"report": report, "export": export, "exported": exported, "chosen": chosen, "choice": choice,
+            "decision": decision,
             "comparisons": rows,
             "results": results, "baseline_seconds": {n: s for n, (_, _, s) in baselines.items()},
             "baseline_members": sum(len(c.records) for _, c, _ in baselines.values()),
