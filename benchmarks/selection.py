@@ -43,6 +43,19 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}"
 
 
+def trials_to_add(runs: Path, study: str, trials: int) -> int:
+    """A launch of `trials` trials; where a run folder already holds that study complete (a rerun after a change
+    to the final evaluation), 0: the launch then repeats only the final evaluation on the same trials."""
+    import optuna
+
+    db = runs / study / "study.db"
+    if not db.exists():
+        return trials
+    done = [t for t in optuna.load_study(study_name=study, storage=f"sqlite:///{db}").trials
+            if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(0, trials - len(done))
+
+
 # ---- gold worlds ---------------------------------------------------------------------------------------------
 def judge_objectives(search) -> dict:
     """For every objective with gold: the test values (BoN gold at N=M, AUC) of the trial it ranks first and of
@@ -80,8 +93,9 @@ def run_gold(world: str, seeds: list[int], trials: int, runs: Path) -> dict:
     rows = []
     for seed in seeds:
         start = time.perf_counter()
-        options = LaunchOptions(data=WORLDS[world], trials=trials, study=f"{world}-{seed}", runs=runs, seed=seed,
-                                progress=False)
+        study = f"{world}-{seed}"
+        options = LaunchOptions(data=WORLDS[world], trials=trials_to_add(runs, study, trials), study=study, runs=runs,
+                                seed=seed, progress=False)
         search = Search(options).run()
         f = search.final
         rows.append({
@@ -152,8 +166,9 @@ def run_hh(data_path: str, trials: int, runs: Path, seeds: list[int]) -> dict:
         start = time.perf_counter()
         # the seed-paper baseline (10 MLPs 1024-512, trained 6 times under cross-validation) is left out here to
         # bound the run; the logistic regression and the linear baseline are the references for pair data
-        search = Search(LaunchOptions(data=data_path, trials=trials, study=f"hh-{seed}", runs=runs, seed=seed,
-                                      baselines=("linear",), progress=False)).run()
+        search = Search(LaunchOptions(data=data_path, trials=trials_to_add(runs, f"hh-{seed}", trials),
+                                      study=f"hh-{seed}", runs=runs, seed=seed, baselines=("linear",),
+                                      progress=False)).run()
         f = search.final
         manifest = json.loads((f["export"] / "manifest.json").read_text())
         ours, lr = cv_accuracy(data, manifest, 10, seed), cv_accuracy(data, None, 10, seed)
