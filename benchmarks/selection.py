@@ -239,38 +239,56 @@ def table_hh(res: dict) -> str:
     return "\n".join(lines)
 
 
-def write_readme() -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+def readme_blocks() -> dict[str, str]:
+    """README block name -> its text, rendered from every saved result."""
     saved = {p.stem.removeprefix("selection-"): json.loads(p.read_text()) for p in sorted(RESULTS.glob("selection-*.json"))}
     blocks = {}
     for name, res in saved.items():
-        stamp = f"\n\n<sub>{res['command']} · {res['machine']} · {res['date']}</sub>"
+        stamp = f"\n\n<sub>`{res['command']}` · {res['machine']} · {res['date']} · commit {res['commit']}</sub>"
         blocks[name] = (table_hh(res) if name == "hh" else table_gold(res)) + stamp
     gold = [res for name, res in saved.items() if name != "hh"]
     if gold:
-        blocks["objectives"] = table_objectives(gold) + "\n\n<sub>" + "; ".join(r["command"] for r in gold) + "</sub>"
-    for name, block in blocks.items():
-        pattern = re.compile(rf"(<!-- selection:{name} -->\n).*?(\n<!-- /selection:{name} -->)", re.S)
-        if not pattern.search(text):
+        blocks["objectives"] = table_objectives(gold) + "\n\n<sub>" + "; ".join(f"`{r['command']}`" for r in gold) + "</sub>"
+    return blocks
+
+
+def _block(name: str):
+    return re.compile(rf"(<!-- selection:{name} -->\n).*?(\n<!-- /selection:{name} -->)", re.S)
+
+
+def write_readme(check: bool = False) -> int:
+    """Write the rendered tables into README.md, or with `check` say whether README.md holds them as rendered."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    new = text
+    for name, block in readme_blocks().items():
+        if not _block(name).search(new):
             print(f"README.md has no <!-- selection:{name} --> block; add one where the table belongs", file=sys.stderr)
-            continue
-        text = pattern.sub(lambda m: m.group(1) + block + m.group(2), text)
-    readme.write_text(text)
-    print(f"README.md: wrote {', '.join(blocks)}")
+            return 1
+        new = _block(name).sub(lambda m: m.group(1) + block + m.group(2), new)
+    if check:
+        if new != text:
+            print("README.md's selection tables differ from the saved results; run `python benchmarks/selection.py "
+                  "readme`", file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(new)
+    print("README.md: wrote " + ", ".join(readme_blocks()))
+    return 0
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("synth", "hh", "readme"))
+    p.add_argument("what", choices=("synth", "hh", "readme", "check"), help="check: exit 1 where README.md's tables "
+                   "are not the saved results as rendered")
     p.add_argument("--world", choices=list(WORLDS), default="builtin", help="gold world for `synth` (default: %(default)s)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="default: %(default)s")
     p.add_argument("--trials", type=int, default=20, help="trials per launch (default: %(default)s)")
     p.add_argument("--data", default="data/hh", help="pair dataset for `hh` (default: %(default)s)")
     p.add_argument("--runs", help="run folder (default: a temporary one)")
     args = p.parse_args()
-    if args.what == "readme":
-        return write_readme()
+    if args.what in ("readme", "check"):
+        sys.exit(write_readme(check=args.what == "check"))
     runs = Path(args.runs) if args.runs else Path(tempfile.mkdtemp(prefix="rmsearch-selection-"))
     if args.what == "synth":
         res, name = run_gold(args.world, args.seeds, args.trials, runs), args.world
