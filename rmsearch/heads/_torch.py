@@ -1,18 +1,16 @@
 """Training for the torch heads (linear, mlp, mlp_clf): all members of one configuration at once.
 
 Members' weights are stacked along a leading axis and every layer is one batched matmul, so K members cost one
-optimizer step. Each step takes a batch of pairs (each pair once, in one ordering), scores each unique row of
-the batch once per member, and forms pair differences from those scores. Members differ by seed: their init,
-bootstrap weights and feature subspace all come from it; the batch order comes from the configuration alone, so
-a member is the same whatever group it is trained in (dropout masks aside).
+optimizer step. Each step takes a batch of pairs per member (each pair once, in one ordering), scores each unique
+row of a member's batch once, and forms pair differences from those scores. Members differ by seed: their init,
+bootstrap weights, feature subspace, batch order and dropout masks all come from it, so a member is the same
+whatever group it is trained in (a cache can reuse it).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-import zlib
 from functools import lru_cache
 from typing import ClassVar
 
@@ -97,9 +95,8 @@ class TorchHead(Head):
         self.device = check_device(device)
 
     # ---- parameters -------------------------------------------------------------------------------------
-    def _init_params(self, d_in: int, shared: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per layer (W, b): W (k, fan_in, fan_out), b (k, 1, fan_out). Where all members read the same input
-        (`shared`), the first W is stored (fan_in, k, fan_out) so the first layer is one GEMM over all members."""
+    def _init_params(self, d_in: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer (W, b): W (k, fan_in, fan_out), b (k, 1, fan_out)."""
         sizes = [d_in, *self.config.hidden, 1]
         layers = []
         for j, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -109,28 +106,34 @@ class TorchHead(Head):
                 g = torch.Generator().manual_seed(int(seed) * 7919 + j)
                 W.append(torch.empty(fan_in, fan_out).uniform_(-bound, bound, generator=g))
                 b.append(torch.empty(1, fan_out).uniform_(-bound, bound, generator=g))
-            Ws = torch.stack(W, dim=1 if shared and j == 0 else 0)
-            layers.append(tuple(t.to(self.device).requires_grad_() for t in (Ws, torch.stack(b))))
+            layers.append(tuple(torch.stack(t).to(self.device).requires_grad_() for t in (W, b)))
+        if not self.pointwise:  # Bradley-Terry sees only score differences, so the output bias cancels: its
+            # gradient is rounding noise, which Adam would scale into lr-sized steps (a random walk that differs
+            # with the rounding, e.g. between a member trained alone and in a group). It keeps its init.
+            layers[-1][1].requires_grad_(False)
         return layers
 
-    def _forward(self, x: torch.Tensor, layers, features, dropout: float = 0.0) -> torch.Tensor:
-        """x (U, D) normalized rows -> (k, U) scores. Biases are fused into the matmuls."""
+    def _forward(self, x: torch.Tensor, layers, features=None, masks=()) -> torch.Tensor:
+        """Normalized rows -> (k, U) scores: x (k, U, d) is each member's own rows (its subspace taken), x (U, D)
+        rows that all members read. `masks` holds one dropout mask per hidden layer. Biases are fused in."""
         W0, b0 = layers[0]
-        if features is None:  # one (U, D) × (D, k·H) GEMM; its (U, k, H) output is read as (k, U, H)
-            d, k, h0 = W0.shape
-            h = torch.addmm(b0.view(k * h0), x, W0.view(d, k * h0)).view(len(x), k, h0).transpose(0, 1)
+        if x.dim() == 3:
+            h = torch.baddbmm(b0, x, W0)
+        elif features is None:  # one (U, D) × (D, k·H) GEMM; its (U, k, H) output is read as (k, U, H)
+            k, d, h0 = W0.shape
+            W = W0.transpose(0, 1).reshape(d, k * h0)  # a copy of the weights, smaller than k copies of the rows
+            h = torch.addmm(b0.reshape(k * h0), x, W).view(len(x), k, h0).transpose(0, 1)
         else:
             h = torch.baddbmm(b0, x[:, features].transpose(0, 1).contiguous(), W0)
-        for W, b in layers[1:]:
+        for j, (W, b) in enumerate(layers[1:]):
             h = F.relu(h)
-            if dropout > 0:
-                h = F.dropout(h, dropout, training=True)
+            if masks:
+                h = h * masks[j]
             h = torch.baddbmm(b, h, W)
         return h[..., 0]
 
-    def _loss(self, s: torch.Tensor, ia, ib, t: torch.Tensor) -> torch.Tensor:
-        """Per-member, per-pair loss (k, B) from row scores s (k, U) and soft targets t (B,)."""
-        sa, sb = s[:, ia], s[:, ib]
+    def _loss(self, sa: torch.Tensor, sb: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Per-member, per-pair loss (k, B) from the scores of each pair's sides (k, B) and soft targets t."""
         if self.pointwise:
             t2 = t.expand_as(sa)
             return 0.5 * (F.binary_cross_entropy_with_logits(sa, t2, reduction="none")
@@ -141,8 +144,6 @@ class TorchHead(Head):
     def fit(self, train: Pairs, stop: Pairs | None = None) -> "TorchHead":
         cfg: TorchHeadConfig = self.config
         k, D = len(self.seeds), train.X.shape[1]
-        config_seed = zlib.crc32(json.dumps(cfg.to_dict(), sort_keys=True).encode())
-        torch.manual_seed(config_seed)
         rows = np.unique(np.concatenate([train.a, train.b]))
         mean, scale = _row_stats(train.X, rows) if cfg.normalize else (np.zeros(D, np.float32), np.ones(D, np.float32))
         dev = self.device
@@ -158,10 +159,14 @@ class TorchHead(Head):
             weights = torch.from_numpy(np.stack([r.poisson(1.0, len(train)) for r in member_rngs]).astype(np.float32))
             weights = weights.to(dev)
         feats = self._features.to(dev) if self._features is not None else None
-        run = _Stack(self._init_params(d, shared=feats is None), cfg, k, feats, weights)
+        run = _Stack(self._init_params(d), cfg, k, feats, weights)
         bf16 = use_bf16(cfg.precision, D, dev)
         autocast = torch.device(dev).type
-        order_rng = np.random.default_rng(config_seed)
+        # each member's batch order and dropout masks come from its own seed alone, not from the group it is in
+        order_rngs = [np.random.default_rng([int(s), 23]) for s in self.seeds]
+        mask_gens = [torch.Generator(dev).manual_seed(int(np.random.default_rng([int(s), 29]).integers(2**62)))
+                     for s in self.seeds]
+        perms: list[np.ndarray | None] = [None] * k
         y = torch.from_numpy(np.asarray(train.y, np.float32)).to(dev)
         eps = cfg.label_smoothing
         has_stop = stop is not None and len(stop) > 0
@@ -175,17 +180,21 @@ class TorchHead(Head):
         losses: list[torch.Tensor] = []
         step, total_steps = 0, cfg.epochs * steps_per_epoch
         while step < total_steps:
+            live = run.live.tolist()
             if step % steps_per_epoch == 0:
-                perm = order_rng.permutation(len(train))
+                for i in live:
+                    perms[i] = order_rngs[i].permutation(len(train))
             s = (step % steps_per_epoch) * cfg.batch_size
-            idx = perm[s : s + cfg.batch_size]
-            x, ia, ib = self._gather(train.X, train.a[idx], train.b[idx])
-            t = y[idx] * (1 - eps) + eps / 2
+            idx = np.stack([perms[i][s : s + cfg.batch_size] for i in live])  # (live members, B)
+            x, ia, ib, sizes = self._gather_members(train, idx, run.features, torch.bfloat16 if bf16 else torch.float32)
+            masks = _dropout_masks(cfg.dropout, [mask_gens[i] for i in live], sizes, cfg.hidden, x.dtype)
+            idx_t = torch.from_numpy(idx).to(dev)
+            t = y[idx_t] * (1 - eps) + eps / 2
             with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
-                scores = self._forward(x, run.layers, run.features, cfg.dropout)
-            per_pair = self._loss(scores.float(), ia, ib, t)
+                scores = self._forward(x, run.layers, masks=masks).float()
+            per_pair = self._loss(scores.gather(1, ia), scores.gather(1, ib), t)
             if run.weights is not None:
-                w = run.weights[:, idx]
+                w = run.weights.gather(1, idx_t)
                 member_loss = (per_pair * w).sum(1) / w.sum(1).clamp_min(1.0)
             else:
                 member_loss = per_pair.mean(1)
@@ -212,7 +221,7 @@ class TorchHead(Head):
                 with torch.no_grad():
                     with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
                         s_stop = self._forward(x_stop, run.layers, run.features).float()
-                    values["stop_loss"] = self._loss(s_stop, ia_stop, ib_stop, t_stop).mean(1).cpu()
+                    values["stop_loss"] = self._loss(s_stop[:, ia_stop], s_stop[:, ib_stop], t_stop).mean(1).cpu()
                     z = (s_stop[:, ia_stop] - s_stop[:, ib_stop]) * (2 * t_stop - 1)
                     values["val/nll"] = F.softplus(-z).mean(1).cpu()
                     values["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).cpu()
@@ -225,8 +234,7 @@ class TorchHead(Head):
                 break
             if early and not run.active[run.live].all():
                 run.shrink()  # members that stopped leave the stack: the rest train on without computing them
-        final = [p.detach().movedim(dim, 0).contiguous().cpu()  # member axis first, whatever the layout
-                 for p, dim in zip(run.best if early else run.params, run.member_dims)]
+        final = [p.detach().cpu() for p in (run.best if early else run.params)]
         self._layers = [(final[2 * j], final[2 * j + 1]) for j in range(len(run.layers))]
         self._mean, self._scale = self._mean.cpu(), self._scale.cpu()
         self.epochs_ = step / steps_per_epoch
@@ -240,6 +248,26 @@ class TorchHead(Head):
         x = (x - self._mean) / self._scale
         inv = torch.from_numpy(inv).to(self.device)
         return x, inv[: len(a)], inv[len(a) :]
+
+    def _gather_members(self, pairs: Pairs, idx: np.ndarray, features: torch.Tensor | None, dtype: torch.dtype):
+        """Each member's batch of pairs (rows of `idx` (k, B)) as x (k, U, d): its unique rows, in its subspace,
+        normalized, in `dtype`, padded to the largest member's count U; ia, ib (k, B): where each pair's sides sit
+        among them; and each member's count of unique rows. Padded rows repeat a real row: they are scored, but no
+        pair reads their scores, so they add nothing to the loss or the gradients."""
+        k = len(idx)
+        uniq, inv = zip(*(np.unique(np.concatenate([pairs.a[i], pairs.b[i]]), return_inverse=True) for i in idx))
+        sizes = [len(u) for u in uniq]
+        U = max(sizes)
+        rows = np.concatenate([np.pad(u, (0, U - len(u)), mode="edge") for u in uniq])
+        x = torch.from_numpy(np.asarray(pairs.X[rows], dtype=np.float32)).to(self.device).view(k, U, -1)
+        mean, scale = self._mean, self._scale
+        if features is not None:  # the subspace first: less to normalize
+            x = x.gather(2, features[:, None, :].expand(-1, U, -1))
+            mean, scale = mean[features][:, None, :], scale[features][:, None, :]
+        x = x.sub_(mean).div_(scale).to(dtype)  # in place: x is a fresh copy, and these are (k, U, d) large
+        inv = torch.from_numpy(np.stack(inv)).to(self.device)
+        B = idx.shape[1]
+        return x, inv[:, :B], inv[:, B:], sizes
 
     # ---- arrays -----------------------------------------------------------------------------------------
     def _to_arrays(self) -> list[dict[str, np.ndarray]]:
@@ -292,6 +320,22 @@ class TorchHead(Head):
         return out
 
 
+def _dropout_masks(p: float, gens: list[torch.Generator], sizes: list[int], widths, dtype) -> list[torch.Tensor]:
+    """One (k, U, width) dropout mask per hidden layer, 0 or 1/(1−p). Member i's mask over its `sizes[i]` unique
+    rows is drawn from its own generator at that shape, so it is the same whichever members train beside it
+    (F.dropout would draw all members' masks from torch's global stream at the group's shape); padded rows get 0."""
+    if p == 0:
+        return []
+    masks = []
+    for width in widths:
+        m = torch.empty(len(sizes), max(sizes), width, dtype=dtype, device=gens[0].device)
+        for i, (g, n) in enumerate(zip(gens, sizes)):
+            m[i, :n].bernoulli_(1 - p, generator=g)
+            m[i, n:] = 0
+        masks.append(m.div_(1 - p))
+    return masks
+
+
 def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All members' first layers as one (dim, k·h) matrix and (k·h,) bias, acting on raw rows: each member's
     input normalization is folded in (w / scale, b − (mean / scale)·w, in float64) and its feature subspace
@@ -311,13 +355,12 @@ def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[t
 class _Stack:
     """The members still training, stacked: their parameters, optimizer state, feature subspaces and bootstrap
     weights, and early-stopping bookkeeping. `live` holds their member indices in stack order; per-member results
-    are kept for all `k` members. `member_dims` says which axis of each parameter is the member axis."""
+    are kept for all `k` members. Every parameter's leading axis is the member axis."""
 
     def __init__(self, layers, cfg: TorchHeadConfig, k: int, features: torch.Tensor | None,
                  weights: torch.Tensor | None):
         self.features, self.weights = features, weights
         self._set(layers, _adamw([p for layer in layers for p in layer], cfg.lr, cfg.weight_decay))
-        self.member_dims = [1 if features is None and i == 0 else 0 for i in range(len(self.params))]
         self.live = torch.arange(k)
         self.best = [p.detach().clone() for p in self.params]
         self.best_loss = torch.full((k,), float("inf"))
@@ -346,8 +389,8 @@ class _Stack:
         if improved.any():
             dev = self.params[0].device
             where, members = improved.nonzero()[:, 0].to(dev), live[improved].to(dev)
-            for p, bp, dim in zip(self.params, self.best, self.member_dims):
-                bp.index_copy_(dim, members, p.detach().index_select(dim, where))
+            for p, bp in zip(self.params, self.best):
+                bp.index_copy_(0, members, p.detach().index_select(0, where))
         self.wait[live] = torch.where(improved, 0, self.wait[live] + 1)
         self.active[live] = self.wait[live] < self.patience
 
@@ -356,13 +399,13 @@ class _Stack:
         keep = self.active[self.live]
         idx = keep.nonzero()[:, 0].to(self.params[0].device)
         group = self.opt.param_groups[0]
-        params = [p.detach().index_select(dim, idx).requires_grad_() for p, dim in zip(self.params, self.member_dims)]
+        params = [p.detach().index_select(0, idx).requires_grad_(p.requires_grad) for p in self.params]
         layers = list(zip(params[::2], params[1::2]))
         opt = _adamw(params, group["lr"], group["weight_decay"])
-        for old, new, dim in zip(self.params, params, self.member_dims):
+        for old, new in zip(self.params, params):
             state = self.opt.state.get(old)
             if state:
-                opt.state[new] = {key: v.index_select(dim, idx) if torch.is_tensor(v) and v.dim() > 0 else v
+                opt.state[new] = {key: v.index_select(0, idx) if torch.is_tensor(v) and v.dim() > 0 else v
                                   for key, v in state.items()}
         self._set(layers, opt)
         self.live = self.live[keep]
