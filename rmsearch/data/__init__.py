@@ -6,10 +6,10 @@ from rmsearch.data._files import load_pair_folder, load_seed_folder, write_pair_
 from rmsearch.data._kinds import CandidateSet, Data, GoldData, PairData
 from rmsearch.data._load import describe, load_data
 from rmsearch.data._synth import SynthConfig, synth
-from rmsearch.data._task import Split, Task, TaskConfig, make_task
+from rmsearch.data._task import Split, Task, TaskConfig, full_split, make_task
 
 __all__ = [
     "Annotator", "CandidateSet", "Data", "GoldData", "PairData", "Pairs", "Split", "SynthConfig", "Task",
-    "TaskConfig", "annotate", "describe", "load_data", "load_pair_folder", "load_seed_folder", "make_task",
-    "synth", "write_pair_folder", "write_seed_folder",
+    "TaskConfig", "annotate", "describe", "full_split", "load_data", "load_pair_folder", "load_seed_folder",
+    "make_task", "synth", "write_pair_folder", "write_seed_folder",
 ]

@@ -140,6 +140,24 @@ def _pool_split(cs_emb: np.ndarray, gold: np.ndarray, prompts: np.ndarray, pairs
     return Split(source=source, rows=rows, pairs=pairs, gold=g)
 
 
+def full_split(data: GoldData | PairData, config: TaskConfig = TaskConfig()) -> Split:
+    """All of a dataset as one evaluation split, for data a model was not trained on.
+
+    Gold data: every prompt of the test split (the candidate pools; the train split has too few candidates per
+    prompt for best-of-N), each with all its candidates, and `config.eval_pairs_per_prompt` gold-labelled pairs
+    within each prompt for pairwise accuracy and calibration (drawn with `config.seed`). Pair data: every pair,
+    chosen as `a` (y = 1).
+    """
+    if isinstance(data, PairData):
+        M = data.chosen.shape[0]
+        X = np.concatenate([np.asarray(data.chosen, np.float32), np.asarray(data.rejected, np.float32)])
+        idx = np.arange(M)
+        return Split(source=X, rows=np.arange(2 * M), pairs=Pairs(None, idx, idx + M, np.ones(M, np.float32)))
+    te = data.test
+    return _pool_split(te.embeddings, te.gold, np.arange(te.prompts), config.eval_pairs_per_prompt,
+                       config.seed * 1000 + 5)
+
+
 def make_task(data: GoldData | PairData, config: TaskConfig = TaskConfig()) -> Task:
     config.validate()
     rng = np.random.default_rng([config.seed, 7])

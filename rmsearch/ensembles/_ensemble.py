@@ -21,18 +21,21 @@ class Member:
 
 
 class Ensemble:
-    """score(X) -> (n,), member_scores(X) -> (k, n) standardized, uncertainty(X) -> (n,) member std.
+    """score(X) -> (n,), member_scores(X) -> (k, n) standardized, uncertainty(X) -> (n,) member std,
+    preference(Xa, Xb) -> (n,) P(a ≻ b).
 
     `weights` are positive integer counts (default 1 each): a member of weight w enters the aggregation w times,
-    as greedy selection with replacement picked it (Caruana et al. 2004)."""
+    as greedy selection with replacement picked it (Caruana et al. 2004). `temperature` (None: not calibrated)
+    is the T of calibrated preferences σ((score(a) − score(b)) / T), fitted on validation pairs at export."""
 
     def __init__(self, members: list[Member], stats: np.ndarray | None, aggregation: Aggregation, dim: int,
-                 weights: list[int] | None = None):
+                 weights: list[int] | None = None, temperature: float | None = None):
         self.members = members
         self.stats = stats if stats is not None else np.tile([0.0, 1.0], (len(members), 1))
         self.aggregation = aggregation
         self.dim = dim
         self.weights = np.ones(len(members), np.int64) if weights is None else np.asarray(weights, np.int64)
+        self.temperature = temperature
 
     def _check(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
@@ -70,6 +73,20 @@ class Ensemble:
     def uncertainty(self, X: np.ndarray) -> np.ndarray:
         """Std over members (counted by weight) of the standardized scores, per row."""
         return self._weighted(self.member_scores(X)).std(0)
+
+    def score_and_uncertainty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(score(X), uncertainty(X)) from one pass of the members."""
+        z = self._weighted(self.member_scores(X))
+        return self.aggregation(z), z.std(0)
+
+    def preference(self, Xa: np.ndarray, Xb: np.ndarray) -> np.ndarray:
+        """P(a ≻ b) for the rows of `Xa` against the same rows of `Xb`: σ((score(a) − score(b)) / T), with the
+        export's fitted `temperature` T (T = 1, the raw Bradley-Terry probability, where it has none)."""
+        if np.shape(Xa) != np.shape(Xb):
+            raise DataError(f"preference: Xa {np.shape(Xa)} and Xb {np.shape(Xb)} must have the same shape, one row "
+                            f"of b for each row of a.")
+        d = (self.score(Xa) - self.score(Xb)) / (self.temperature or 1.0)
+        return np.exp(-np.logaddexp(0.0, -d))
 
     def _weighted(self, z: np.ndarray) -> np.ndarray:
         return z if (self.weights == 1).all() else np.repeat(z, self.weights, axis=0)

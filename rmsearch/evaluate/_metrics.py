@@ -29,21 +29,25 @@ def bon_curve(proxy, gold, ns=None) -> dict:
     }
 
 
-def _mean_spearman(proxy: np.ndarray, gold: np.ndarray) -> float:
-    """Mean over prompts of the per-prompt Spearman correlation (average ranks for ties).
+def per_prompt_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row of `x` with the same row of `y` (average ranks for ties), shape (P,).
 
-    A prompt where proxy or gold is constant has no defined correlation; it counts as 0 (no ranking
-    information) rather than being skipped, so the mean is always defined and never rewards a proxy that
-    is flat on hard prompts.
+    A row where x or y is constant has no defined correlation; it counts as 0 (no ranking information) rather
+    than being skipped, so a mean over prompts is always defined and never rewards a proxy that is flat on hard
+    prompts.
     """
-    rp = rankdata(proxy, axis=1)
-    rg = rankdata(gold, axis=1)
+    rp = rankdata(x, axis=1)
+    rg = rankdata(y, axis=1)
     rp -= rp.mean(axis=1, keepdims=True)
     rg -= rg.mean(axis=1, keepdims=True)
     denom = np.sqrt((rp**2).sum(axis=1) * (rg**2).sum(axis=1))
     num = (rp * rg).sum(axis=1)
-    rho = np.divide(num, denom, out=np.zeros_like(num), where=denom > 0)
-    return float(rho.mean())
+    return np.divide(num, denom, out=np.zeros_like(num), where=denom > 0)
+
+
+def _mean_spearman(proxy: np.ndarray, gold: np.ndarray) -> float:
+    """Mean over prompts of the per-prompt Spearman correlation (`per_prompt_spearman`)."""
+    return float(per_prompt_spearman(proxy, gold).mean())
 
 
 def robustness_metrics(proxy, gold, ns=None) -> dict:

@@ -1,6 +1,7 @@
 """A robustness report folder: report.md (metrics table), bon.png (gold and proxy BoN curves against KL),
-metrics.json and curves.csv. Written to a temporary folder and moved into place, so a failure leaves nothing
-half-written and an earlier report in place; a folder that is not an earlier report is refused."""
+calibration.png (reliability diagrams of P(a ≻ b)), metrics.json and curves.csv. Written to a temporary folder
+and moved into place, so a failure leaves nothing half-written and an earlier report in place; a folder that is
+not an earlier report is refused."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ COLUMNS = [
     ("objective", "objective"),
     ("gold_final", "BoN gold @ N=M"), ("gold_peak", "peak gold"), ("peak_n", "peak N"), ("drop", "drop"),
     ("gain", "gain over N=1"), ("spearman", "Spearman"), ("pair_accuracy", "pair acc."), ("pair_nll", "pair NLL"),
+    ("pair_ece", "pair ECE"),
 ]
 """Metric key and column label, in table order. `objective` is the search objective on the row's split (rows of
 a search report carry it); the BoN columns exist only for data with gold rewards."""
@@ -88,6 +90,39 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str, split: str = "t
     plt.close(fig)
 
 
+def plot_reliability(reliabilities: dict[str, dict], path: Path, title: str, where: str) -> None:
+    """Reliability diagrams of P(a ≻ b) = σ(s_a − s_b) (`rmsearch.evaluate._calibration.reliability`, name ->
+    bins) in one figure: observed frequency against mean predicted probability per bin, the diagonal, and the
+    share of pairs per bin below; saved to `path`, titled `title` and `where` (e.g. "test split")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    full_title = f"{title} ({where})"
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(6, 6.4), height_ratios=(3, 1), sharex=True)
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":", label="perfect calibration")
+    width = 1.0 / max(1, len(reliabilities)) * 0.9 / 10
+    for i, (name, rel) in enumerate(reliabilities.items()):
+        xs = [(x, y) for x, y in zip(rel["mean_p"], rel["observed"]) if x is not None]
+        ece = rel.get("ece")
+        ax.plot([x for x, _ in xs], [y for _, y in xs], marker="o", ms=4,
+                label=f"{name} (ECE {ece:.3f})" if ece is not None else name)
+        left = np.asarray(rel["edges"][:-1]) + i * width + 0.005
+        ax_n.bar(left, rel["share"], width=width, align="edge", alpha=0.7)
+    ax.set_ylabel("observed frequency of a ≻ b")
+    ax.set_title(f"{rel['bins']} equal-width bins, each pair in both orders", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax_n.set_xlabel("predicted P(a ≻ b) = σ(s_a − s_b)")
+    ax_n.set_ylabel("share of pairs")
+    ax_n.set_xlim(0, 1)
+    fig.suptitle(full_title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Title": full_title})
+    plt.close(fig)
+
+
 def _footnote(shown: set[str], single: bool) -> str:
     """What the metrics in the tables mean: only the columns shown, and `single` only where such a row is."""
     parts = []
@@ -101,6 +136,10 @@ def _footnote(shown: set[str], single: bool) -> str:
                        "without replacement, plotted against the exact KL of that procedure, Σ_i w_i log(M·w_i) with "
                        "w_i the probability that proxy rank i is chosen (log M at N=M); drop = peak − final; gain = "
                        "final − gold at N=1; Spearman is per prompt, averaged")
+    if "pair_ece" in shown:
+        from rmsearch.evaluate._calibration import ECE_HELP
+
+        metrics.append("pair " + ECE_HELP + " (reliability diagram: calibration.png)")
     if shown & {"pair_accuracy", "pair_nll"}:
         metrics.append("pair acc./NLL are on held-out labelled pairs"
                        + (" (gold-labelled for gold data)" if shown & set(BON_KEYS) else ""))
@@ -113,10 +152,12 @@ REPORT_FILES = ("report.md", "metrics.json", "curves.csv")
 """What a report folder holds, besides its PNG figures; report.md and metrics.json mark an earlier report."""
 
 
-def check_report_target(out: Path, option: str | None = None) -> None:
+def check_report_target(out: Path, option: str | None = None, files: tuple[str, ...] = REPORT_FILES) -> None:
     """Refuse an `out` that replacing would lose something at: a file, the working directory, or a non-empty
     folder that is not an earlier report (or holds files a report does not write, e.g. the user's notes).
-    `option` (e.g. "--out") names the command-line option that chose `out`, for the message."""
+    `option` (e.g. "--out") names the command-line option that chose `out`, for the message. `files` are what
+    the report writes besides PNG figures, the first two marking an earlier report (`rmsearch compare` writes
+    report.md and compare.json)."""
     out = Path(out)
     where, other = (f"{option} {out}", f"another {option}") if option else (str(out), "another folder")
     check_not_cwd(out, option)
@@ -128,11 +169,11 @@ def check_report_target(out: Path, option: str | None = None) -> None:
     entries = sorted(p.name for p in out.iterdir())
     if not entries:
         return
-    if not all((out / name).is_file() for name in REPORT_FILES[:2]):
+    if not all((out / name).is_file() for name in files[:2]):
         raise RMSearchError(f"{where}: is a folder that is not an earlier rmsearch report (it holds "
                             f"{_names(entries)}); writing the report would replace it. Choose a new or empty "
                             f"folder as {other}, or move its contents away.")
-    foreign = [n for n in entries if not ((n in REPORT_FILES or n.endswith(".png")) and (out / n).is_file())]
+    foreign = [n for n in entries if not ((n in files or n.endswith(".png")) and (out / n).is_file())]
     if foreign:
         raise RMSearchError(f"{where}: is an earlier report but also holds {_names(foreign)}, which a report does "
                             f"not write; replacing the report would delete them. Move them out of the folder, or "
@@ -180,6 +221,11 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
                 for name, c in curves.items():
                     for row in zip(c["n"], c["kl"], c["gold"], c["proxy"]):
                         w.writerow([name, *row])
+        reliabilities = {name: r["test"]["reliability"] for name, r in results.items() if r["test"].get("reliability")}
+        if reliabilities:
+            plot_reliability(reliabilities, tmp / "calibration.png", f"Calibration: {title}", "test split")
+            md += ["## Calibration of P(a ≻ b) (test split)", "",
+                   "![reliability diagram, test split](calibration.png)", ""]
         for sec in sections or []:
             rows = {name: r["test"]["metrics"] for name, r in sec["results"].items()}
             tables.append(rows)

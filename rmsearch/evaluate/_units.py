@@ -10,8 +10,9 @@ import numpy as np
 
 from rmsearch.errors import ConfigError
 from rmsearch.evaluate._bon import _tie_averaged_sorted, bon_weights, log_grid
+from rmsearch.evaluate._metrics import per_prompt_spearman
 
-UNITS = ("bon_final", "bon_auc", "pair_correct", "pair_nll")
+UNITS = ("bon_final", "bon_auc", "spearman", "pair_correct", "pair_nll")
 
 
 def unit_values(scores: np.ndarray, split, unit: str) -> np.ndarray:
@@ -21,18 +22,19 @@ def unit_values(scores: np.ndarray, split, unit: str) -> np.ndarray:
                   ties share it)
     bon_auc       each prompt's exact BoN gold averaged over a log-spaced grid of N from 1 to M: the area under
                   the BoN curve against log N, so a ranking is judged on all selection pressures, not at N = M
+    spearman      Spearman correlation of proxy and gold over each prompt's candidates (0 where either is flat)
     pair_correct  1 when the pair is ordered as labelled, 0 when not, 0.5 on a score tie
     pair_nll      Bradley-Terry negative log-likelihood of the label
     """
     s = np.asarray(scores, np.float64)
-    if unit in ("bon_final", "bon_auc"):
+    if unit in ("bon_final", "bon_auc", "spearman"):
         if split.gold is None:
             raise ConfigError(f"{unit} needs gold rewards; this split has labelled pairs only.")
-        ranked = _tie_averaged_sorted(s.reshape(split.gold.shape), np.asarray(split.gold, np.float64))
+        if unit == "spearman":
+            return per_prompt_spearman(s.reshape(split.gold.shape), np.asarray(split.gold, np.float64))
         if unit == "bon_final":
-            return ranked[:, 0]
-        w = bon_weights(ranked.shape[1], log_grid(ranked.shape[1]))
-        return (ranked @ w.T).mean(1)
+            return prompt_curves(s, split, [split.gold.shape[1]])[:, 0]
+        return prompt_curves(s, split, log_grid(split.gold.shape[1])).mean(1)
     if unit in ("pair_correct", "pair_nll"):
         p = split.pairs
         margin = (s[p.a] - s[p.b]) * (2.0 * np.asarray(p.y, np.float64) - 1.0)
@@ -40,6 +42,16 @@ def unit_values(scores: np.ndarray, split, unit: str) -> np.ndarray:
             return np.logaddexp(0.0, -margin)
         return np.where(margin == 0, 0.5, (margin > 0).astype(np.float64))
     raise ConfigError(f"unknown unit {unit!r}; choose one of {', '.join(UNITS)}.")
+
+
+def prompt_curves(scores: np.ndarray, split, ns) -> np.ndarray:
+    """(prompts, len(ns)) exact BoN gold of each prompt at each N of `ns`: the per-prompt terms whose mean over
+    prompts is the BoN curve (`bon_curve`'s gold)."""
+    if split.gold is None:
+        raise ConfigError("BoN curves need gold rewards; this split has labelled pairs only.")
+    gold = np.asarray(split.gold, np.float64)
+    ranked = _tie_averaged_sorted(np.asarray(scores, np.float64).reshape(gold.shape), gold)
+    return ranked @ bon_weights(gold.shape[1], ns).T
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, draws: int = 2000, level: float = 0.95,

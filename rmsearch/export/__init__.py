@@ -8,6 +8,7 @@
     members: [{index, kind, config (head config dict incl. kind), seed, stats {mean, std},
                arrays {name: {dtype, shape}}}, ...],
     aggregation {name, lambda (uwo) | kappa (lcb)}, metrics, dataset, extra,
+    calibration {temperature, pairs, nll_before, nll_after, fitted_on} (optional; exports of a search have it),
     packages {python, rmsearch, numpy, safetensors, torch?, scikit-learn?},
     files {"members.safetensors": {sha256, size}}
 `members.safetensors`: member i's array `name` as tensor `m{i}.{name}` (MLP layers, input standardization,

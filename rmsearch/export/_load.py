@@ -5,7 +5,8 @@ Order of checks, all before any array is used:
 2. The folder holds exactly `manifest.json` and the files the manifest lists: an unlisted file (a planted
    `members.pkl`, `evil.py`, ...) is refused, never opened. Each listed file exists, has the listed size and
    sha256 (hashed from the very bytes that are then parsed).
-3. Manifest values: input dim, member count, head types and configs, seeds, stats, aggregation.
+3. Manifest values: input dim, member count, head types and configs, seeds, stats, aggregation, and the
+   calibration temperature where there is one (exports without it load with `temperature` None).
 4. Arrays: the tensor names match the member list, and each member's arrays have the shapes, dtypes and
    tree structure its head type's forward pass expects, consistent with the input dim.
 Nothing is unpickled, and nothing named in the folder is imported: head types map to fixed numpy code.
@@ -95,6 +96,18 @@ def _verify_files(folder: Path, manifest: dict) -> dict[str, bytes]:
             _err(name, "sha256 does not match the manifest; the file was edited or corrupted")
         data[name] = blob
     return data
+
+
+def _temperature(manifest: dict) -> float | None:
+    """The calibration temperature, or None for an export without one (written before calibration existed)."""
+    if "calibration" not in manifest:
+        return None
+    cal = manifest["calibration"]
+    t = cal.get("temperature") if isinstance(cal, dict) else None
+    if not _is_num(t) or t <= 0:
+        _err(f"{MANIFEST} field 'calibration.temperature'", f"is {t!r}, must be a finite number > 0 (the T of "
+             f"P(a ≻ b) = σ((score(a) − score(b)) / T))")
+    return float(t)
 
 
 def _check_values(manifest: dict) -> tuple[int, list[dict], np.ndarray, Aggregation]:
@@ -191,10 +204,11 @@ def load_ensemble(path) -> Ensemble:
     manifest = _read_manifest(folder)
     blobs = _verify_files(folder, manifest)
     dim, members, stats, aggregation = _check_values(manifest)
+    temperature = _temperature(manifest)
     arrays = _member_arrays(blobs[MEMBERS], members, dim)
     return Ensemble(
         [Member(m["kind"], dict(m["config"]), int(m["seed"]), a) for m, a in zip(members, arrays)],
-        stats, aggregation, dim, weights=[int(m.get("weight", 1)) for m in members],
+        stats, aggregation, dim, weights=[int(m.get("weight", 1)) for m in members], temperature=temperature,
     )
 
 

@@ -65,7 +65,7 @@ def _check_ensemble(ensemble: Ensemble) -> np.ndarray:
     return stats
 
 
-def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra) -> dict:
+def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra, calibration) -> dict:
     agg = ensemble.aggregation
     aggregation = {"name": agg.name}
     if agg.name in PARAM_NAMES:
@@ -81,7 +81,7 @@ def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra) -> dict:
             "stats": {"mean": float(stats[i, 0]), "std": float(stats[i, 1])},
             "arrays": {n: {"dtype": str(np.asarray(a).dtype), "shape": list(np.shape(a))} for n, a in sorted(m.arrays.items())},
         })
-    return {
+    out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -95,14 +95,19 @@ def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra) -> dict:
         "packages": package_versions(),
         "files": {},
     }
+    if calibration is not None:
+        out["calibration"] = jsonable(dict(calibration))
+    return out
 
 
-def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, extra: dict | None = None) -> Path:
+def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, extra: dict | None = None,
+                 calibration: dict | None = None) -> Path:
     """Write `ensemble` to the folder `out_dir` and return its path.
 
     The folder holds `members.safetensors` (every member array as tensor `m{index}.{name}`) and `manifest.json`
     (format version, input dim, members with head type, config, seed and standardization stats, aggregation,
-    metrics, `dataset`, `extra`, package versions, and the sha256 and size of every other file). Everything is
+    metrics, `dataset`, `extra`, package versions, and the sha256 and size of every other file) and, where given,
+    `calibration` ({"temperature": T > 0, ...} from `fit_temperature`; loads as `Ensemble.temperature`). Everything is
     written into a temporary folder beside `out_dir` and renamed into place, so a failure leaves no half-written
     export. An existing export (or empty folder) at `out_dir` is replaced (the old one stays until the new one is
     complete); any other existing folder, and the working directory, are refused. Files and folders get the
@@ -112,10 +117,15 @@ def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, e
 
     out = Path(out_dir)
     stats = _check_ensemble(ensemble)
+    if calibration is not None:
+        t = calibration.get("temperature") if isinstance(calibration, dict) else None
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t) or t <= 0:
+            raise ExportError(f"write_export: calibration {calibration!r} must hold a finite 'temperature' > 0 "
+                              f"(see rmsearch.evaluate._calibration.fit_temperature).")
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MANIFEST).is_file())):
         raise ExportError(f"{out}: exists and is not an earlier export or an empty folder; choose another --out "
                           f"or remove it.")
-    manifest = _manifest(ensemble, stats, metrics, dataset, extra)
+    manifest = _manifest(ensemble, stats, metrics, dataset, extra, calibration)
     with atomic_dir(out, option=None) as tmp:
         tensors = {f"m{i}.{n}": np.ascontiguousarray(a) for i, m in enumerate(ensemble.members) for n, a in m.arrays.items()}
         save_file(tensors, str(tmp / MEMBERS), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})

@@ -19,6 +19,28 @@ the pairs, trained 40 epochs without early stopping (members fitted that far dis
 is what conservative aggregation uses)."""
 
 
+EVALUATE_OUT = "runs/evaluate"
+"""Where `rmsearch evaluate` writes its report when training a configuration and given no --out."""
+
+
+def _exports_splits() -> tuple[str, ...]:
+    from rmsearch.launch._exports import SPLITS
+
+    return SPLITS
+
+
+def _exports_split_help() -> str:
+    from rmsearch.launch._exports import SPLIT_HELP
+
+    return SPLIT_HELP.replace("%", "%%")
+
+
+def _baseline_names():
+    from rmsearch.search._baselines import BASELINES
+
+    return BASELINES
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, "(default: X)", unless its help already says what the default is; a flag's
     default is "off"; required options and positionals have none."""
@@ -163,39 +185,38 @@ def _key_lines(node, prefix: str = "") -> dict[str, int]:
 
 
 def cmd_evaluate_ensemble(args) -> int:
-    """Evaluate an exported ensemble on a task's validation and test splits (no training)."""
-    import numpy as np
+    """Evaluate an exported ensemble on --data (no training): all of it when it is not the ensemble's training
+    data, else that launch's test split (`--split`); every metric with a 95% bootstrap interval."""
+    from rmsearch.launch import _exports
 
-    from rmsearch import load_ensemble
-    from rmsearch.evaluate import evaluate_split
+    return _exports.run(args, [args.ensemble], [], args.out, args.json, "metrics.json",
+                        f"Evaluation of {args.ensemble}")
 
-    ensemble = load_ensemble(args.ensemble)
-    data, task = task_from_args(args)
-    if data.dim != ensemble.dim:
-        raise RMSearchError(f"--data {args.data} has dim {data.dim} but the ensemble in {args.ensemble} scores dim "
-                            f"{ensemble.dim}; evaluate it on data embedded with the same model.")
-    results = {}
-    for name in ("val", "test"):
-        split = getattr(task, name)
-        scores = np.concatenate([ensemble.score(block) for _, block in split.chunks()])
-        results[name] = evaluate_split(scores, split)
-    metrics = {name: r["metrics"] for name, r in results.items()}
-    if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=2))
-    _print_table({"validation": metrics["val"], "test": metrics["test"]}, "validation and test splits")
-    return 0
+
+def cmd_compare(args) -> int:
+    """Several exports (and baselines trained here) on the same rows of --data, with paired differences."""
+    from rmsearch.launch import _exports
+
+    return _exports.run(args, args.ensembles, list(dict.fromkeys(args.baseline)), args.out, None, "compare.json",
+                        "Comparison of " + ", ".join(args.ensembles + [f"baseline {b}" for b in args.baseline]))
 
 
 def cmd_evaluate(args) -> int:
     if args.ensemble:
         return cmd_evaluate_ensemble(args)
+    if args.split is not None:
+        raise RMSearchError(f"--split {args.split} applies to --ensemble (an exported ensemble scored on --data); "
+                            f"training a configuration always reports the task's validation and test splits. Drop "
+                            f"--split, or pass --ensemble FOLDER.")
     from rmsearch.ensembles import EnsembleConfig
     from rmsearch.evaluate import compare_aggregations, write_report
     from rmsearch.evaluate._report import check_report_target
+    from rmsearch.launch._exports import check_json_target, write_json
 
     config = EnsembleConfig.from_point(load_point(args.config, args.set))
-    out = Path(args.out)
+    out = Path(args.out or EVALUATE_OUT)
     check_report_target(out, "--out")  # before any work: a folder that is not an earlier report is refused
+    check_json_target(args.json, args.force)
     data, task = task_from_args(args)
     from rich.console import Console
 
@@ -215,7 +236,7 @@ def cmd_evaluate(args) -> int:
     write_report(out, f"Robustness of {config.members} × {config.head.kind} on {data.name}", results, context,
                  option="--out")
     if args.json:
-        Path(args.json).write_text(json.dumps({k: v["test"]["metrics"] for k, v in results.items()}, indent=2))
+        write_json(Path(args.json), {k: v["test"]["metrics"] for k, v in results.items()})
     _print_table({k: v["test"]["metrics"] for k, v in results.items()})
     print(f"report: {out / 'report.md'}")
     return 0
@@ -427,12 +448,35 @@ def build_parser() -> argparse.ArgumentParser:
                    f"default: {json.dumps(DEFAULT_POINT)}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one configuration key, "
                    "value in YAML (repeatable), e.g. --set members=4 --set 'mlp.hidden=[64, 32]'; default: none")
-    p.add_argument("--out", default="runs/evaluate", help="report folder; an earlier report there is replaced "
-                   "(atomically), any other non-empty folder is refused")
-    p.add_argument("--json", metavar="FILE", help="also write the test metrics to this JSON file (default: none)")
-    p.add_argument("--ensemble", metavar="FOLDER", help="evaluate this exported ensemble folder on the validation and "
-                   "test splits instead of training a configuration (default: train --config)")
+    p.add_argument("--out", metavar="FOLDER", help=f"report folder; an earlier report there is replaced "
+                   f"(atomically), any other non-empty folder is refused (default: {EVALUATE_OUT}). With --ensemble "
+                   f"a report is written only where --out is given")
+    p.add_argument("--json", metavar="FILE", help="also write the metrics to this JSON file; an existing file is "
+                   "refused unless --force (default: none)")
+    p.add_argument("--force", action="store_true", help="replace an existing --json file")
+    p.add_argument("--ensemble", metavar="FOLDER", help="score this exported ensemble on --data instead of training "
+                   "a configuration: every metric with a 95%% bootstrap interval, calibration, prompts or pairs "
+                   "scored (default: train --config)")
+    p.add_argument("--split", choices=_exports_splits(), help=_exports_split_help())
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="score several exported ensembles (and baselines) on the same data, with "
+                       "paired differences", formatter_class=HelpFormatter,
+                       description="Score exported ensembles on the same prompts or pairs of --data: every metric "
+                                   "with a 95% bootstrap interval, and each ensemble's paired difference to the "
+                                   "first. Baselines are trained on the data's training split.")
+    p.add_argument("ensembles", nargs="+", metavar="ENSEMBLE", help="exported ensemble folders; the first is the "
+                   "reference the others are compared with")
+    _add_task_args(p)
+    p.add_argument("--split", choices=_exports_splits(), help=_exports_split_help() + "; with --baseline on pair "
+                   "data other than the training data, test")
+    p.add_argument("--baseline", action="append", default=[], choices=sorted(_baseline_names()),
+                   help="also train this fixed recipe on the data's training split and compare it (repeatable; "
+                        "default: none)")
+    p.add_argument("--out", metavar="FOLDER", help="report folder to write (report.md, compare.json, bon.png for "
+                   "gold data, calibration.png); an earlier comparison there is replaced, any other non-empty folder "
+                   "is refused (default: none, print only)")
+    p.set_defaults(func=cmd_compare)
 
     spaces = sub.add_parser("spaces", help="search spaces").add_subparsers(dest="spaces_command", required=True)
     p = spaces.add_parser("show", help="print a built-in space (default, seed-paper, coste) or a YAML space file",

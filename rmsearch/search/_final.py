@@ -71,7 +71,9 @@ def label_of(config: EnsembleConfig) -> str:
 
 
 def export_combination(search, combination: Combination, out: Path, source: dict) -> Path:
-    """Export `combination` with its validation and test metrics; `source` says what it is (trial or selection)."""
+    """Export `combination` with its validation and test metrics; `source` says what it is (trial or selection).
+    The export's calibration temperature is fitted on the validation pairs (out of fold under cross-validation)."""
+    from rmsearch.evaluate._calibration import fit_temperature, pair_margins
     from rmsearch.export import write_export
 
     ensure_test_scores(search, combination.records)
@@ -81,7 +83,11 @@ def export_combination(search, combination: Combination, out: Path, source: dict
     extra = {"study": search.options.study, **source,
              "task": {k: v for k, v in search.study.user_attrs.get("task", {}).items() if k != "record"},
              "split_record": search.task.record}
-    return write_export(out, combination.ensemble(search.task.dim), metrics=metrics, dataset=data, extra=extra)
+    calibration = fit_temperature(*pair_margins(combination.scores("val"), search.task.val))
+    calibration["fitted_on"] = ("gold-labelled validation pairs" if search.task.has_gold else
+                                "validation pairs" + (", scored out of fold" if search.task.folds else ""))
+    return write_export(out, combination.ensemble(search.task.dim), metrics=metrics, dataset=data, extra=extra,
+                        calibration=calibration)
 
 
 def export_trial(search, trial, out: Path) -> Path:

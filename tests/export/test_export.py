@@ -241,3 +241,31 @@ def test_tree_arrays_that_would_loop_forever_are_refused(tmp_path, ensemble):
                          ensemble.aggregation, ensemble.dim)
     with pytest.raises(ExportError, match=r"member 0 \(gbdt\) has tree nodes whose children point outside"):
         write_export(tmp_path / "out", bad, metrics={}, dataset={})
+
+
+def test_calibration_temperature_roundtrip_and_preference(tmp_path, ensemble, X):
+    """A temperature stored at export gives calibrated P(a ≻ b); an export without one (written before
+    calibration existed, like `exported`) loads with temperature None and the raw σ(score(a) − score(b))."""
+    out = write_export(tmp_path / "cal", ensemble, metrics={}, dataset={},
+                       calibration={"temperature": 0.25, "pairs": 10, "fitted_on": "validation pairs"})
+    loaded = load_ensemble(out)
+    assert loaded.temperature == 0.25
+    Xa, Xb = X[:25], X[25:]
+    d = ensemble.score(Xa) - ensemble.score(Xb)
+    np.testing.assert_allclose(loaded.preference(Xa, Xb), 1 / (1 + np.exp(-d / 0.25)), rtol=1e-6)
+    plain = load_ensemble(write_export(tmp_path / "plain", ensemble, metrics={}, dataset={}))
+    assert plain.temperature is None
+    assert "calibration" not in json.loads((tmp_path / "plain" / "manifest.json").read_text())
+    np.testing.assert_allclose(plain.preference(Xa, Xb), 1 / (1 + np.exp(-d)), rtol=1e-6)
+    with pytest.raises(DataError, match="same shape"):
+        loaded.preference(Xa, Xb[:3])
+
+
+@pytest.mark.parametrize("value", [0, -1.0, None, "2", float("inf")])
+def test_bad_calibration_temperature_refused(tmp_path, ensemble, value):
+    out = write_export(tmp_path / "cal", ensemble, metrics={}, dataset={}, calibration={"temperature": 1.0})
+    _edit_manifest(out, lambda m: m["calibration"].update(temperature=value))
+    with pytest.raises(ExportError, match=r"calibration\.temperature.*finite number > 0"):
+        load_ensemble(out)
+    with pytest.raises(ExportError, match="temperature"):
+        write_export(tmp_path / "bad", ensemble, metrics={}, dataset={}, calibration={"temperature": value})

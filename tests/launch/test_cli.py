@@ -58,12 +58,13 @@ def test_evaluate_writes_report(tmp_path):
     r = rmsearch("evaluate", "--data", SMALL, "--set", "members=3", "--set", "mlp.epochs=5", "--out", out,
                  "--json", tmp_path / "m.json")
     assert r.returncode == 0, r.stderr
-    assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "bon.png", "curves.csv"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "bon.png", "curves.csv", "calibration.png"}
     md = (out / "report.md").read_text()
     assert "| single |" in md and "| uwo (λ=1) |" in md and "![BoN" in md
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert set(metrics) == {"single", "mean", "min", "median", "uwo (λ=1)", "lcb (κ=1)"}
     assert 0.5 < metrics["mean"]["pair_accuracy"] <= 1
+    assert 0 <= metrics["mean"]["pair_ece"] < 0.5 and "| pair ECE |" in md
     assert (out / "bon.png").read_bytes()[:4] == b"\x89PNG"
     # the KL axis is the exact one of N of M drawn without replacement: log M at N = M (60 candidates)
     rows = list(csv.DictReader((out / "curves.csv").open()))

@@ -8,7 +8,8 @@ import pytest
 
 from rmsearch.launch.cli import build_parser
 
-VERBS = [("data", "synth"), ("data", "inspect"), ("evaluate",), ("export",), ("score",), ("spaces", "show")]
+VERBS = [("data", "synth"), ("data", "inspect"), ("evaluate",), ("compare",), ("export",), ("score",),
+         ("spaces", "show")]
 
 
 def subparser(path):
@@ -40,7 +41,9 @@ def test_every_option_has_help_and_shows_its_default(path):
 @pytest.mark.parametrize("args, shown", [
     (["data", "synth"], ["--dim DIM", "(default: 32)", "(default: 500)"]),
     (["data", "inspect"], ["--json", "(default: off)"]),
-    (["evaluate"], ["(default: runs/evaluate)", "(default: synth)", "(default: within)"]),
+    (["evaluate"], ["(default: runs/evaluate)", "(default: synth)", "(default: within)", "--split {all,test,val}",
+                    "every prompt of the data's test split", "--force"]),
+    (["compare"], ["ENSEMBLE [ENSEMBLE ...]", "--baseline {linear,seed-paper}", "compare.json", "Default: test when"]),
     (["export"], ["(default: runs)", "(default: rmsearch)", "the best complete trial"]),
     (["score"], ["EMBEDDINGS.scores.npy", "--force", "(default: off)"]),
     (["spaces", "show"], ["seed-paper"]),

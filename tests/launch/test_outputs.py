@@ -64,7 +64,7 @@ def test_evaluate_replaces_its_earlier_report_but_not_files_added_to_it(tmp_path
     r = evaluate(out)  # an earlier report: replaced
     assert r.returncode == 0, r.stderr
     assert (out / "report.md").read_text().startswith("# Robustness") and hidden(tmp_path) == []
-    assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "bon.png", "curves.csv"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "bon.png", "curves.csv", "calibration.png"}
     (out / "notes.txt").write_text("my reading of the curves")
     r = evaluate(out)
     assert r.returncode == 2 and "notes.txt" in r.stderr and "would delete them" in r.stderr
