@@ -209,10 +209,10 @@ def test_export_score_and_evaluate_from_the_cli(finished, tmp_path):
     import rmsearch
 
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), rmsearch.load_ensemble(tmp_path / "ens").score(X), rtol=1e-6)
-    r = _cli("evaluate", "--ensemble", tmp_path / "ens", "--data", SMALL, "--json", tmp_path / "m.json")
+    r = _cli("evaluate", "--ensemble", tmp_path / "ens", "--data", SMALL, "--split", "val", "--json", tmp_path / "m.json")
     assert r.returncode == 0, r.stderr
-    metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["val"]["gold_final"] == pytest.approx(trial.user_attrs["val_metrics"]["gold_final"], rel=1e-4)
+    metrics = json.loads((tmp_path / "m.json").read_text())["ensembles"][0]["metrics"]
+    assert metrics["gold_final"]["value"] == pytest.approx(trial.user_attrs["val_metrics"]["gold_final"], rel=1e-4)
     r = _cli("export", "--runs", runs, "--study", "s", "--select", "--out", tmp_path / "chosen")
     assert r.returncode == 0, r.stderr
     assert "cross-trial selection" in r.stdout and (tmp_path / "chosen" / "manifest.json").is_file()
