@@ -484,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="a built-in space (default, seed-paper, coste) or the path of a YAML space file")
     p.set_defaults(func=cmd_spaces_show)
 
-    p = sub.add_parser("launch", help="run a distributed ensemble search (Optuna × Ray)")
+    p = sub.add_parser("launch", help="run a distributed ensemble search (Optuna × Ray)", formatter_class=HelpFormatter)
     _add_task_args(p)
     p.add_argument("--space", default="default", help="a built-in space (default, seed-paper, coste) or a YAML file")
     p.add_argument("--trials", type=int, default=20, help="trials to add in this launch")
