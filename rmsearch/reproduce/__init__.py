@@ -30,7 +30,8 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder (an earlier report there is replaced)")
     p.add_argument("--quick", action="store_true", help=f"a tiny version for tests: {QUICK_DATA}, 1 seed, "
                    "2 members, few epochs, 5%% and 40%% flips (seconds; the numbers mean little)")
-    p.add_argument("--seeds", type=int, help="seeds per cell (annotator draw, splits and members); default 3 (quick: 1)")
+    p.add_argument("--seeds", type=int, help="seeds per cell: each draws the annotator's labels, the splits, the members "
+                   "and, with --data synth (no seed= in it), the world itself; default 5 (quick: 1)")
     p.add_argument("--members", type=int, help="members per ensemble; default 5 (quick: 2)")
     p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
@@ -52,7 +53,11 @@ def cmd_reproduce(args) -> int:
     write_study(out, result)
     console = Console()
     for f in findings(result["rows"], result["per_seed"]):
-        console.print(f"({f.key}) {f.claim}: [bold]{f.verdict}[/bold]", highlight=False)
+        count = f" ({f.count})" if f.count else ""
+        console.print(f"({f.key}) {f.claim}: [bold]{f.verdict}[/bold]{count}", highlight=False)
+        for g in f.per_head:
+            count = f" ({g.count})" if g.count else ""
+            console.print(f"    {g.scope}: {g.verdict}{count}", highlight=False)
     console.print(f"{len(result['rows'])} rows, {result['wall_seconds']:.0f} s; report: {out / 'report.md'}",
                   highlight=False)
     return 0

@@ -12,7 +12,7 @@ import numpy as np
 
 from rmsearch.errors import RMSearchError
 from rmsearch.evaluate._report import _json, atomic_folder
-from rmsearch.reproduce._findings import findings
+from rmsearch.reproduce._findings import findings, verdict_table
 from rmsearch.reproduce._study import AGG_LABELS, METRICS, ROW_AGGREGATIONS
 
 MARKER = "results.json"
@@ -72,7 +72,7 @@ def plot_noise_level(curves: dict, heads, rate: float, pool: int, path: Path) ->
                 ax.fill_between(kl, gold - std, gold + std, color=STYLE[agg]["color"], alpha=0.12, lw=0)
         ax.set_title(head)
         ax.grid(alpha=0.3)
-        ax.set_xlabel(f"KL(BoN ‖ base)   (N = 1 … {pool})")
+        ax.set_xlabel(f"KL(BoN ‖ base) of N of M drawn without replacement   (N = 1 … {pool})", fontsize=9)
         ax.set_ylabel("expected gold reward")
         ax.legend(fontsize=8, loc="lower right")
     for ax in axes.ravel()[len(heads):]:
@@ -147,17 +147,29 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def _seeds_line(cfg: dict, data: dict) -> str:
+    if data.get("world_per_seed"):
+        worlds = ", ".join(f"{w['name']} ({w['fingerprint']})" for w in data["worlds"])
+        return (f"- **seeds** ({cfg['seeds']}) each draw a built-in world (seed s draws world s: {worlds}), the "
+                f"annotator's label draws, the prompt splits and the member seeds; no verdict rests on one world")
+    return (f"- **seeds** ({cfg['seeds']}) vary the annotator's label draws, the prompt splits and the member seeds; "
+            f"the world (the data) is the same for all")
+
+
 def _markdown(result: dict, found, figures: dict) -> str:
     cfg, data = result["config"], result["data"]
     heads = ", ".join(cfg["heads"])
     md = [
         "# Reward-model ensembles under label noise: the seed paper's case study, rerun", "",
-        f"- **data**: {data['name']} (`--data {data['spec']}`, fingerprint {data['fingerprint']}, dim {data['dim']}; "
-        f"train {data['train'][0]} prompts × {data['train'][1]} responses, test {data['test'][0]} × {data['test'][1]})",
+        f"- **data**: {'the built-in world, one per seed' if data.get('world_per_seed') else data['name']} "
+        f"(`--data {data['spec']}`"
+        + ("" if data.get("world_per_seed") else f", fingerprint {data['fingerprint']}")
+        + f", dim {data['dim']}; train {data['train'][0]} prompts × {data['train'][1]} responses, test "
+        f"{data['test'][0]} × {data['test'][1]})",
         f"- **design**: head types {heads} × label flip rates {', '.join(f'{r:.0%}' for r in cfg['noise_levels'])} × "
         f"{cfg['seeds']} seed(s); each cell an ensemble of {cfg['members']} members, each member on its own bootstrap "
         f"draw of the pairs; member scores standardized on training rows before aggregating",
-        "- **seeds** vary the annotator's label draws, the prompt splits and the member seeds; the world is fixed",
+        _seeds_line(cfg, data),
         f"- **training**: {result['train_pairs']} labelled within-prompt pairs per cell (flipped labels at the given "
         f"rate; realized label error in the table)",
         f"- **test split**: {result['test_prompts']} prompts × {result['pool']} candidates (the final numbers; "
@@ -174,9 +186,13 @@ def _markdown(result: dict, found, figures: dict) -> str:
         "Criteria: (a) every ensemble aggregation's BoN gold at N=M, averaged over heads and noise levels, is above "
         "the single head's; (b) the gain of min/uwo over mean in BoN gold at N=M (averaged over heads) is positive at "
         "the highest noise level and larger than at the lowest; (c) mlp_clf loses less BoN gold at N=M than mlp "
-        "from the lowest to the highest noise level. Differences are not tested for significance; the per-seed count "
-        "(the same criterion on each seed's numbers alone) and the ± std over seeds in the table show how firm "
-        "each verdict is.", "",
+        "from the lowest to the highest noise level. Each criterion is decided on the mean over seeds and, on its "
+        "own, on each seed's numbers: **reproduced** where it holds on the mean and in most seeds, **not "
+        "reproduced** where it fails on the mean and in most seeds, **mixed** otherwise. Differences are not "
+        "tested for significance; the ± std over seeds and the per-seed count show how firm each verdict is.", "",
+        "### Per head type", "",
+        "(a) and (b) decided for each head type on its own (statistics in BoN gold at N=M; ± std over seeds):", "",
+        verdict_table(found), "",
         "## Results (test split; mean ± std over seeds)", "",
         results_table(result["rows"]), "",
         "`single` is each member evaluated alone, metrics and curves averaged over members; `mean`, `min` and "

@@ -1,7 +1,12 @@
 """The seed paper's reward-model-ensemble case study, rerun: for each head type × label-noise level × seed, one
 member group is trained as a Ray task; from its cached test scores the driver evaluates a single head (each
 member alone, averaged) against the mean, min and uwo (λ=1) ensembles of all members, with exact best-of-N
-curves up to the pool size. Results are summarized over seeds (mean ± std)."""
+curves up to the pool size. Results are summarized over seeds (mean ± std).
+
+A seed draws the annotator's labels, the prompt splits and the member seeds, and, on the built-in world given
+without a seed (`synth`, `synth:dim=64`, …), the world itself (`synth` seed = the study's seed): a verdict is then
+not a property of one world. Data with a fixed world (a seed-format folder, `synth:seed=3`) is shared by all
+seeds."""
 
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ class StudyConfig:
     data: str = "synth"
     heads: tuple[str, ...] = HEADS
     noise_levels: tuple[float, ...] = NOISE_LEVELS
-    seeds: int = 3
+    seeds: int = 5
     members: int = 5
     quick: bool = False
     configs: dict[str, dict] = field(default_factory=dict)
@@ -54,7 +59,7 @@ class StudyConfig:
         config = cls(
             data=data or (QUICK_DATA if quick else "synth"),
             noise_levels=(0.05, 0.40) if quick else NOISE_LEVELS,
-            seeds=(1 if quick else 3) if seeds is None else seeds,
+            seeds=(1 if quick else 5) if seeds is None else seeds,
             members=(2 if quick else 5) if members is None else members,
             quick=quick, configs=head_configs(quick),
         )
@@ -66,6 +71,11 @@ class StudyConfig:
         if self.members < 2:
             raise RMSearchError(f"--members {self.members}: an ensemble needs at least 2 members.")
         return self
+
+    @property
+    def world_per_seed(self) -> bool:
+        """Whether each seed draws its own built-in world (`synth` given without `seed=`)."""
+        return world_per_seed(self.data)
 
     def task_config(self, rate: float, seed: int) -> TaskConfig:
         return TaskConfig(annotator=Annotator(flip_rate=rate), seed=seed)
@@ -100,6 +110,12 @@ def evaluate_group(split, stats: np.ndarray, test_scores: np.ndarray) -> dict:
     return out
 
 
+def world_per_seed(spec: str) -> bool:
+    """`synth[:…]` without a `seed=` draws a world per seed; a folder or `synth:seed=…` is one fixed world."""
+    spec = str(spec)
+    return (spec == "synth" or spec.startswith("synth:")) and "seed=" not in spec
+
+
 def check_data(data, spec: str) -> GoldData:
     if isinstance(data, PairData):
         raise RMSearchError(
@@ -120,15 +136,22 @@ def run_study(config: StudyConfig, address: str | None = None, workers: int | No
     from rmsearch.search._driver import init_ray
 
     start = time.perf_counter()
-    data = check_data(load_data(config.data), config.data)
+    seeds = range(config.seeds)
+    if config.world_per_seed:
+        worlds = {s: check_data(load_data(config.data, seed=s), config.data) for s in seeds}
+    else:
+        data = check_data(load_data(config.data), config.data)
+        worlds = {s: data for s in seeds}
     ray, slots, threads = init_ray(address, workers)
     remote = ray.remote(num_cpus=threads, max_retries=3)(_train_job)
-    data_ref = ray.put(data)  # once; every job carves its task from the shared copy
-    tasks = {(r, s): make_task(data, config.task_config(r, s)) for r in config.noise_levels for s in range(config.seeds)}
+    refs_of = {}
+    for s, data in worlds.items():  # each world once into the object store; every job carves its task from it
+        refs_of.setdefault(id(data), ray.put(data))
+    tasks = {(r, s): make_task(worlds[s], config.task_config(r, s)) for r in config.noise_levels for s in seeds}
     refs = {}
     for head, rate, seed in config.jobs():
-        ref = remote.remote(data_ref, config.task_config(rate, seed), config.configs[head], config.member_seeds(seed),
-                            threads)
+        ref = remote.remote(refs_of[id(worlds[seed])], config.task_config(rate, seed), config.configs[head],
+                            config.member_seeds(seed), threads)
         refs[ref] = (head, rate, seed)
     runs = {}
     train_seconds = 0.0
@@ -147,10 +170,13 @@ def run_study(config: StudyConfig, address: str | None = None, workers: int | No
                 bar.advance(job)
     label_error = {(r, s): t.label_error for (r, s), t in tasks.items()}
     any_task = next(iter(tasks.values()))
+    data = worlds[0]
     return {
         "config": asdict(config),
         "data": {"spec": config.data, "name": data.name, "fingerprint": data.fingerprint, "dim": data.dim,
-                 "train": list(data.train.embeddings.shape[:2]), "test": list(data.test.embeddings.shape[:2])},
+                 "train": list(data.train.embeddings.shape[:2]), "test": list(data.test.embeddings.shape[:2]),
+                 "world_per_seed": config.world_per_seed,
+                 "worlds": [{"seed": s, "name": w.name, "fingerprint": w.fingerprint} for s, w in worlds.items()]},
         "test_prompts": int(any_task.test.gold.shape[0]), "pool": int(any_task.test.gold.shape[1]),
         "train_pairs": len(any_task.train),
         "rows": summarize(config, runs, label_error),

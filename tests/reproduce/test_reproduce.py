@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 
 from rmsearch.errors import RMSearchError
-from rmsearch.reproduce import add_reproduce_parser, cmd_reproduce, findings
+from rmsearch.reproduce import StudyConfig, add_reproduce_parser, cmd_reproduce, findings
+from rmsearch.reproduce._findings import verdict_table
+from rmsearch.reproduce._study import world_per_seed
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -46,15 +49,20 @@ def test_parser_wires_cmd_reproduce(tmp_path):
 
 def test_quick_end_to_end(tmp_path, ray_module):
     out = tmp_path / "study"
-    assert cmd_reproduce(_args(out, quick=True)) == 0
+    assert cmd_reproduce(_args(out, quick=True, seeds=2)) == 0
     md = (out / "report.md").read_text()
     assert "| head | label flips | label error | aggregation | BoN gold @ N=M |" in md
     assert "## Findings of the literature" in md
     lines = [l for l in md.splitlines() if re.match(r"- \([abc]\) ", l)]
     assert len(lines) == 3
     for line in lines:
-        assert re.search(r"\*\*(reproduced|not reproduced)\*\*", line), line
-        assert re.search(r"\d\.\d{3}", line), line  # the numbers behind the verdict
+        assert re.search(r"\*\*(reproduced|not reproduced|mixed)\*\* \(holds in [012] of 2 seeds\)", line), line
+        assert re.search(r"\d\.\d{3} ± \d\.\d{3}", line), line  # the numbers behind the verdict, with their spread
+    # (a) and (b) are decided for each head type too: one row per head in the verdict table
+    for key in ("a", "b"):
+        for head in ("all heads", "mlp", "mlp_clf", "gbdt", "linear"):
+            assert re.search(rf"\| \({key}\) \| {head} \| .+ \| [012] of 2 \| (reproduced|not reproduced|mixed) \|",
+                             md), (key, head)
     for head in ("mlp", "mlp_clf", "gbdt", "linear"):
         assert f"| {head} | 40% |" in md
     pngs = sorted(out.glob("*.png"))
@@ -69,9 +77,30 @@ def test_quick_end_to_end(tmp_path, ray_module):
     for r in rows:
         assert np.isfinite(float(r["gold_final"])) and float(r["drop"]) >= 0
         assert float(r["gold_peak"]) >= float(r["gold_final"]) - 1e-12
+        assert r["seeds"] == "2" and float(r["gold_final_std"]) >= 0
     errors = {r["flip_rate"]: float(r["label_error"]) for r in rows}
     assert errors["0.05"] < 0.15 < 0.3 < errors["0.4"]  # realized label error follows the flip rate
+    blob = json.loads((out / "results.json").read_text())
+    # each seed drew its own world: two fingerprints, and the report says so
+    worlds = blob["data"]["worlds"]
+    assert blob["data"]["world_per_seed"] and [w["seed"] for w in worlds] == [0, 1]
+    assert len({w["fingerprint"] for w in worlds}) == 2
+    assert "each draw a built-in world" in md and worlds[1]["fingerprint"] in md
+    # the summary row is the mean and the std over the two seeds' own numbers
+    per_seed = [r for r in blob["per_seed"] if (r["head"], r["flip_rate"], r["aggregation"]) == ("mlp", 0.4, "uwo")]
+    row = next(r for r in blob["rows"] if (r["head"], r["flip_rate"], r["aggregation"]) == ("mlp", 0.4, "uwo"))
+    vals = [r["gold_final"] for r in sorted(per_seed, key=lambda r: r["seed"])]
+    assert len(vals) == 2 and vals[0] != vals[1]
+    assert row["gold_final"] == pytest.approx(np.mean(vals)) and row["gold_final_std"] == pytest.approx(np.std(vals, ddof=1))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
+
+
+def test_world_per_seed_only_for_synth_without_a_seed(tmp_path):
+    assert world_per_seed("synth") and world_per_seed("synth:dim=8,test_prompts=20")
+    assert not world_per_seed("synth:seed=3") and not world_per_seed("synth:dim=8,seed=0")
+    assert not world_per_seed(str(tmp_path)) and not world_per_seed(f"{tmp_path}::gen_emb_task")
+    assert StudyConfig.make().seeds == 5 and StudyConfig.make(quick=True).seeds == 1
+    assert StudyConfig.make(data="synth:seed=2").world_per_seed is False
 
 
 def test_refuses_pair_data(tmp_path):
@@ -157,13 +186,75 @@ def test_findings_partial_and_untestable():
     assert "not tested" in findings(one_level)[1].line()
 
 
-def test_findings_count_seeds_where_the_criterion_holds():
+def _per_seed(base, singles):
+    """Per-seed rows: in seed i the single head sits at singles[i] (per head, or one number for all heads) relative
+    to the ensembles."""
+    out = []
+    for seed, single in enumerate(singles):
+        out += [{**r, "seed": seed} for r in
+                table(base, lambda a, r, s=single: 0.0 if a != "single" else s)]
+    return out
+
+
+def _mean_rows(base, per_seed):
+    keys = ("head", "flip_rate", "aggregation")
+    groups = {}
+    for r in per_seed:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r["gold_final"])
+    return [{**dict(zip(keys, k)), "gold_final": float(np.mean(v))} for k, v in groups.items()]
+
+
+def test_findings_count_seeds_and_spread():
     base = {"mlp": {0.05: 1.0, 0.40: 0.5}, "mlp_clf": {0.05: 1.0, 0.40: 0.8}}
+    per_seed = _per_seed(base, (-0.2, -0.1, 0.5))  # ensembles beat single in seeds 0 and 1 only
+    a = findings(_mean_rows(base, per_seed), per_seed)[0]
+    diffs = np.array([0.2, 0.1, -0.5])  # ensemble − single per seed
+    assert a.reproduced is False  # on the mean over seeds, single is above
+    assert (a.holds, a.seeds, a.count) == (2, 3, "holds in 2 of 3 seeds")
+    assert a.verdict == "mixed"  # fails on the mean, holds in most seeds
+    assert a.stats["uwo"] == pytest.approx(diffs.mean()) and a.spread["uwo"] == pytest.approx(diffs.std(ddof=1))
+    assert f"uwo 0.825 ({diffs.mean():+.3f} ± {diffs.std(ddof=1):.3f})" in a.evidence
+    assert a.evidence.endswith("on its own the criterion holds in 2 of them.")
+    assert "**mixed** (holds in 2 of 3 seeds)" in a.line()
+    # one seed: no spread, no count, and the verdict is the criterion itself
+    one = findings(_mean_rows(base, per_seed[:16]), per_seed[:16])[0]
+    assert (one.holds, one.spread, one.count, one.verdict) == (None, {}, "", "reproduced")
+    assert "±" not in one.evidence
+
+
+def test_verdict_weighs_mean_and_seeds():
+    base = {"mlp": {0.05: 1.0, 0.40: 0.5}, "gbdt": {0.05: 1.0, 0.40: 0.5}}
+    # holds on the mean (one seed far below) but in only 1 of 3 seeds -> mixed
+    per_seed = _per_seed(base, (-0.9, 0.05, 0.05))
+    assert findings(_mean_rows(base, per_seed), per_seed)[0].verdict == "mixed"
+    per_seed = _per_seed(base, (-0.3, -0.1, 0.05))  # mean holds, 2 of 3 seeds -> reproduced
+    f = findings(_mean_rows(base, per_seed), per_seed)[0]
+    assert (f.verdict, f.holds) == ("reproduced", 2)
+    per_seed = _per_seed(base, (0.3, 0.1, -0.05))  # mean fails, 1 of 3 seeds -> not reproduced
+    f = findings(_mean_rows(base, per_seed), per_seed)[0]
+    assert (f.verdict, f.holds) == ("not reproduced", 1)
+
+
+def test_findings_per_head_type():
+    base = {"mlp": {0.05: 1.0, 0.40: 0.5}, "gbdt": {0.05: 1.0, 0.40: 0.5}}
     per_seed = []
-    for seed, single in ((0, -0.2), (1, -0.1), (2, 0.5)):  # ensembles beat single in seeds 0 and 1 only
-        per_seed += [{**r, "seed": seed} for r in table(base, lambda a, r, s=single: s if a == "single" else 0.0)]
-    mean_rows = table(base, lambda a, r: 0.2 / 3 if a == "single" else 0.0)  # the seeds' mean: single above
-    a = findings(mean_rows, per_seed)[0]
-    assert a.reproduced is False
-    assert a.evidence.endswith("Per seed, the criterion holds in 2 of 3.")
-    assert "Per seed" not in findings(mean_rows, [r for r in per_seed if r["seed"] == 0])[0].evidence
+    for seed, (mlp_single, gbdt_single) in enumerate(((-0.3, 0.1), (-0.2, 0.05), (-0.25, -0.02))):
+        for r in table(base, lambda a, r: 0.0):
+            if r["aggregation"] == "single":
+                r["gold_final"] += mlp_single if r["head"] == "mlp" else gbdt_single
+            per_seed.append({**r, "seed": seed})
+    found = findings(_mean_rows(base, per_seed), per_seed)
+    a, b, c = found
+    assert a.verdict == "reproduced" and a.holds == 3  # over both heads the ensembles win in every seed
+    by_head = {g.scope: g for g in a.per_head}
+    assert set(by_head) == {"mlp", "gbdt"}
+    assert (by_head["mlp"].verdict, by_head["mlp"].holds) == ("reproduced", 3)
+    assert (by_head["gbdt"].verdict, by_head["gbdt"].holds) == ("not reproduced", 1)
+    gbdt = np.array([-0.1, -0.05, 0.02])
+    assert by_head["gbdt"].stats["mean"] == pytest.approx(gbdt.mean())
+    assert by_head["gbdt"].spread["mean"] == pytest.approx(gbdt.std(ddof=1))
+    assert c.reproduced is None and c.per_head == ()  # no mlp_clf rows
+    md = verdict_table(found)
+    assert re.search(r"\| \(a\) \| gbdt \| mean − single -0\.043 ± 0\.060; .+ \| 1 of 3 \| not reproduced \|", md), md
+    assert "| (a) | mlp |" in md and "| (c) | mlp_clf vs mlp | – | – | not tested |" in md
+    assert len(b.per_head) == 2  # (b) is decided per head too
