@@ -233,7 +233,7 @@ def test_experiment_in_the_tb_root_declares_every_parameter_of_the_space(tmp_pat
             assert _in_domain(infos[name], value), (name, value, infos[name])
     assert _session(tb / "trial-0")["mlp.hidden"].string_value == "[128, 64]"
     assert _session(tb / "trial-3")["gbdt.max_iter"].number_value == 100
-    assert _session(tb / "trial-2")["linear.weight_decay"].number_value == pytest.approx(1e-4)
+    assert _session(tb / "trial-2")["linear.solver"].string_value == "lbfgs"  # the logistic-regression start
     assert _session(tb / "trial-1")["standardize"].bool_value is True
 
 
