@@ -468,14 +468,17 @@ class Search:
         alone there."""
         import optuna
 
-        if self._beating:
-            return self._fail_stale_heartbeats()
-        requeued = []
+        requeued = self._fail_stale_heartbeats() if self._beating else []
+        # also where there are heartbeats: a driver killed between asking for a trial and its first heartbeat
+        # leaves a trial no heartbeat check ever finds; on this host its dead process says so
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             owner = t.user_attrs.get("driver")
             if not owner or owner.get("host") != _HOST or _pid_alive(owner.get("pid", -1)):
                 continue
-            reason = f"driver process {owner['pid']} on {owner['host']} died while the trial ran; configuration re-queued"
+            reason = (f"no heartbeat from driver process {owner['pid']} on {owner['host']}: it died before its first "
+                      f"heartbeat for the trial; configuration re-queued" if self._beating else
+                      f"driver process {owner['pid']} on {owner['host']} died while the trial ran; configuration "
+                      f"re-queued")
             optuna.trial.Trial(self.study, t._trial_id).set_user_attr("fail_reason", reason)
             self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             self.study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
