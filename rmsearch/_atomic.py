@@ -1,7 +1,7 @@
 """Output folders written whole or not at all (reports, exports), readable as the user's umask says.
 
-A folder is built in a hidden sibling, `.NAME.tmp-XXXXXXXX`, then swapped in: an earlier folder at the target is
-first renamed aside to `.NAME.old-XXXXXXXX`, the new one renamed into place, and only then the old one removed.
+A folder is built in a hidden sibling, `.NAME.tmp-<random suffix>`, then swapped in: an earlier folder at the target is
+first renamed aside to `.NAME.old-<random suffix>`, the new one renamed into place, and only then the old one removed.
 A failure while writing leaves the earlier folder untouched; a failure while moving the new one in puts the
 earlier one back. The working directory (or a folder above it) is never a target: it cannot be replaced whole.
 
