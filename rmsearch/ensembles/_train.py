@@ -80,7 +80,6 @@ def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...], test: bool
 def _out_of_fold(task: Task, config: HeadConfig, seeds, rows: np.ndarray, stats: np.ndarray) -> np.ndarray:
     """(k, len(task.val)) validation scores, each pair scored by the members of the fold that held it out."""
     val = task.val
-    n = len(val.pairs)
     out = np.empty((len(seeds), len(val)), np.float32)
     for fold in task.folds:
         head = make_head(config, seeds).fit(fold.train, stop=fold.stop)

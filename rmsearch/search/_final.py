@@ -95,18 +95,6 @@ def export_trial(search, trial, out: Path) -> Path:
     return export_combination(search, combination, out, {"trial": trial.number, "point": config.to_point()})
 
 
-def export_selection(search, out: Path) -> tuple[Path, Combination, list[float]]:
-    """Greedy selection over the study's members, exported; returns the path, the combination, the trace."""
-    _, records = library(search)
-    if len(records) < 1:
-        from rmsearch.errors import RMSearchError
-
-        raise RMSearchError(f"study {search.options.study!r} has no trained members to select from; run "
-                            f"`rmsearch launch` first.")
-    combination, trace, _ = select_across_trials(search.task, records, search.objective)
-    return export_combination(search, combination, out, _selection_source(combination, trace)), combination, trace
-
-
 @dataclass
 class Choice:
     """What a launch exports, and why."""
