@@ -28,6 +28,15 @@ class Pairs:
     def subset(self, idx: np.ndarray) -> "Pairs":
         return Pairs(self.X, self.a[idx], self.b[idx], self.y[idx])
 
+    def join(self, other: "Pairs") -> "Pairs":
+        """These pairs followed by `other`'s, over one `X` (no copy where both index the same array)."""
+        if other.X is self.X:
+            return Pairs(self.X, np.concatenate([self.a, other.a]), np.concatenate([self.b, other.b]),
+                         np.concatenate([self.y, other.y]))
+        n = len(self.X)
+        return Pairs(np.concatenate([self.X, other.X]), np.concatenate([self.a, other.a + n]),
+                     np.concatenate([self.b, other.b + n]), np.concatenate([self.y, other.y]))
+
 
 @dataclass(frozen=True)
 class Annotator:

@@ -79,7 +79,8 @@ class LinearConfig(TorchHeadConfig):
     """'adam': minibatch AdamW as the other torch heads (lr, epochs, weight_decay, early stopping apply). 'lbfgs':
     the exact L2-penalized logistic regression on pair differences (scikit-learn's lbfgs on hard labels; `C`,
     `normalize`, `bootstrap` and `feature_fraction` apply, the minibatch settings and label smoothing do not), the
-    same model as `LogisticRegression(C=C)` on chosen − rejected."""
+    same model as `LogisticRegression(C=C)` on chosen − rejected. It has no early stopping, so it trains on the
+    early-stopping pairs as well."""
     C: float = 1.0
     """lbfgs: inverse L2 strength, as scikit-learn's C (½‖w‖² + C·Σ log-loss over both orientations of each pair)."""
 

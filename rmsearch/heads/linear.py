@@ -1,6 +1,7 @@
 """`linear` head: see `LinearConfig` for what it is and its hyperparameters. Minibatch training (solver 'adam') is
 in `_torch`; solver 'lbfgs' fits the exact L2-penalized logistic regression here, member by member, with the same
-per-member subspace and bootstrap draw the minibatch path uses, into the same arrays."""
+per-member subspace and bootstrap draw the minibatch path uses, into the same arrays. It has no early stopping,
+so it trains on the early-stopping pairs too."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class LinearHead(TorchHead):
             return super().fit(train, stop=stop)
         from sklearn.linear_model import LogisticRegression
 
+        if stop is not None and len(stop):
+            train = train.join(stop)  # an exact fit has no early stopping: the early-stop pairs are training data
         cfg: LinearConfig = self.config
         D = train.X.shape[1]
         rows = np.unique(np.concatenate([train.a, train.b]))

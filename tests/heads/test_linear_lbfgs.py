@@ -24,3 +24,13 @@ def test_lbfgs_members_draw_the_subspace_the_minibatch_path_draws(small_task):
     for e, a in zip(exact.member_arrays(), adam.member_arrays()):
         np.testing.assert_array_equal(e["features"], a["features"])
     assert not np.array_equal(exact.member_arrays()[0]["features"], exact.member_arrays()[1]["features"])
+
+
+def test_lbfgs_trains_on_the_early_stopping_pairs_too(small_task):
+    """An exact fit has no early stopping; handing it `stop` pairs must not throw them away."""
+    cfg = LinearConfig(solver="lbfgs", normalize=False)
+    with_stop = make_head(cfg, (0,)).fit(small_task.train, stop=small_task.stop)
+    joined = make_head(cfg, (0,)).fit(small_task.train.join(small_task.stop))
+    alone = make_head(cfg, (0,)).fit(small_task.train)
+    np.testing.assert_array_equal(with_stop.member_arrays()[0]["w0"], joined.member_arrays()[0]["w0"])
+    assert not np.allclose(with_stop.member_arrays()[0]["w0"], alone.member_arrays()[0]["w0"])
