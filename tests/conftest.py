@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from rmsearch._openmp import spin_env
+from rmsearch.openmp import spin_env
 
 os.environ.update(spin_env())  # the test process trains too (before torch or scikit-learn load)
 

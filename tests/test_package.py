@@ -15,7 +15,7 @@ def test_importing_rmsearch_changes_no_environment_variable():
 
 
 def test_the_command_and_its_ray_workers_get_a_short_openmp_spin():
-    from rmsearch._openmp import SPIN
+    from rmsearch.openmp import SPIN
 
     code = ("import os, sys; from rmsearch.launch.cli import main\n"
             "sys.argv = ['rmsearch', 'spaces', 'show', 'coste']; main(sys.argv[1:])\n"

@@ -2,12 +2,21 @@
 the numpy-only `Ensemble` that exports load into. (Training a member group lives in `_train`, which imports
 torch; it is imported where used.)"""
 
-from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES, Aggregation, aggregate, score_stats, standardize
-from rmsearch.ensembles._config import EnsembleConfig, flatten
+from rmsearch.ensembles._aggregate import (
+    AGGREGATIONS,
+    PARAM_NAMES,
+    Aggregation,
+    aggregate,
+    score_stats,
+    standardize,
+)
+from rmsearch.ensembles._config import TOP_KEYS, EnsembleConfig, check_value, flatten
 from rmsearch.ensembles._ensemble import Ensemble, Member
 from rmsearch.ensembles._greedy import greedy_select
+from rmsearch.ensembles._train import fit_group, score_split
 
 __all__ = [
-    "AGGREGATIONS", "PARAM_NAMES", "Aggregation", "Ensemble", "EnsembleConfig", "Member", "aggregate", "flatten",
-    "greedy_select", "score_stats", "standardize",
+    "AGGREGATIONS", "Aggregation", "Ensemble", "EnsembleConfig", "Member", "PARAM_NAMES", "TOP_KEYS",
+    "aggregate", "check_value", "fit_group", "flatten", "greedy_select", "score_split", "score_stats",
+    "standardize",
 ]

@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 
 from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES, Aggregation
 from rmsearch.errors import ConfigError
-from rmsearch.heads._base import example_text, typed_value
-from rmsearch.heads._configs import HEAD_CONFIGS, HeadConfig, MLPConfig
+from rmsearch.heads import (
+    HEAD_CONFIGS,
+    HeadConfig,
+    MLPConfig,
+    example_text,
+    typed_value,
+)
 
 TOP_KEYS = ("head", "members", "aggregation", "standardize", "seed")
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from rmsearch.ensembles._aggregate import Aggregation, standardize
 from rmsearch.errors import DataError
-from rmsearch.heads._forward import forward
+from rmsearch.heads import forward
 
 
 @dataclass(frozen=True)

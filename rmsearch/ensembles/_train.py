@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rmsearch.data._task import Split, Task
+from rmsearch.data import Split, Task
 from rmsearch.ensembles._aggregate import score_stats
 from rmsearch.heads import HeadConfig, make_head
 

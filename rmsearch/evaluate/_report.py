@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch._atomic import atomic_dir, check_not_cwd
 from rmsearch.errors import RMSearchError
+from rmsearch.files import atomic_dir, check_not_cwd
 
 COLUMNS = [
     ("objective", "objective"),
@@ -25,7 +25,7 @@ a search report carry it); the BoN columns exist only for data with gold rewards
 BON_KEYS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman")
 
 
-def _fmt(v) -> str:
+def fmt_value(v) -> str:
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
@@ -47,16 +47,16 @@ def table_columns(rows: dict[str, dict]) -> list[tuple[str, str]]:
     return [(k, label) for k, label in COLUMNS if any(_has_value(m.get(k)) for m in rows.values())]
 
 
-def _cell(m: dict, key: str) -> str:
+def metric_cell(m: dict, key: str) -> str:
     v = m.get(key)
-    return _fmt(v) if _has_value(v) else "–"
+    return fmt_value(v) if _has_value(v) else "–"
 
 
 def metrics_table(rows: dict[str, dict]) -> str:
     cols = table_columns(rows)
     lines = ["| | " + " | ".join(label for _, label in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_cell(m, k) for k, _ in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(metric_cell(m, k) for k, _ in cols) + " |")
     return "\n".join(lines)
 
 
@@ -185,12 +185,6 @@ def _names(names: list[str], most: int = 5) -> str:
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
-def atomic_folder(out: Path, option: str | None = "--out"):
-    """A temporary folder beside `out` that replaces `out` when the block succeeds and is removed when it fails,
-    so a report is never left half-written and an earlier one is never lost (see `rmsearch._atomic`)."""
-    return atomic_dir(out, option)
-
-
 def write_report(out: Path, title: str, results: dict[str, dict], context: dict, notes: str = "",
                  sections: list[dict] | None = None, option: str | None = None) -> Path:
     """`results`: name -> {"test": {"metrics", "curve"}, "val": {...}}. `context`: facts for the header and
@@ -201,13 +195,13 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
     command-line option for messages)."""
     out = Path(out)
     check_report_target(out, option)
-    with atomic_folder(out, option) as tmp:
+    with atomic_dir(out, option) as tmp:
         test_rows = {name: r["test"]["metrics"] for name, r in results.items()}
         val_rows = {name: r["val"]["metrics"] for name, r in results.items() if "val" in r}
         curves = {name: r["test"]["curve"] for name, r in results.items() if r["test"]["curve"] is not None}
         tables = [test_rows, val_rows]
         md = [f"# {title}", ""]
-        md += [f"- **{k}**: {_fmt(v)}" for k, v in context.items() if not isinstance(v, (dict, list))]
+        md += [f"- **{k}**: {fmt_value(v)}" for k, v in context.items() if not isinstance(v, (dict, list))]
         md += ["", "## Test split (final numbers; not used for any choice)", "", metrics_table(test_rows), ""]
         if val_rows:
             md += ["## Validation split (used for selection)", "", metrics_table(val_rows), ""]
@@ -245,11 +239,11 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
         (tmp / "report.md").write_text("\n".join(md))
         blob = {"context": context, "results": results,
                 "sections": {sec["heading"]: sec["results"] for sec in sections or []}}
-        (tmp / "metrics.json").write_text(json.dumps(blob, indent=2, default=_json))
+        (tmp / "metrics.json").write_text(json.dumps(blob, indent=2, default=json_default))
     return out
 
 
-def _json(o):
+def json_default(o):
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

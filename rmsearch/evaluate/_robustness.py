@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmsearch.ensembles._aggregate import AGGREGATIONS, Aggregation, standardize
+from rmsearch.ensembles import AGGREGATIONS, Aggregation, standardize
 from rmsearch.evaluate._split import evaluate_split
 
 
@@ -18,7 +18,7 @@ def compare_aggregations(task, stats: np.ndarray, val_scores: np.ndarray, test_s
     if standardized:
         zs = {k: standardize(v, stats) for k, v in zs.items()}
     splits = {"val": task.val, "test": task.test}
-    out = {"single": {k: _mean_of([evaluate_split(z, splits[k]) for z in zs[k]]) for k in splits}}
+    out = {"single": {k: mean_evaluation([evaluate_split(z, splits[k]) for z in zs[k]]) for k in splits}}
     if len(stats) > 1:
         for agg in aggregations:
             label = agg.name + (f" ({'λ' if agg.name == 'uwo' else 'κ'}={agg.param:g})" if agg.name in ("uwo", "lcb") else "")
@@ -26,7 +26,7 @@ def compare_aggregations(task, stats: np.ndarray, val_scores: np.ndarray, test_s
     return out
 
 
-def _mean_of(evals: list[dict]) -> dict:
+def mean_evaluation(evals: list[dict]) -> dict:
     """Average metrics and curves of several evaluations (same split, same N grid)."""
     metrics = {k: float(np.mean([e["metrics"][k] for e in evals])) for k in evals[0]["metrics"]}
     curve = evals[0]["curve"]

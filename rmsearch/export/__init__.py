@@ -19,11 +19,11 @@ shape before use, and refuses a folder that holds files the manifest does not li
 It never unpickles and never imports torch or anything named in the folder.
 """
 
-from rmsearch.export._format import FORMAT_VERSION, MANIFEST, MEMBERS
+from rmsearch.export._format import FORMAT_VERSION, MANIFEST, MEMBERS, jsonable
 from rmsearch.export._load import load_ensemble, read_manifest
 from rmsearch.export._write import ensemble_from_groups, package_versions, write_export
 
 __all__ = [
-    "FORMAT_VERSION", "MANIFEST", "MEMBERS", "ensemble_from_groups", "load_ensemble", "package_versions",
-    "read_manifest", "write_export",
+    "FORMAT_VERSION", "MANIFEST", "MEMBERS", "ensemble_from_groups", "jsonable", "load_ensemble",
+    "package_versions", "read_manifest", "write_export",
 ]

@@ -20,13 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES, Aggregation
-from rmsearch.ensembles._ensemble import Ensemble, Member
+from rmsearch.ensembles import AGGREGATIONS, PARAM_NAMES, Aggregation, Ensemble, Member
 from rmsearch.errors import ConfigError, ExportError
-from rmsearch.heads._configs import HEAD_CONFIGS
 from rmsearch.export._format import (
-    FORMAT, FORMAT_VERSION, HEAD_KINDS, MANIFEST, MEMBERS, TENSOR_NAME, check_member_arrays, sha256_bytes,
+    FORMAT,
+    FORMAT_VERSION,
+    HEAD_KINDS,
+    MANIFEST,
+    MEMBERS,
+    TENSOR_NAME,
+    check_member_arrays,
+    sha256_bytes,
 )
+from rmsearch.heads import HEAD_CONFIGS
 
 REEXPORT = "Re-export the ensemble."
 

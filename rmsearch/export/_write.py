@@ -10,13 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch._atomic import atomic_dir
-from rmsearch.ensembles._aggregate import PARAM_NAMES, Aggregation
-from rmsearch.ensembles._ensemble import Ensemble, Member
+from rmsearch.ensembles import PARAM_NAMES, Aggregation, Ensemble, Member
 from rmsearch.errors import ExportError
 from rmsearch.export._format import (
-    FORMAT, FORMAT_VERSION, HEAD_KINDS, MANIFEST, MEMBERS, check_member_arrays, jsonable, sha256_file,
+    FORMAT,
+    FORMAT_VERSION,
+    HEAD_KINDS,
+    MANIFEST,
+    MEMBERS,
+    check_member_arrays,
+    jsonable,
+    sha256_file,
 )
+from rmsearch.files import atomic_dir
 
 PACKAGES = ("rmsearch", "numpy", "safetensors", "torch", "scikit-learn")
 

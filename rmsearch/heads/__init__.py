@@ -10,7 +10,13 @@ from importlib import import_module
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import Head, HeadConfig
 from rmsearch.heads._configs import (
-    HEAD_CONFIGS, GBDTConfig, LinearConfig, MLPClassifierConfig, MLPConfig, TorchHeadConfig, head_config,
+    HEAD_CONFIGS,
+    GBDTConfig,
+    LinearConfig,
+    MLPClassifierConfig,
+    MLPConfig,
+    TorchHeadConfig,
+    head_config,
 )
 from rmsearch.heads._forward import forward
 
@@ -40,7 +46,9 @@ def make_head(config: HeadConfig, seeds=(0,), device: str = "cpu") -> Head:
     return cls(config, seeds=tuple(seeds), device=device)
 
 
+from rmsearch.heads._base import example_text, typed_value
+
 __all__ = [
-    "HEAD_CONFIGS", "GBDTConfig", "Head", "HeadConfig", "LinearConfig", "MLPClassifierConfig", "MLPConfig",
-    "TorchHeadConfig", "forward", "head_class", "head_config", "make_head",
+    "GBDTConfig", "HEAD_CONFIGS", "Head", "HeadConfig", "LinearConfig", "MLPClassifierConfig", "MLPConfig",
+    "TorchHeadConfig", "example_text", "forward", "head_class", "head_config", "make_head", "typed_value",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rmsearch.data._annotate import Pairs
+from rmsearch.data import Pairs
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import Head
 from rmsearch.heads._configs import TorchHeadConfig

@@ -27,7 +27,7 @@ import inspect
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from rmsearch.data._annotate import Pairs
+from rmsearch.data import Pairs
 from rmsearch.heads._base import Head
 from rmsearch.heads._configs import GBDTConfig
 from rmsearch.heads._trees import trees_to_arrays

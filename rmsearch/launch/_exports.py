@@ -36,7 +36,7 @@ EXTRA_LABELS = {"bon_auc": "BoN AUC (mean over log N)", "uncertainty_error_spear
 
 
 def labels() -> dict[str, str]:
-    from rmsearch.evaluate._report import COLUMNS
+    from rmsearch.evaluate import COLUMNS
 
     return {**dict(COLUMNS), **EXTRA_LABELS}
 
@@ -77,7 +77,7 @@ def write_json(path: Path, blob: dict) -> None:
     """Write `blob` to `path` whole or not at all (a temporary sibling renamed into place)."""
     import os
 
-    from rmsearch.export._format import jsonable
+    from rmsearch.export import jsonable
 
     tmp = path.with_name(f".{path.name}.partial")
     try:
@@ -122,7 +122,7 @@ def _recorded_config(scored: Scored):
 
 def _args_config(args):
     from rmsearch.data import TaskConfig
-    from rmsearch.launch.cli import annotator_from_args
+    from rmsearch.launch._args import annotator_from_args
 
     return TaskConfig(annotator=annotator_from_args(args), seed=args.seed, folds=args.folds)
 
@@ -247,9 +247,9 @@ def train_baselines(names: list[str], task, dim: int, console) -> list[Scored]:
     only: a cross-validated task's folds are not needed to score them)."""
     import time
 
-    from rmsearch.ensembles._train import fit_group
+    from rmsearch.ensembles import fit_group
     from rmsearch.export import ensemble_from_groups
-    from rmsearch.search._baselines import BASELINES
+    from rmsearch.search import BASELINES
 
     out = []
     refit = replace(task, folds=())
@@ -279,9 +279,14 @@ def evaluate_entries(entries: list[Scored], scope: Scope) -> dict:
     """Metrics, curves and reliability of each entry (`evaluate_split`), and every metric's 95% bootstrap
     interval with paired differences to the first entry (`rmsearch.evaluate._intervals`). Entries with a
     calibration temperature also get pair NLL and ECE at that temperature."""
-    from rmsearch.evaluate import evaluate_split
-    from rmsearch.evaluate._calibration import pair_margins, reliability, sigmoid
-    from rmsearch.evaluate._intervals import intervals, unit_table
+    from rmsearch.evaluate import (
+        evaluate_split,
+        intervals,
+        pair_margins,
+        reliability,
+        sigmoid,
+        unit_table,
+    )
 
     split = scope.split
     for e in entries:
@@ -309,7 +314,7 @@ def _trained_on(e: Scored) -> str:
 
 
 def result_blob(args, data, scope: Scope, entries: list[Scored], ci: dict) -> dict:
-    from rmsearch.evaluate._calibration import ECE_HELP
+    from rmsearch.evaluate import ECE_HELP
 
     units = f"{ci['n']:,} {ci['units']}"
     return {
@@ -405,12 +410,13 @@ def print_result(blob: dict, console) -> None:
 def write_result_report(out: Path, option: str, json_name: str, title: str, blob: dict) -> Path:
     """A report folder: report.md (the table, legend and figures), `json_name` (the blob), bon.png (gold data)
     and calibration.png (reliability diagrams); an earlier such folder is replaced whole, anything else refused."""
-    from rmsearch.evaluate._report import atomic_folder, check_report_target, plot_curves, plot_reliability
+    from rmsearch.evaluate import check_report_target, plot_curves, plot_reliability
+    from rmsearch.files import atomic_dir
 
     check_report_target(out, option, files=("report.md", json_name))
     header, rows = table_rows(blob)
     entries = blob["ensembles"]
-    with atomic_folder(out, option) as tmp:
+    with atomic_dir(out, option) as tmp:
         md = [f"# {title}", ""] + [f"- **{what}**: {text}" for what, text in facts(blob)]
         md += ["", f"## Split {blob['split']}: {blob['n_units']:,} {blob['units']}, value [95% interval]", "",
                "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
@@ -443,7 +449,7 @@ def run(args, paths: list[str], baselines: list[str], out: str | None, json_path
     from rich.console import Console
 
     from rmsearch.data import load_data
-    from rmsearch.evaluate._report import check_report_target
+    from rmsearch.evaluate import check_report_target
 
     check_json_target(json_path, getattr(args, "force", False))
     if out is not None:

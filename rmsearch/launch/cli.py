@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 
 from rmsearch.errors import RMSearchError
+from rmsearch.launch._args import annotator_from_args, task_from_args
 
 DEFAULT_POINT = {
     "head": "mlp", "members": 8, "aggregation": "uwo", "uwo.lambda": 1.0, "standardize": True,
@@ -36,7 +37,7 @@ def _exports_split_help() -> str:
 
 
 def _baseline_names():
-    from rmsearch.search._baselines import BASELINES
+    from rmsearch.search import BASELINES
 
     return BASELINES
 
@@ -74,20 +75,6 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int, default=None, metavar="K",
                    help="pair data: select by K-fold cross-validation (0: a held-out 10%% validation split); "
                         "default: 5 folds when a validation split would hold fewer than 1,000 pairs, else 0")
-
-
-def annotator_from_args(args):
-    from rmsearch.data import Annotator
-
-    return Annotator(pairing=args.pairing, quality=2.0 if args.quality is None else args.quality,
-                     flip_rate=args.flip_rate, pairs_per_prompt=args.pairs_per_prompt).validate()
-
-
-def task_from_args(args):
-    from rmsearch.data import TaskConfig, load_data, make_task
-
-    data = load_data(args.data, seed=args.seed)
-    return data, make_task(data, TaskConfig(annotator=annotator_from_args(args), seed=args.seed, folds=args.folds))
 
 
 def cmd_data_synth(args) -> int:
@@ -129,7 +116,7 @@ def load_point(path: str | None, overrides: list[str]) -> dict:
     here so that a bad one is reported with where it came from (the file's line, or the option)."""
     import yaml
 
-    from rmsearch.ensembles._config import check_value, flatten
+    from rmsearch.ensembles import check_value, flatten
     from rmsearch.errors import ConfigError
 
     point = dict(DEFAULT_POINT) if path is None else {}
@@ -209,8 +196,11 @@ def cmd_evaluate(args) -> int:
                             f"training a configuration always reports the task's validation and test splits. Drop "
                             f"--split, or pass --ensemble FOLDER.")
     from rmsearch.ensembles import EnsembleConfig
-    from rmsearch.evaluate import compare_aggregations, write_report
-    from rmsearch.evaluate._report import check_report_target
+    from rmsearch.evaluate import (
+        check_report_target,
+        compare_aggregations,
+        write_report,
+    )
     from rmsearch.launch._exports import check_json_target, write_json
 
     config = EnsembleConfig.from_point(load_point(args.config, args.set))
@@ -220,7 +210,7 @@ def cmd_evaluate(args) -> int:
     data, task = task_from_args(args)
     from rich.console import Console
 
-    from rmsearch.ensembles._train import fit_group
+    from rmsearch.ensembles import fit_group
 
     console = Console(stderr=True)
     with console.status(f"training {config.members} × {config.head.kind} on {len(task.train)} pairs …"):
@@ -269,7 +259,7 @@ def _print_best(search) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from rmsearch.evaluate._report import _fmt
+    from rmsearch.evaluate import fmt_value
 
     console = Console()
     s = search.state
@@ -289,15 +279,15 @@ def _print_best(search) -> None:
             table.add_column(col, justify="right")
         for label, ev in f["results"].items():
             m = ev["test"]["metrics"]
-            table.add_row(label, _fmt(ev["val"]["metrics"]["objective"]), _fmt(m["objective"]),
-                          _fmt(m["gold_final"] if gold else m["pair_accuracy"]))
+            table.add_row(label, fmt_value(ev["val"]["metrics"]["objective"]), fmt_value(m["objective"]),
+                          fmt_value(m["gold_final"] if gold else m["pair_accuracy"]))
         console.print(table)
         if f["comparisons"]:
             table = Table(title="exported − baseline on the test split, paired, 95% bootstrap interval")
             for col in ("against", "metric", "exported", "baseline", "difference", "95% interval"):
                 table.add_column(col, justify="right")
             for r in f["comparisons"]:
-                table.add_row(r["against"], r["metric"], _fmt(r["chosen"]), _fmt(r["other"]), f"{r['diff']:+.3f}",
+                table.add_row(r["against"], r["metric"], fmt_value(r["chosen"]), fmt_value(r["other"]), f"{r['diff']:+.3f}",
                               f"[{r['low']:+.3f}, {r['high']:+.3f}]" + (" ✓" if r["better"] else ""))
             console.print(table)
             console.print("baselines trained in " + ", ".join(f"{n} {t:.1f} s" for n, t in f["baseline_seconds"].items())
@@ -309,8 +299,7 @@ def _print_best(search) -> None:
 
 
 def cmd_export(args) -> int:
-    from rmsearch.search import Search
-    from rmsearch.search._final import export_trial, top_trials
+    from rmsearch.search import Search, export_trial, top_trials
 
     search = Search(_options_of_study(args)).prepare()
     if args.select and args.trial is not None:
@@ -337,7 +326,7 @@ def cmd_export(args) -> int:
 def _export_chosen(search, trial, out: Path) -> int:
     """Export what a launch would: the best trial, the cross-trial selection, or a simpler trial within one
     standard error (see `choose_export`)."""
-    from rmsearch.search._final import choose_export, export_combination
+    from rmsearch.search import choose_export, export_combination
 
     decision = choose_export(search, trial)
     info = decision.info
@@ -356,8 +345,7 @@ def _options_of_study(args):
     """Options that rebuild a finished study's task exactly, from what the study recorded."""
     import optuna
 
-    from rmsearch.search import LaunchOptions
-    from rmsearch.search._driver import open_storage, storage_of
+    from rmsearch.search import LaunchOptions, open_storage, storage_of
 
     study_dir = Path(args.runs) / args.study
     url = open_storage(args.storage, study_dir)
@@ -380,8 +368,7 @@ def cmd_score(args) -> int:
     import numpy as np
 
     from rmsearch import load_ensemble
-    from rmsearch.data._files import atomic_save, open_npy
-    from rmsearch.data._validate import check_float_array
+    from rmsearch.data import atomic_save, check_float_array, open_npy
 
     out = Path(args.out or Path(args.embeddings).with_suffix(".scores.npy"))
     if out.is_dir():
@@ -401,7 +388,7 @@ def _print_table(rows: dict[str, dict], title: str = "test split") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from rmsearch.evaluate._report import _cell, table_columns
+    from rmsearch.evaluate import metric_cell, table_columns
 
     cols = table_columns(rows)  # no column that is empty in every row (the BoN columns for pair data)
     table = Table(title=title)
@@ -409,7 +396,7 @@ def _print_table(rows: dict[str, dict], title: str = "test split") -> None:
     for _, label in cols:
         table.add_column(label, justify="right")
     for name, m in rows.items():
-        table.add_row(name, *(_cell(m, k) for k, _ in cols))
+        table.add_row(name, *(metric_cell(m, k) for k, _ in cols))
     Console().print(table)
 
 
@@ -437,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a dataset: a seed-format folder, a pair-dataset folder, or synth[:key=value,...]")
     p.add_argument("--json", action="store_true", help="print the facts as JSON instead of a summary")
     p.set_defaults(func=cmd_data_inspect)
-    from rmsearch.data._embed import add_embed_parser
+    from rmsearch.data import add_embed_parser
 
     add_embed_parser(data)
 
@@ -498,8 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "keep it well above every driver's --heartbeat (default: %(default)s)")
     p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
-    from rmsearch.search import OBJECTIVES
-    from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS
+    from rmsearch.search import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
 
     p.add_argument("--objective", metavar="NAME",
                    help=f"what trials are ranked on, on the validation split: {'; '.join(f'{o.name}: {o.help}' for o in OBJECTIVES.values()).replace('%', '%%')}. "
@@ -550,9 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    from rmsearch._openmp import spin_env
+    from rmsearch.openmp import spin_env
 
-    os.environ.update(spin_env())  # before torch or scikit-learn load (see rmsearch._openmp)
+    os.environ.update(spin_env())  # before torch or scikit-learn load (see rmsearch.openmp)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from rmsearch.errors import RMSearchError
-from rmsearch.evaluate._report import _json, atomic_folder
+from rmsearch.evaluate import json_default
+from rmsearch.files import atomic_dir
 from rmsearch.reproduce._findings import findings, verdict_table
 from rmsearch.reproduce._study import AGG_LABELS, METRICS, ROW_AGGREGATIONS
 
@@ -117,7 +118,7 @@ def write_study(out: Path, result: dict) -> Path:
     cfg, rows, curves = result["config"], result["rows"], result["curves"]
     heads, rates = list(cfg["heads"]), list(cfg["noise_levels"])
     found = findings(rows, result.get("per_seed"))
-    with atomic_folder(out) as tmp:
+    with atomic_dir(out) as tmp:
         figures = {rate: figure_name(rate) for rate in rates}
         for rate, name in figures.items():
             plot_noise_level(curves, heads, rate, result["pool"], tmp / name)
@@ -134,7 +135,7 @@ def write_study(out: Path, result: dict) -> Path:
                 "curves": [{"head": h, "flip_rate": r, "aggregation": a, **c} for (h, r, a), c in curves.items()],
                 "findings": [{"key": f.key, "claim": f.claim, "verdict": f.verdict, "evidence": f.evidence}
                              for f in found]}
-        (tmp / MARKER).write_text(json.dumps(blob, indent=2, default=_json))
+        (tmp / MARKER).write_text(json.dumps(blob, indent=2, default=json_default))
     return out
 
 

@@ -90,7 +90,7 @@ class StudyConfig:
 def _train_job(data, task_config: TaskConfig, head_config: dict, seeds: tuple[int, ...], threads: int) -> dict:
     """Ray task: carve the task from the shared data (deterministic, cheap) and train one member group; return
     only what evaluation needs: per-member score statistics and raw test scores."""
-    from rmsearch.search._jobs import train_members
+    from rmsearch.search import train_members
 
     records = train_members(make_task(data, task_config), head_config, seeds, threads)
     return {"stats": np.stack([r.stats for r in records]),
@@ -100,11 +100,10 @@ def _train_job(data, task_config: TaskConfig, head_config: dict, seeds: tuple[in
 
 def evaluate_group(split, stats: np.ndarray, test_scores: np.ndarray) -> dict:
     """'single' (each member alone, averaged) and each ensemble aggregation -> {"metrics", "curve"} on `split`."""
-    from rmsearch.evaluate import evaluate_split
-    from rmsearch.evaluate._robustness import _mean_of
+    from rmsearch.evaluate import evaluate_split, mean_evaluation
 
     z = standardize(test_scores, stats)
-    out = {"single": _mean_of([evaluate_split(zi, split) for zi in z])}
+    out = {"single": mean_evaluation([evaluate_split(zi, split) for zi in z])}
     for name in AGGREGATIONS:
         out[name] = evaluate_split(Aggregation(name, 1.0)(z), split)
     return out
@@ -130,10 +129,16 @@ def run_study(config: StudyConfig, address: str | None = None, workers: int | No
               progress: bool = True) -> dict:
     """Train every (head, noise, seed) group on Ray and evaluate it; returns per-seed results and a summary."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from rmsearch.data import load_data
-    from rmsearch.search._driver import init_ray
+    from rmsearch.search import init_ray
 
     start = time.perf_counter()
     seeds = range(config.seeds)

@@ -27,10 +27,22 @@ from rmsearch.data import Annotator, TaskConfig, load_data, make_task
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.errors import ConfigError, RMSearchError
 from rmsearch.search._baselines import BASELINES
-from rmsearch.search._members import Combination, absolute_spec, evaluate_members, mean_history
+from rmsearch.search._final import final_evaluation
+from rmsearch.search._jobs import TaskRecipe, train_members
+from rmsearch.search._members import (
+    Combination,
+    absolute_spec,
+    evaluate_members,
+    mean_history,
+)
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._store import MemberStore, member_key
-from rmsearch.search._tensorboard import log_experiment, trial_metric_tags
+from rmsearch.search._tensorboard import (
+    log_experiment,
+    log_study,
+    log_trial,
+    trial_metric_tags,
+)
 
 
 @dataclass
@@ -198,7 +210,7 @@ def init_ray(address: str | None, workers: int | None):
     import ray
 
     if not ray.is_initialized():
-        from rmsearch._openmp import spin_env
+        from rmsearch.openmp import spin_env
 
         kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                   runtime_env={"env_vars": spin_env()})
@@ -299,7 +311,6 @@ class MemberJobs:
     several trials want it; finished members go to the head cache."""
 
     def __init__(self, ray, task_ref, slots: int, threads: int, store: MemberStore, state: SearchState):
-        from rmsearch.search._jobs import train_members
 
         self.ray, self.task_ref, self.slots, self.threads = ray, task_ref, slots, threads
         self.store, self.state = store, state
@@ -558,7 +569,6 @@ class Search:
                                                  "driver_rss_mb_every_50_trials": self.state.rss_mb})
         self.final = None
         if self.options.final and self.completed():
-            from rmsearch.search._final import final_evaluation
 
             with timed("final evaluation"):
                 self.final = final_evaluation(self)
@@ -628,7 +638,6 @@ class Search:
     def _ship_task(self, ray):
         """The task for member jobs: in the object store once (every job reads it from there), or, when it would
         take more than half the store, a recipe each worker rebuilds from memory-mapped files."""
-        from rmsearch.search._jobs import TaskRecipe
 
         size = _nbytes(self.task)
         store = ray.available_resources().get("object_store_memory", float("inf"))
@@ -644,7 +653,6 @@ class Search:
         return [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
 
     def _finish(self, p: _Pending) -> None:
-        from rmsearch.search._tensorboard import log_study, log_trial
 
         records = [self.store.get(k) for k in p.keys]
         if not all(np.isfinite(r.val_scores).all() and np.isfinite(r.stats).all() for r in records):
@@ -690,7 +698,6 @@ class Search:
         p.trial.set_user_attr("pruned_at_members", len(have))
         self.study.tell(p.trial, state=optuna.trial.TrialState.PRUNED)
         self.state.pruned += 1
-        from rmsearch.search._tensorboard import log_trial
 
         log_trial(self.tb_dir, p.trial.number, hparams=p.point, metrics={"ensemble/partial_objective": float(partial)},
                   history=mean_history(have), curve=None, state="PRUNED",
@@ -700,7 +707,6 @@ class Search:
     def _fail(self, p: _Pending, reason: str, requeue: bool = False) -> None:
         import optuna
 
-        from rmsearch.search._tensorboard import log_trial
 
         p.trial.set_user_attr("fail_reason", reason)
         self.study.tell(p.trial, state=optuna.trial.TrialState.FAIL)
@@ -727,7 +733,13 @@ class _Progress:
     """Trials and member jobs as two progress bars (rich)."""
 
     def __init__(self, trials: int, enabled: bool):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             disable=not enabled)

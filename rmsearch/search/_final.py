@@ -21,9 +21,9 @@ import numpy as np
 
 from rmsearch.data import make_task
 from rmsearch.ensembles import EnsembleConfig
-from rmsearch.evaluate import write_report
-from rmsearch.evaluate._units import paired_bootstrap, unit_values
+from rmsearch.evaluate import paired_bootstrap, unit_values, write_report
 from rmsearch.search._baselines import BASELINES
+from rmsearch.search._jobs import TaskRecipe, train_members
 from rmsearch.search._members import Combination, absolute_spec, evaluate_members
 from rmsearch.search._select import library, select_across_trials
 
@@ -50,7 +50,7 @@ def trial_combination(search, trial) -> tuple[EnsembleConfig, Combination]:
 def ensure_test_scores(search, records) -> None:
     """Score the test split for records that lack it (search jobs score validation only), once per head
     configuration, and cache the scores."""
-    from rmsearch.ensembles._train import score_split
+    from rmsearch.ensembles import score_split
     from rmsearch.heads import head_class, head_config
 
     keys = {id(r): k for k, r in search.store.loaded() if r.test_scores is None}
@@ -73,7 +73,7 @@ def label_of(config: EnsembleConfig) -> str:
 def export_combination(search, combination: Combination, out: Path, source: dict) -> Path:
     """Export `combination` with its validation and test metrics; `source` says what it is (trial or selection).
     The export's calibration temperature is fitted on the validation pairs (out of fold under cross-validation)."""
-    from rmsearch.evaluate._calibration import fit_temperature, pair_margins
+    from rmsearch.evaluate import fit_temperature, pair_margins
     from rmsearch.export import write_export
 
     ensure_test_scores(search, combination.records)
@@ -205,7 +205,6 @@ def _stress(search, config: EnsembleConfig) -> dict:
     """Retrain `config` on labels with several flip rates (same prompts and splits) and evaluate each."""
     import ray
 
-    from rmsearch.search._jobs import TaskRecipe, train_members
 
     remote = ray.remote(num_cpus=search.threads, max_retries=3)(train_members)
     refs, tasks = {}, {}
@@ -232,7 +231,13 @@ class _Steps:
     """The final evaluation's own progress bar: one step per stage, with the stage's name and the time so far."""
 
     def __init__(self, total: int, enabled: bool):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.bar = Progress(TextColumn("final evaluation: {task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), disable=not enabled)

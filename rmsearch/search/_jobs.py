@@ -36,7 +36,7 @@ def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int,
     """
     import torch
 
-    from rmsearch.ensembles._train import fit_group
+    from rmsearch.ensembles import fit_group
     from rmsearch.heads import head_config as make_config
     from rmsearch.search._store import records_from_group
 

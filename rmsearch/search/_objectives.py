@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import trim_mean
 
 from rmsearch.errors import ConfigError
-from rmsearch.evaluate._units import unit_values
+from rmsearch.evaluate import unit_values
 
 TRIM = 0.1
 """Share of prompts dropped at each end by the trimmed objectives."""

@@ -24,10 +24,15 @@ from pathlib import Path
 
 import yaml
 
-from rmsearch.ensembles._aggregate import AGGREGATIONS, PARAM_NAMES
-from rmsearch.ensembles._config import TOP_KEYS, EnsembleConfig, flatten
+from rmsearch.ensembles import (
+    AGGREGATIONS,
+    PARAM_NAMES,
+    TOP_KEYS,
+    EnsembleConfig,
+    flatten,
+)
 from rmsearch.errors import ConfigError
-from rmsearch.heads._configs import HEAD_CONFIGS
+from rmsearch.heads import HEAD_CONFIGS
 
 DISTRIBUTIONS = ("int", "float", "log", "categorical")
 BUILTIN_SPACES = ("default", "seed-paper", "coste")

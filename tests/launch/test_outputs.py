@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from rmsearch.evaluate._report import atomic_folder
+from rmsearch.files import atomic_dir
 
 TINY = "synth:train_prompts=100,test_prompts=6,test_responses=20,dim=6"
 
@@ -76,7 +76,7 @@ def test_failed_write_keeps_the_earlier_report(tmp_path):
     out.mkdir()
     (out / "report.md").write_text("old")
     with pytest.raises(RuntimeError):
-        with atomic_folder(out) as tmp:
+        with atomic_dir(out) as tmp:
             (tmp / "report.md").write_text("new, half-written")
             raise RuntimeError("crash while writing")
     assert (out / "report.md").read_text() == "old" and hidden(tmp_path) == []
@@ -89,14 +89,14 @@ def test_earlier_report_survives_when_the_new_one_cannot_be_moved_in(tmp_path):
     out.mkdir()
     (out / "report.md").write_text("old")
     with pytest.raises(FileNotFoundError):
-        with atomic_folder(out) as tmp:
+        with atomic_dir(out) as tmp:
             (tmp / "report.md").write_text("new")
             shutil.rmtree(tmp)
     assert (out / "report.md").read_text() == "old" and hidden(tmp_path) == []
 
 
 def test_replace_dir_puts_the_earlier_folder_back_when_the_move_fails(tmp_path):
-    from rmsearch._atomic import replace_dir
+    from rmsearch.files import replace_dir
 
     out = tmp_path / "report"
     out.mkdir()
