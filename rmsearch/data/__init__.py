@@ -1,7 +1,7 @@
 """Data: candidate sets with gold rewards, labelled pairs, the built-in gold world, simulated annotators, and
 the task (train / early-stop / validation / test) carved from them."""
 
-from rmsearch.data._annotate import Annotator, Pairs, annotate
+from rmsearch.data._annotate import NOISE_LEVELS, Annotator, Pairs, annotate
 from rmsearch.data._embed import add_embed_parser
 from rmsearch.data._files import (
     atomic_save,
@@ -18,7 +18,7 @@ from rmsearch.data._task import Split, Task, TaskConfig, full_split, make_task
 from rmsearch.data._validate import check_float_array
 
 __all__ = [
-    "Annotator", "CandidateSet", "Data", "GoldData", "PairData", "Pairs", "Split", "SynthConfig", "Task",
+    "NOISE_LEVELS", "Annotator", "CandidateSet", "Data", "GoldData", "PairData", "Pairs", "Split", "SynthConfig", "Task",
     "TaskConfig", "add_embed_parser", "annotate", "atomic_save", "check_float_array", "describe", "full_split",
     "load_data", "load_pair_folder", "load_seed_folder", "make_task", "open_npy", "synth", "write_pair_folder",
     "write_seed_folder",

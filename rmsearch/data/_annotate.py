@@ -38,6 +38,11 @@ class Pairs:
                      np.concatenate([self.b, other.b + n]), np.concatenate([self.y, other.y]))
 
 
+NOISE_LEVELS = (0.05, 0.15, 0.25, 0.40)
+"""Label flip rates of the seed's case study (about its 5/15/25/40% label error): the stress test of a launch and
+`reproduce` retrain at these."""
+
+
 @dataclass(frozen=True)
 class Annotator:
     """How simulated annotators pick and label pairs.

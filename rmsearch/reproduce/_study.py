@@ -15,12 +15,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from rmsearch.data import Annotator, GoldData, PairData, TaskConfig, make_task
+from rmsearch.data import NOISE_LEVELS, Annotator, GoldData, PairData, TaskConfig, make_task
 from rmsearch.ensembles import Aggregation, standardize
 from rmsearch.errors import RMSearchError
 
 HEADS = ("mlp", "mlp_clf", "gbdt", "linear")
-NOISE_LEVELS = (0.05, 0.15, 0.25, 0.40)
 """Label flip rates (about the 5/15/25/40% label error of the seed's case study)."""
 AGGREGATIONS = ("mean", "min", "uwo")
 ROW_AGGREGATIONS = ("single", *AGGREGATIONS)

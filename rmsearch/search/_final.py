@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.data import make_task
+from rmsearch.data import NOISE_LEVELS, make_task
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.evaluate import paired_bootstrap, unit_values, write_report
 from rmsearch.search._baselines import BASELINES
@@ -27,8 +27,6 @@ from rmsearch.search._jobs import TaskRecipe, train_members
 from rmsearch.search._members import Combination, absolute_spec, evaluate_members
 from rmsearch.search._select import library, select_across_trials
 
-NOISE_LEVELS = (0.05, 0.15, 0.25, 0.40)
-"""Label flip rates of the stress test (about the 5/15/25/40% label error of the seed's case study)."""
 UNIT_LABELS = {"bon_final": "BoN gold @ N=M", "bon_auc": "BoN gold, mean over log N (AUC)",
                "pair_correct": "pair accuracy", "pair_nll": "pair NLL"}
 
