@@ -1,4 +1,5 @@
-"""Output folders written whole or not at all (reports, exports), readable as the user's umask says.
+"""Output folders and files written whole or not at all (reports, exports, arrays, caches), readable as the user's
+umask says; and the sha256 of a file.
 
 A folder is built in a hidden sibling, `.NAME.tmp-<random suffix>`, then swapped in: an earlier folder at the target is
 first renamed aside to `.NAME.old-<random suffix>`, the new one renamed into place, and only then the old one removed.
@@ -8,10 +9,14 @@ earlier one back. The working directory (or a folder above it) is never a target
 Permissions follow the umask like any other file the user creates. `tempfile.mkdtemp` makes 0700 folders and
 some writers (safetensors) make 0600 files, so the staged tree is set to 0777/0666 minus the umask before it
 is moved in.
+
+A single file is written the same way (`atomic_file`): to a hidden sibling `.NAME.tmp-<random suffix>`, which
+then replaces the target in one rename (the random suffix lets two processes write the same target at once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -97,3 +102,27 @@ def atomic_dir(out, option: str | None = "--out"):
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(path):
+    """Yield a temporary path beside `path` for the block to write; when the block succeeds the file is given the
+    umask's mode (0666 & ~umask) and replaces `path`; when it fails it is removed and `path` is untouched. The
+    folder of `path` must exist."""
+    path = Path(path)
+    tmp = _sibling(path, "tmp")
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path, chunk: int = 1 << 22) -> str:
+    """The hex sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,76 @@
+"""rmsearch.files: a single file written whole or not at all, with the umask's mode; the sha256 of a file."""
+
+import hashlib
+import os
+import stat
+
+import pytest
+
+from rmsearch.files import atomic_file, sha256_file
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test and restore it after."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield lambda mask: os.umask(mask)
+    os.umask(saved)
+
+
+def test_atomic_file_replaces_the_target_whole(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old contents, longer than the new ones\n")
+    with atomic_file(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.txt.tmp-") and tmp != target
+        tmp.write_text("new\n")
+        assert target.read_text().startswith("old")  # not touched before the block ends
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_file_creates_a_new_target(tmp_path):
+    with atomic_file(str(tmp_path / "new.bin")) as tmp:  # a str path works too
+        tmp.write_bytes(b"\x00\x01")
+    assert (tmp_path / "new.bin").read_bytes() == b"\x00\x01"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.bin"]
+
+
+def test_a_failure_in_the_block_leaves_the_earlier_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("earlier")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_file(target) as tmp:
+            tmp.write_text("half of the new")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_a_failure_before_writing_leaves_no_target(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_file(tmp_path / "never.txt"):
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_the_mode_follows_the_umask(tmp_path, umask, mask, mode):
+    umask(mask)
+    target = tmp_path / "out.bin"
+    with atomic_file(target) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)  # a writer that makes private files (like safetensors)
+        os.write(fd, b"x")
+        os.close(fd)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+def test_sha256_file_is_hashlibs_sha256_of_the_bytes(tmp_path):
+    path = tmp_path / "abc"
+    path.write_bytes(b"abc")
+    assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    blob = os.urandom(10_000) + b"\x00" * 3
+    path.write_bytes(blob)
+    assert sha256_file(path) == sha256_file(str(path), chunk=7) == hashlib.sha256(blob).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
