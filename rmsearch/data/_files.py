@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,17 +19,10 @@ import numpy as np
 
 from rmsearch.data._kinds import CandidateSet, GoldData, PairData
 from rmsearch.errors import DataError
+from rmsearch.files import atomic_file, sha256_file
 
 SEED_PATTERN = re.compile(r"^(embd|reward)_(?P<stem>.+)_(?P<split>train|test)\.npy$")
 PAIR_MANIFEST = "dataset.json"
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fingerprint_files(paths: list[Path]) -> str:
@@ -150,13 +142,9 @@ def write_seed_folder(folder: Path, data: GoldData, stem: str = "synth_synth_gol
 
 
 def atomic_save(path: Path, arr: np.ndarray) -> Path:
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(arr))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Save `arr` as a .npy file at `path`, whole or not at all (`rmsearch.files.atomic_file`)."""
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(arr))
     return path
 
 

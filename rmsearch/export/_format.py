@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from rmsearch.errors import ExportError
+from rmsearch.files import sha256_file  # noqa: F401 (the export's file hashes, imported from here by _write)
 
 FORMAT = "rmsearch-ensemble"
 FORMAT_VERSION = 1
@@ -28,14 +29,6 @@ _LAYER = re.compile(r"^([wb])(0|[1-9][0-9]*)$")
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def jsonable(value):
