@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+
+from rmsearch.files import atomic_file
 
 
 def member_key(task_key: str, head_config: dict, seed: int) -> str:
@@ -98,6 +99,5 @@ class MemberStore:
             tensors["test_scores"] = np.ascontiguousarray(record.test_scores)
         meta = {"kind": record.kind, "config": record.config, "seed": record.seed, "history": record.history,
                 "seconds": record.seconds, "node": record.node, "fit_seconds": record.fit_seconds}
-        tmp = self._path(key).with_suffix(".partial")
-        save_file(tensors, tmp, metadata={"member": json.dumps(meta)})
-        os.replace(tmp, self._path(key))
+        with atomic_file(self._path(key)) as tmp:
+            save_file(tensors, tmp, metadata={"member": json.dumps(meta)})
