@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from rmsearch.data import Pairs
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import Head
+from rmsearch.heads._batches import MemberBatches, dropout_masks
 from rmsearch.heads._configs import TorchHeadConfig
+from rmsearch.heads._stack import MemberStack
 
 SCORE_CHUNK = 65536
 SCORE_BYTES = 128 * 2**20
@@ -142,6 +144,47 @@ class TorchHead(Head):
 
     # ---- fit --------------------------------------------------------------------------------------------
     def fit(self, train: Pairs, stop: Pairs | None = None) -> "TorchHead":
+        """Train all members at once: optimizer steps on `train` and, every `eval_steps` steps (or once per epoch)
+        and at the end, a check that writes a history record. With `stop` pairs and patience > 0 a check also keeps
+        each member's best weights so far; a member that ran out of patience leaves the stack, and its best
+        weights are the ones it keeps."""
+        cfg: TorchHeadConfig = self.config
+        run = self._start(train)
+        bf16 = use_bf16(cfg.precision, train.X.shape[1], self.device)
+        batches = MemberBatches(self.seeds, len(train), cfg.batch_size, self.device)
+        y = torch.from_numpy(np.asarray(train.y, np.float32)).to(self.device)
+        stop_rows = self._stop_rows(stop)
+        early = stop_rows is not None and cfg.patience > 0
+        per_epoch = batches.per_epoch
+        check_every, total_steps = cfg.eval_steps or per_epoch, cfg.epochs * per_epoch
+        self.history_ = []
+        losses: list[torch.Tensor] = []
+        step = 0
+        while step < total_steps:
+            losses.append(self._step(run, train, y, batches, step, total_steps, bf16))
+            step += 1
+            if step % check_every and step < total_steps:
+                continue
+            values = self._check(run, losses, stop_rows, step, per_epoch, bf16)
+            losses = []
+            record = run.record(values, step / per_epoch)
+            if early:
+                run.update_best(values["stop_loss"])
+                record["early_stop/active"] = run.active.numpy().astype(np.float32)
+            self.history_.append(record)
+            if early and not run.active.any():
+                break
+            if early and not run.active[run.live].all():
+                run.shrink()  # members that stopped leave the stack: the rest train on without computing them
+        self._finish(run, early)
+        self.epochs_ = step / per_epoch
+        self.arrays_ = self._to_arrays()
+        return self
+
+    def _start(self, train: Pairs) -> MemberStack:
+        """Set the input normalization (`_mean`, `_scale`) and each member's feature subspace (`_features`), and
+        stack the members' initial parameters with their bootstrap weights. A member's subspace and bootstrap
+        weights are drawn, in that order, from its seed alone."""
         cfg: TorchHeadConfig = self.config
         k, D = len(self.seeds), train.X.shape[1]
         rows = np.unique(np.concatenate([train.a, train.b]))
@@ -159,87 +202,74 @@ class TorchHead(Head):
             weights = torch.from_numpy(np.stack([r.poisson(1.0, len(train)) for r in member_rngs]).astype(np.float32))
             weights = weights.to(dev)
         feats = self._features.to(dev) if self._features is not None else None
-        run = _Stack(self._init_params(d), cfg, k, feats, weights)
-        bf16 = use_bf16(cfg.precision, D, dev)
-        autocast = torch.device(dev).type
-        # each member's batch order and dropout masks come from its own seed alone, not from the group it is in
-        order_rngs = [np.random.default_rng([int(s), 23]) for s in self.seeds]
-        mask_gens = [torch.Generator(dev).manual_seed(int(np.random.default_rng([int(s), 29]).integers(2**62)))
-                     for s in self.seeds]
-        perms: list[np.ndarray | None] = [None] * k
-        y = torch.from_numpy(np.asarray(train.y, np.float32)).to(dev)
+        return MemberStack(self._init_params(d), cfg, k, feats, weights)
+
+    def _stop_rows(self, stop: Pairs | None):
+        """The early-stop pairs gathered and normalized once for every check: unique rows x, where each pair's sides
+        sit among them (ia, ib), and targets t; None without early-stop pairs."""
+        if stop is None or len(stop) == 0:
+            return None
+        x, ia, ib = self._gather(stop.X, stop.a, stop.b)
+        return x, ia, ib, torch.from_numpy(np.asarray(stop.y, np.float32)).to(self.device)
+
+    def _step(self, run: MemberStack, train: Pairs, y: torch.Tensor, batches: MemberBatches, step: int,
+              total_steps: int, bf16: bool) -> torch.Tensor:
+        """Optimizer step `step` of every live member on its next batch of `train` (targets `y`); returns each live
+        member's loss on its batch, bootstrap-weighted where it has weights."""
+        cfg: TorchHeadConfig = self.config
+        live = run.live.tolist()
+        idx = batches.pairs(step, live)  # (live members, B)
+        x, ia, ib, sizes = self._gather_members(train, idx, run.features, torch.bfloat16 if bf16 else torch.float32)
+        masks = dropout_masks(cfg.dropout, batches.mask_generators(live), sizes, cfg.hidden, x.dtype)
+        idx_t = torch.from_numpy(idx).to(self.device)
         eps = cfg.label_smoothing
-        has_stop = stop is not None and len(stop) > 0
-        early = has_stop and cfg.patience > 0
-        steps_per_epoch = -(-len(train) // cfg.batch_size)
-        check_every = cfg.eval_steps or steps_per_epoch
-        if has_stop:  # the early-stop rows, gathered and normalized once for every check
-            x_stop, ia_stop, ib_stop = self._gather(stop.X, stop.a, stop.b)
-            t_stop = torch.from_numpy(np.asarray(stop.y, np.float32)).to(dev)
-        self.history_ = []
-        losses: list[torch.Tensor] = []
-        step, total_steps = 0, cfg.epochs * steps_per_epoch
-        while step < total_steps:
-            live = run.live.tolist()
-            if step % steps_per_epoch == 0:
-                for i in live:
-                    perms[i] = order_rngs[i].permutation(len(train))
-            s = (step % steps_per_epoch) * cfg.batch_size
-            idx = np.stack([perms[i][s : s + cfg.batch_size] for i in live])  # (live members, B)
-            x, ia, ib, sizes = self._gather_members(train, idx, run.features, torch.bfloat16 if bf16 else torch.float32)
-            masks = _dropout_masks(cfg.dropout, [mask_gens[i] for i in live], sizes, cfg.hidden, x.dtype)
-            idx_t = torch.from_numpy(idx).to(dev)
-            t = y[idx_t] * (1 - eps) + eps / 2
-            with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
-                scores = self._forward(x, run.layers, masks=masks).float()
-            per_pair = self._loss(scores.gather(1, ia), scores.gather(1, ib), t)
-            if run.weights is not None:
-                w = run.weights.gather(1, idx_t)
-                member_loss = (per_pair * w).sum(1) / w.sum(1).clamp_min(1.0)
-            else:
-                member_loss = per_pair.mean(1)
-            if cfg.lr_schedule == "cosine":
-                for group in run.opt.param_groups:
-                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-            run.opt.zero_grad(set_to_none=True)
-            member_loss.sum().backward()  # members are independent: the sum's gradient is each member's own
-            run.opt.step()
-            losses.append(member_loss.detach())
-            step += 1
-            if step % check_every and step < total_steps:
-                continue
-            # a check: a history record and, with early stopping, each member's best-so-far
-            values = {"train/loss": torch.stack(losses).mean(0).cpu()}
-            losses = []
-            if not torch.isfinite(values["train/loss"]).all():
-                bad = [self.seeds[i] for i, v in zip(run.live.tolist(), values["train/loss"].tolist()) if not np.isfinite(v)]
-                raise FloatingPointError(
-                    f"{self.kind} members with seeds {bad} diverged: training loss is not finite at step {step} "
-                    f"(epoch {(step - 1) // steps_per_epoch + 1}, lr={cfg.lr}); lower the learning rate or add weight decay."
-                )
-            if has_stop:
-                with torch.no_grad():
-                    with torch.autocast(autocast, dtype=torch.bfloat16, enabled=bf16):
-                        s_stop = self._forward(x_stop, run.layers, run.features).float()
-                    values["stop_loss"] = self._loss(s_stop[:, ia_stop], s_stop[:, ib_stop], t_stop).mean(1).cpu()
-                    z = (s_stop[:, ia_stop] - s_stop[:, ib_stop]) * (2 * t_stop - 1)
-                    values["val/nll"] = F.softplus(-z).mean(1).cpu()
-                    values["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).cpu()
-            record = run.record(values, step / steps_per_epoch)
-            if early:
-                run.update_best(values["stop_loss"])
-                record["early_stop/active"] = run.active.numpy().astype(np.float32)
-            self.history_.append(record)
-            if early and not run.active.any():
-                break
-            if early and not run.active[run.live].all():
-                run.shrink()  # members that stopped leave the stack: the rest train on without computing them
+        t = y[idx_t] * (1 - eps) + eps / 2
+        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=bf16):
+            scores = self._forward(x, run.layers, masks=masks).float()
+        per_pair = self._loss(scores.gather(1, ia), scores.gather(1, ib), t)
+        if run.weights is not None:
+            w = run.weights.gather(1, idx_t)
+            member_loss = (per_pair * w).sum(1) / w.sum(1).clamp_min(1.0)
+        else:
+            member_loss = per_pair.mean(1)
+        if cfg.lr_schedule == "cosine":
+            for group in run.opt.param_groups:
+                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+        run.opt.zero_grad(set_to_none=True)
+        member_loss.sum().backward()  # members are independent: the sum's gradient is each member's own
+        run.opt.step()
+        return member_loss.detach()
+
+    def _check(self, run: MemberStack, losses: list[torch.Tensor], stop_rows, step: int, per_epoch: int,
+               bf16: bool) -> dict[str, torch.Tensor]:
+        """Each live member's values at a check: its mean training loss over the steps since the last check (a
+        FloatingPointError names the members where it is not finite) and, with `stop_rows`, its loss ("stop_loss",
+        what early stopping reads), NLL and accuracy on the early-stop pairs."""
+        cfg: TorchHeadConfig = self.config
+        values = {"train/loss": torch.stack(losses).mean(0).cpu()}
+        if not torch.isfinite(values["train/loss"]).all():
+            bad = [self.seeds[i] for i, v in zip(run.live.tolist(), values["train/loss"].tolist()) if not np.isfinite(v)]
+            raise FloatingPointError(
+                f"{self.kind} members with seeds {bad} diverged: training loss is not finite at step {step} "
+                f"(epoch {(step - 1) // per_epoch + 1}, lr={cfg.lr}); lower the learning rate or add weight decay."
+            )
+        if stop_rows is None:
+            return values
+        x_stop, ia_stop, ib_stop, t_stop = stop_rows
+        with torch.no_grad():
+            with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=bf16):
+                s_stop = self._forward(x_stop, run.layers, run.features).float()
+            values["stop_loss"] = self._loss(s_stop[:, ia_stop], s_stop[:, ib_stop], t_stop).mean(1).cpu()
+            z = (s_stop[:, ia_stop] - s_stop[:, ib_stop]) * (2 * t_stop - 1)
+            values["val/nll"] = F.softplus(-z).mean(1).cpu()
+            values["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).cpu()
+        return values
+
+    def _finish(self, run: MemberStack, early: bool) -> None:
+        """Keep each member's final weights (its best ones, with early stopping) as CPU tensors in `_layers`."""
         final = [p.detach().cpu() for p in (run.best if early else run.params)]
         self._layers = [(final[2 * j], final[2 * j + 1]) for j in range(len(run.layers))]
         self._mean, self._scale = self._mean.cpu(), self._scale.cpu()
-        self.epochs_ = step / steps_per_epoch
-        self.arrays_ = self._to_arrays()
-        return self
 
     def _gather(self, X: np.ndarray, a: np.ndarray, b: np.ndarray):
         """Unique rows of a batch of pairs, normalized, plus where each pair's sides sit among them."""
@@ -320,22 +350,6 @@ class TorchHead(Head):
         return out
 
 
-def _dropout_masks(p: float, gens: list[torch.Generator], sizes: list[int], widths, dtype) -> list[torch.Tensor]:
-    """One (k, U, width) dropout mask per hidden layer, 0 or 1/(1−p). Member i's mask over its `sizes[i]` unique
-    rows is drawn from its own generator at that shape, so it is the same whichever members train beside it
-    (F.dropout would draw all members' masks from torch's global stream at the group's shape); padded rows get 0."""
-    if p == 0:
-        return []
-    masks = []
-    for width in widths:
-        m = torch.empty(len(sizes), max(sizes), width, dtype=dtype, device=gens[0].device)
-        for i, (g, n) in enumerate(zip(gens, sizes)):
-            m[i, :n].bernoulli_(1 - p, generator=g)
-            m[i, n:] = 0
-        masks.append(m.div_(1 - p))
-    return masks
-
-
 def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All members' first layers as one (dim, k·h) matrix and (k·h,) bias, acting on raw rows: each member's
     input normalization is folded in (w / scale, b − (mean / scale)·w, in float64) and its feature subspace
@@ -350,72 +364,3 @@ def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[t
         b[i] = a["b0"] - (a["mean"].astype(np.float64) @ w if "mean" in a else 0.0)
         W[a["features"] if "features" in a else slice(None), i] = w
     return torch.from_numpy(W.reshape(dim, k * h)), torch.from_numpy(b.reshape(-1).astype(np.float32))
-
-
-class _Stack:
-    """The members still training, stacked: their parameters, optimizer state, feature subspaces and bootstrap
-    weights, and early-stopping bookkeeping. `live` holds their member indices in stack order; per-member results
-    are kept for all `k` members. Every parameter's leading axis is the member axis."""
-
-    def __init__(self, layers, cfg: TorchHeadConfig, k: int, features: torch.Tensor | None,
-                 weights: torch.Tensor | None):
-        self.features, self.weights = features, weights
-        self._set(layers, _adamw([p for layer in layers for p in layer], cfg.lr, cfg.weight_decay))
-        self.live = torch.arange(k)
-        self.best = [p.detach().clone() for p in self.params]
-        self.best_loss = torch.full((k,), float("inf"))
-        self.wait = torch.zeros(k, dtype=torch.long)
-        self.active = torch.ones(k, dtype=torch.bool)
-        self.patience = cfg.patience
-        self.k = k
-        self._last: dict[str, torch.Tensor] = {}
-
-    def _set(self, layers, opt) -> None:
-        self.layers, self.params, self.opt = layers, [p for layer in layers for p in layer], opt
-
-    def record(self, values: dict[str, torch.Tensor], epoch: float) -> dict[str, np.ndarray]:
-        """One history record: each member's latest values (stopped members keep their last ones)."""
-        for key, v in values.items():
-            if key != "stop_loss":
-                self._last.setdefault(key, torch.full((self.k,), float("nan")))[self.live] = v.detach().float()
-        out = {key: v.numpy().copy() for key, v in self._last.items()}
-        out["train/epoch"] = np.full(self.k, epoch, np.float32)
-        return out
-
-    def update_best(self, stop_loss: torch.Tensor) -> None:
-        live = self.live
-        improved = stop_loss < self.best_loss[live] - 1e-7
-        self.best_loss[live] = torch.where(improved, stop_loss, self.best_loss[live])
-        if improved.any():
-            dev = self.params[0].device
-            where, members = improved.nonzero()[:, 0].to(dev), live[improved].to(dev)
-            for p, bp in zip(self.params, self.best):
-                bp.index_copy_(0, members, p.detach().index_select(0, where))
-        self.wait[live] = torch.where(improved, 0, self.wait[live] + 1)
-        self.active[live] = self.wait[live] < self.patience
-
-    def shrink(self) -> None:
-        """Drop the stopped members from the stack, keeping the others' parameters and Adam state."""
-        keep = self.active[self.live]
-        idx = keep.nonzero()[:, 0].to(self.params[0].device)
-        group = self.opt.param_groups[0]
-        params = [p.detach().index_select(0, idx).requires_grad_(p.requires_grad) for p in self.params]
-        layers = list(zip(params[::2], params[1::2]))
-        opt = _adamw(params, group["lr"], group["weight_decay"])
-        for old, new in zip(self.params, params):
-            state = self.opt.state.get(old)
-            if state:
-                opt.state[new] = {key: v.index_select(0, idx) if torch.is_tensor(v) and v.dim() > 0 else v
-                                  for key, v in state.items()}
-        self._set(layers, opt)
-        self.live = self.live[keep]
-        if self.features is not None:
-            self.features = self.features[idx]
-        if self.weights is not None:
-            self.weights = self.weights[idx]
-
-
-def _adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with its fused kernel (one pass over each parameter and its state; about 10× faster than the
-    per-tensor loop on CPU for these stacked weights)."""
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
