@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from rmsearch.data import load_data
-from rmsearch.data._embed import (
-    HUMAN_CHARS, MiniLM, add_embed_parser, embed_file, extract_difference, read_pairs, split_turns, text_available,
-)
+from rmsearch.data._embed import add_embed_parser
+from rmsearch.data._embed_dataset import embed_file
+from rmsearch.data._encoder import MiniLM, text_available
+from rmsearch.data._text_pairs import HUMAN_CHARS, extract_difference, read_pairs, split_turns
 from rmsearch.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
