@@ -39,18 +39,16 @@ def test_atomic_file_creates_a_new_target(tmp_path):
 def test_a_failure_in_the_block_leaves_the_earlier_file_and_no_temporary(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("earlier")
-    with pytest.raises(RuntimeError, match="disk full"):
-        with atomic_file(target) as tmp:
-            tmp.write_text("half of the new")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_file(target) as tmp:
+        tmp.write_text("half of the new")
+        raise RuntimeError("disk full")
     assert target.read_text() == "earlier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
 def test_a_failure_before_writing_leaves_no_target(tmp_path):
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_file(tmp_path / "never.txt"):
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_file(tmp_path / "never.txt"):
+        raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 
