@@ -168,4 +168,5 @@ def write_pair_folder(folder: Path, chosen: np.ndarray, rejected: np.ndarray, me
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save(folder / "chosen.npy", chosen)
     atomic_save(folder / "rejected.npy", rejected)
-    (folder / PAIR_MANIFEST).write_text(json.dumps({"kind": "pairs", **meta}, indent=2))
+    with atomic_file(folder / PAIR_MANIFEST) as tmp:
+        tmp.write_text(json.dumps({"kind": "pairs", **meta}, indent=2))

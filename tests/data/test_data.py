@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rmsearch.data import (
-    Annotator, SynthConfig, TaskConfig, annotate, describe, load_data, make_task, synth, write_pair_folder,
+    Annotator, SynthConfig, TaskConfig, annotate, atomic_save, describe, load_data, make_task, synth, write_pair_folder,
 )
 from rmsearch.errors import ConfigError, DataError
 
@@ -147,6 +147,24 @@ def test_pair_dataset_round_trip(tmp_path):
     assert 0.3 < task.train.y.mean() < 0.7  # orientation randomized
     info = describe(data)
     assert info["pairs"]["count"] == 200
+
+
+def test_pair_folder_and_arrays_are_written_whole(tmp_path):
+    folder = tmp_path / "pairs"
+    write_pair_folder(folder, np.ones((3, 4), np.float32), np.zeros((3, 4), np.float32), {"name": "toy"})
+    assert sorted(p.name for p in folder.iterdir()) == ["chosen.npy", "dataset.json", "rejected.npy"]
+
+    class Unsaveable:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("cannot make an array")
+
+    before = (folder / "chosen.npy").read_bytes()
+    with pytest.raises(RuntimeError, match="cannot make an array"):
+        atomic_save(folder / "chosen.npy", Unsaveable())
+    assert (folder / "chosen.npy").read_bytes() == before  # the earlier file, and no temporary beside it
+    assert sorted(p.name for p in folder.iterdir()) == ["chosen.npy", "dataset.json", "rejected.npy"]
+    atomic_save(folder / "chosen.npy", np.full((3, 4), 2, np.float32))
+    np.testing.assert_array_equal(np.load(folder / "chosen.npy"), 2)
 
 
 def test_small_pair_data_selects_by_cross_validation(tmp_path):
