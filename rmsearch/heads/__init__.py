@@ -1,16 +1,16 @@
 """Reward heads: one module per type behind the `Head` protocol (see `_base`).
 
-Configs import without torch; a head class is imported when first asked for, so export loading and the CLI's
-light commands stay torch-free.
+Each type is one registration (`register_head(HeadKind(config, "module:HeadClass", forward))`, see `_configs`);
+configs, head classes and the torch-free forward are all looked up by name in that registry, `KINDS`. Configs
+import without torch; a head class is imported when first asked for, so export loading and the CLI's light
+commands stay torch-free.
 """
 
 import inspect
-from importlib import import_module
 
 from rmsearch.errors import ConfigError
-from rmsearch.heads._base import Head, HeadConfig
+from rmsearch.heads._base import HEAD_CONFIGS, KINDS, Head, HeadConfig, HeadKind, head_kind, register_head
 from rmsearch.heads._configs import (
-    HEAD_CONFIGS,
     GBDTConfig,
     LinearConfig,
     MLPClassifierConfig,
@@ -20,19 +20,10 @@ from rmsearch.heads._configs import (
 )
 from rmsearch.heads._forward import forward
 
-_CLASSES = {
-    "linear": "rmsearch.heads.linear:LinearHead",
-    "mlp": "rmsearch.heads.mlp:MLPHead",
-    "mlp_clf": "rmsearch.heads.mlp_clf:MLPClassifierHead",
-    "gbdt": "rmsearch.heads.gbdt:GBDTHead",
-}
-
 
 def head_class(kind: str) -> type[Head]:
-    if kind not in _CLASSES:
-        raise ConfigError(f"unknown head type {kind!r}; choose one of {', '.join(_CLASSES)}.")
-    module, name = _CLASSES[kind].split(":")
-    return getattr(import_module(module), name)
+    """The head class of registered head type `kind`, imported now; an unknown `kind` is a ConfigError."""
+    return head_kind(kind).head_class()
 
 
 def make_head(config: HeadConfig, seeds=(0,), device: str = "cpu") -> Head:
@@ -49,6 +40,7 @@ def make_head(config: HeadConfig, seeds=(0,), device: str = "cpu") -> Head:
 from rmsearch.heads._base import example_text, typed_value
 
 __all__ = [
-    "GBDTConfig", "HEAD_CONFIGS", "Head", "HeadConfig", "LinearConfig", "MLPClassifierConfig", "MLPConfig",
-    "TorchHeadConfig", "example_text", "forward", "head_class", "head_config", "make_head", "typed_value",
+    "GBDTConfig", "HEAD_CONFIGS", "KINDS", "Head", "HeadConfig", "HeadKind", "LinearConfig", "MLPClassifierConfig",
+    "MLPConfig", "TorchHeadConfig", "example_text", "forward", "head_class", "head_config", "head_kind", "make_head",
+    "register_head", "typed_value",
 ]

@@ -12,13 +12,19 @@ is identified by (config, seed) alone, whatever group it was trained in, so a ca
 
 Every member's learned state is a dict of plain numpy arrays, scored without torch by
 `rmsearch.heads.forward(kind, arrays, X)`; that is what export writes and what loading reads back.
+
+Each head type is one `HeadKind` in the registry `KINDS` (see `register_head`): its config class, its head class
+(imported when first asked for) and its torch-free forward. The config, class and forward lookups by name all read
+the registry, so adding a head type is one registration.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
+from importlib import import_module
 from typing import ClassVar
 
 import numpy as np
@@ -176,10 +182,72 @@ class Head(ABC):
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """(members, n) float32 rewards for the rows of X (n, D)."""
-        from rmsearch.heads._forward import forward
-
-        return np.stack([forward(self.kind, a, X) for a in self.member_arrays()])
+        member_forward = head_kind(self.kind).forward
+        return np.stack([member_forward(a, X) for a in self.member_arrays()])
 
     def _check_fitted(self):
         if not hasattr(self, "arrays_"):
             raise RuntimeError(f"This {type(self).__name__} is not fitted yet. Call 'fit' with training pairs first.")
+
+
+@dataclass(frozen=True)
+class HeadKind:
+    """One head type: its typed config (whose `kind` names the type), its head class, named 'module:Class' and
+    imported when first asked for (so registering a type loads neither torch nor scikit-learn), and `forward`,
+    which scores one member's arrays (n, D) -> (n,) float32 with numpy alone: what exported ensembles run."""
+
+    config: type[HeadConfig]
+    head: str
+    forward: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
+
+    @property
+    def name(self) -> str:
+        return self.config.kind
+
+    def head_class(self) -> type[Head]:
+        module, name = self.head.split(":")
+        return getattr(import_module(module), name)
+
+
+KINDS: dict[str, HeadKind] = {}
+"""The registered head types by name, in registration order (the order messages list them in)."""
+
+
+def register_head(kind: HeadKind) -> HeadKind:
+    """Add a head type to `KINDS`; a name already taken is an error."""
+    if not kind.name:
+        raise ValueError(f"cannot register {kind.config.__name__}: it sets no `kind` name.")
+    if kind.name in KINDS:
+        raise ValueError(f"head type {kind.name!r} is already registered.")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def head_kind(name: str) -> HeadKind:
+    """The registered head type `name`; an unknown name is a ConfigError listing the known ones."""
+    if name not in KINDS:
+        raise ConfigError(f"unknown head type {name!r}; choose one of {', '.join(KINDS)}.")
+    return KINDS[name]
+
+
+class _KindConfigs(Mapping):
+    """Head type name -> its config class, read from `KINDS` as it stands."""
+
+    def __getitem__(self, name: str) -> type[HeadConfig]:
+        return KINDS[name].config
+
+    def __contains__(self, name) -> bool:
+        return name in KINDS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+    def __repr__(self) -> str:
+        return f"HEAD_CONFIGS({dict(self)!r})"
+
+
+HEAD_CONFIGS: Mapping[str, type[HeadConfig]] = _KindConfigs()
+"""Every registered head type's config class by name (a read-only view of `KINDS`)."""

@@ -1,13 +1,15 @@
 """Typed configs of every head type, documented field by field. Torch-free, so spaces, the CLI and export
 can use them without loading torch. The same objects give the Optuna parameter names (`<kind>.<field>`),
-the TensorBoard hparams and the export manifest."""
+the TensorBoard hparams and the export manifest. Each type is registered here (see `HeadKind`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rmsearch.errors import ConfigError
-from rmsearch.heads._base import HeadConfig
+from rmsearch.heads._base import HeadConfig, HeadKind, head_kind, register_head
+from rmsearch.heads._forward import mlp_forward
+from rmsearch.heads._trees import tree_forward
 
 
 @dataclass(frozen=True)
@@ -149,13 +151,13 @@ class GBDTConfig(HeadConfig):
         return self
 
 
-HEAD_CONFIGS: dict[str, type[HeadConfig]] = {
-    c.kind: c for c in (LinearConfig, MLPConfig, MLPClassifierConfig, GBDTConfig)
-}
-
-
 def head_config(kind: str, **values) -> HeadConfig:
     """Typed config for head type `kind` from plain values; unknown kinds and keys are errors that list the options."""
-    if kind not in HEAD_CONFIGS:
-        raise ConfigError(f"unknown head type {kind!r}; choose one of {', '.join(HEAD_CONFIGS)}.")
-    return HEAD_CONFIGS[kind].from_dict(values)
+    return head_kind(kind).config.from_dict(values)
+
+
+# the head types: one registration each (config, head class imported when first asked for, torch-free forward)
+register_head(HeadKind(LinearConfig, "rmsearch.heads.linear:LinearHead", mlp_forward))
+register_head(HeadKind(MLPConfig, "rmsearch.heads.mlp:MLPHead", mlp_forward))
+register_head(HeadKind(MLPClassifierConfig, "rmsearch.heads.mlp_clf:MLPClassifierHead", mlp_forward))
+register_head(HeadKind(GBDTConfig, "rmsearch.heads.gbdt:GBDTHead", tree_forward))

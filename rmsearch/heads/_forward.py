@@ -4,12 +4,15 @@ Torch heads (linear, mlp, mlp_clf) store:
     features (d,) int64    optional: the member's random subspace of embedding dims
     mean, scale (d,)       optional: input standardization, x -> (x - mean) / scale
     w0 (d, h0), b0 (h0,), w1 (h0, h1), b1 (h1,), ..., wL (hL, 1), bL (1,)   ReLU between layers
-gbdt stores its trees as arrays (see `rmsearch.heads._trees`).
+gbdt stores its trees as arrays (see `rmsearch.heads._trees`). `forward` runs the forward each head type
+registers (`HeadKind.forward`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from rmsearch.heads._base import head_kind
 
 
 def mlp_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
@@ -27,9 +30,5 @@ def mlp_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
 
 
 def forward(kind: str, arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Rewards (n,) of one member of head type `kind` for rows X (n, D)."""
-    if kind == "gbdt":
-        from rmsearch.heads._trees import tree_forward
-
-        return tree_forward(arrays, X)
-    return mlp_forward(arrays, X)
+    """Rewards (n,) of one member of head type `kind` for rows X (n, D); an unknown `kind` is a ConfigError."""
+    return head_kind(kind).forward(arrays, X)
