@@ -130,7 +130,7 @@ def _q(q: dict) -> str:
     return f"{q['acc']:.4f}±{q['acc_se']:.4f}  {q['bon']:6.3f}±{q['bon_se']:.3f}"
 
 
-def main():
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=float, default=0.1,
                     help="share of the seed's prompt counts (1 = 40,000 train / 2,000 test prompts); default 0.1")
@@ -148,11 +148,20 @@ def main():
         ap.error("--variants must include 'seed' and '1 pass': the targets compare them")
     if args.eval_prompts is not None and args.eval_prompts < 1:
         ap.error(f"--eval-prompts {args.eval_prompts}: quality needs at least 1 prompt per split")
-    torch.set_num_threads(os.cpu_count())
+    return args
+
+
+def prompt_counts(args) -> tuple[int, int]:
+    """Train and test prompts to generate at `args.scale`; with --eval-prompts, only the test prompts quality is
+    measured on (the test pool is split in two)."""
     train_prompts = max(20, int(round(40000 * args.scale)))
     test_prompts = max(4, int(round(2000 * args.scale)))
-    if args.eval_prompts:  # only the prompts quality is measured on are generated (the test pool is split in two)
+    if args.eval_prompts:
         test_prompts = min(test_prompts, 2 * args.eval_prompts)
+    return train_prompts, test_prompts
+
+
+def print_setup(args, train_prompts: int, test_prompts: int) -> None:
     print(f"# train_speed: {os.cpu_count()} cores, torch {torch.__version__}, cpu_has_bf16={cpu_has_bf16()}, "
           f"scale={args.scale}: {train_prompts} × 10 train, {test_prompts} × 500 test, {MEMBERS} members, "
           f"repeats rmsearch={args.repeats} baseline={args.baseline_repeats}", flush=True)
@@ -160,8 +169,11 @@ def main():
         if name not in args.variants:
             continue
         print(f"# rmsearch {name}: MLPConfig({', '.join(f'{k}={v}' for k, v in recipe.items())})", flush=True)
-    peak = bf16_peak()
-    print(f"# bf16 matmul peak (4096², median of 5): {peak:.1f} GFLOP/s", flush=True)
+
+
+def chosen_variants(args) -> dict:
+    """Variant name -> (run(task, splits) -> (seconds, quality(), epochs), repeats), for the variants asked for,
+    plus '1 pass cuda' where a CUDA GPU is present."""
     variants = {"seed": (run_baseline, args.baseline_repeats),
                 "1 pass": (lambda t, s: run_rmsearch(t, s, "1 pass"), args.repeats),
                 "1 pass fp32": (lambda t, s: run_rmsearch(t, s, "1 pass", "fp32"), 1),
@@ -173,26 +185,32 @@ def main():
               f"{'on' if torch.cuda.is_bf16_supported() else 'off'})", flush=True)
     else:
         print("# no CUDA GPU: CPU rows only", flush=True)
-    rows = []
-    for dim in args.dims:
-        task = make_task(synth(SynthConfig(dim=dim, train_prompts=train_prompts, test_prompts=test_prompts,
-                                           test_responses=500)))
-        splits = {"val": first_prompts(task.val, args.eval_prompts), "test": first_prompts(task.test, args.eval_prompts)}
-        print(f"# D={dim}: {len(task.train)} train + {len(task.stop)} early-stop pairs; quality on "
-              f"{' and '.join(f'{n} {s.gold.shape[0]} prompts × {s.gold.shape[1]}' for n, s in splits.items())}",
-              flush=True)
-        res = {}
-        for name, (fn, reps) in variants.items():
-            out = [fn(task, splits) for _ in range(reps)]
-            q = out[0][1]()
-            res[name] = (statistics.median(o[0] for o in out), q, out[0][2])
-            print(f"#   {name:12s} {[round(o[0], 2) for o in out]} s, epochs {out[0][2]}, "
-                  f"val acc/BoN {_q(q['val'])}, test acc/BoN {_q(q['test'])}", flush=True)
-        achieved = None
-        if use_bf16("auto", dim):
-            achieved = train_flops(task, res["1 pass"][2], dim) / res["1 pass"][0] / 1e9
-        rows.append((dim, res, achieved))
+    return variants
 
+
+def measure_dim(dim: int, variants: dict, train_prompts: int, test_prompts: int, eval_prompts: int | None):
+    """Time every variant at embedding dim `dim` and measure its quality: (dim, {variant: (median seconds,
+    quality, epochs)}, achieved bf16 GFLOP/s of '1 pass' or None where 'auto' runs fp32)."""
+    task = make_task(synth(SynthConfig(dim=dim, train_prompts=train_prompts, test_prompts=test_prompts,
+                                       test_responses=500)))
+    splits = {"val": first_prompts(task.val, eval_prompts), "test": first_prompts(task.test, eval_prompts)}
+    print(f"# D={dim}: {len(task.train)} train + {len(task.stop)} early-stop pairs; quality on "
+          f"{' and '.join(f'{n} {s.gold.shape[0]} prompts × {s.gold.shape[1]}' for n, s in splits.items())}",
+          flush=True)
+    res = {}
+    for name, (fn, reps) in variants.items():
+        out = [fn(task, splits) for _ in range(reps)]
+        q = out[0][1]()
+        res[name] = (statistics.median(o[0] for o in out), q, out[0][2])
+        print(f"#   {name:12s} {[round(o[0], 2) for o in out]} s, epochs {out[0][2]}, "
+              f"val acc/BoN {_q(q['val'])}, test acc/BoN {_q(q['test'])}", flush=True)
+    achieved = None
+    if use_bf16("auto", dim):
+        achieved = train_flops(task, res["1 pass"][2], dim) / res["1 pass"][0] / 1e9
+    return dim, res, achieved
+
+
+def print_targets(rows: list, peak: float) -> None:
     print()
     print(f"Target 1: seed-paper ensemble (10 MLPs D→1024→512→1), same pairs; speedup goal ≥ {SPEED_GOAL:.0f}×, "
           f"validation accuracy and BoN gold at N=500 ≥ baseline (± one standard error)")
@@ -212,6 +230,18 @@ def main():
         else:
             print(f"D={dim}: achieved {achieved:.1f} GFLOP/s, peak {peak:.1f} GFLOP/s, "
                   f"{achieved / peak:.0%} of peak (goal {PEAK_GOAL:.0%})")
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(os.cpu_count())
+    train_prompts, test_prompts = prompt_counts(args)
+    print_setup(args, train_prompts, test_prompts)
+    peak = bf16_peak()
+    print(f"# bf16 matmul peak (4096², median of 5): {peak:.1f} GFLOP/s", flush=True)
+    variants = chosen_variants(args)
+    rows = [measure_dim(dim, variants, train_prompts, test_prompts, args.eval_prompts) for dim in args.dims]
+    print_targets(rows, peak)
 
 
 if __name__ == "__main__":
