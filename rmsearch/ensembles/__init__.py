@@ -4,9 +4,14 @@ torch; it is imported where used.)"""
 
 from rmsearch.ensembles._aggregate import (
     AGGREGATIONS,
+    AGGREGATORS,
     PARAM_NAMES,
     Aggregation,
+    Aggregator,
+    AggregatorParam,
     aggregate,
+    aggregator,
+    register_aggregator,
     score_stats,
     standardize,
 )
@@ -16,7 +21,7 @@ from rmsearch.ensembles._greedy import greedy_select
 from rmsearch.ensembles._train import fit_group, score_split
 
 __all__ = [
-    "AGGREGATIONS", "Aggregation", "Ensemble", "EnsembleConfig", "Member", "PARAM_NAMES", "TOP_KEYS",
-    "aggregate", "check_value", "fit_group", "flatten", "greedy_select", "score_split", "score_stats",
-    "standardize",
+    "AGGREGATIONS", "AGGREGATORS", "Aggregation", "Aggregator", "AggregatorParam", "Ensemble", "EnsembleConfig",
+    "Member", "PARAM_NAMES", "TOP_KEYS", "aggregate", "aggregator", "check_value", "fit_group", "flatten",
+    "greedy_select", "register_aggregator", "score_split", "score_stats", "standardize",
 ]
