@@ -7,6 +7,7 @@ or a distribution, with conditional parameters.
     mlp.dropout: {float: [0.0, 0.3]}        #   {float: [low, high]}
     mlp.hidden: {categorical: [[64, 32], [256, 128]]}
     uwo.lambda: {float: [0.1, 3.0]}
+    lcb.kappa: {range: default}             # an aggregation parameter's registered range (`spaces show` prints it)
 
 Keys are those of an ensemble point (see `rmsearch.ensembles.EnsembleConfig`). The optional key `starts` lists
 points a new study tries first (Optuna's `enqueue_trial`), so a small budget cannot end below known-good
@@ -25,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from rmsearch.ensembles import (
-    AGGREGATIONS,
+    AGGREGATORS,
     PARAM_NAMES,
     TOP_KEYS,
     EnsembleConfig,
@@ -51,9 +52,19 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _default_range(key: str, spec: dict, where: str) -> dict:
+    """`{range: default}` of an aggregation parameter: its registered search range, as a distribution."""
+    group, _, name = key.partition(".")
+    param = AGGREGATORS[group].param if group in AGGREGATORS else None
+    if spec != {"range": "default"} or param is None or param.name != name:
+        raise ConfigError(f"{where}: {{range: default}} (on its own) gives an aggregation parameter "
+                          f"({', '.join(f'{a}.{n}' for a, n in PARAM_NAMES.items())}) its default search range.")
+    return param.space_entry()
+
+
 def _field_kind(group: str, name: str) -> type:
     """The Python type of a parameter's values: bool, int, float, tuple or str."""
-    if group in PARAM_NAMES:
+    if group in AGGREGATORS:
         return float
     default = next(f.default for f in fields(HEAD_CONFIGS[group]) if f.name == name)
     return type(default)
@@ -76,7 +87,7 @@ class Param:
         group = self.name.partition(".")[0]
         if group in HEAD_CONFIGS:
             return ("head", group)
-        if group in AGGREGATIONS:
+        if group in AGGREGATORS:
             return ("aggregation", group)
         return None
 
@@ -163,7 +174,7 @@ class Space:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError(f"{source} line {line}: parameter names must be plain strings like 'mlp.hidden'.")
             key = f"{prefix}{key_node.value}"
-            if isinstance(val_node, yaml.MappingNode) and not prefix and (key in HEAD_CONFIGS or key in AGGREGATIONS):
+            if isinstance(val_node, yaml.MappingNode) and not prefix and (key in HEAD_CONFIGS or key in AGGREGATORS):
                 cls._walk(val_node, f"{key}.", out, source)  # nested group: mlp: {hidden: ..}
                 continue
             if key in out:
@@ -181,6 +192,8 @@ class Space:
     @staticmethod
     def _dist(key: str, line: int, spec: dict, source: str) -> Param:
         where = f"{source} line {line}: {key}"
+        if "range" in spec:
+            spec = _default_range(key, spec, where)
         kinds = [k for k in spec if k in DISTRIBUTIONS]
         unknown = [k for k in spec if k not in DISTRIBUTIONS and k != "step"]
         if unknown:
@@ -225,7 +238,7 @@ class Space:
     def _validate(self) -> None:
         src = self.source
         reachable = {k: self.params[k].values() if k in self.params else {v} for k, v in DEFAULTS.items()}
-        for key, known in (("head", HEAD_CONFIGS), ("aggregation", AGGREGATIONS)):
+        for key, known in (("head", HEAD_CONFIGS), ("aggregation", AGGREGATORS)):
             p = self.params.get(key)
             if p is not None:
                 if p.dist not in (None, "categorical"):
@@ -249,9 +262,9 @@ class Space:
                 if name not in valid:
                     raise ConfigError(f"{src} line {p.line}: head '{group}' has no parameter {name!r}; its parameters "
                                       f"are {', '.join(sorted(valid))}.")
-            elif PARAM_NAMES.get(group) != name:
+            elif (param := AGGREGATORS[group].param) is None or param.name != name:
                 raise ConfigError(f"{src} line {p.line}: aggregation '{group}' has no parameter {name!r}; "
-                                  f"use {group}.{PARAM_NAMES.get(group, '(none)')}.")
+                                  f"use {group}.{param.name if param else '(none)'}.")
             if cond[1] not in reachable[cond[0]]:
                 raise ConfigError(
                     f"{src} line {p.line}: {p.name!r} applies only when {cond[0]} is {cond[1]!r}, which this space "
@@ -311,8 +324,8 @@ class Space:
             try:
                 if p.condition[0] == "head":
                     HEAD_CONFIGS[group].from_dict({name: v})
-                elif not (isinstance(v, (int, float)) and v >= 0):
-                    raise ConfigError(f"{p.name} must be a number >= 0")
+                elif not (param := AGGREGATORS[group].param).allows(v):
+                    raise ConfigError(f"{p.name} must be a finite number >= {param.minimum:g}")
             except (ConfigError, TypeError, ValueError) as exc:
                 raise ConfigError(f"{self.source} line {p.line}: {p.name}={v!r} is not allowed: {exc}") from None
 
