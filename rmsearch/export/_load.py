@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.ensembles import AGGREGATIONS, PARAM_NAMES, Aggregation, Ensemble, Member
+from rmsearch.ensembles import AGGREGATORS, Aggregation, Ensemble, Member
 from rmsearch.errors import ConfigError, ExportError
 from rmsearch.export._format import (
     FORMAT,
@@ -155,17 +155,22 @@ def _check_values(manifest: dict) -> tuple[int, list[dict], np.ndarray, Aggregat
         if not _is_int(m.get("weight", 1)) or m.get("weight", 1) < 1:
             _err(f"{where} field 'weight'", f"is {m.get('weight')!r}, must be a positive integer (how many times "
                  f"the member counts in the aggregation)")
-    agg = manifest.get("aggregation")
-    if not isinstance(agg, dict) or agg.get("name") not in AGGREGATIONS:
-        name = agg.get("name") if isinstance(agg, dict) else agg
-        _err(f"{MANIFEST} field 'aggregation'", f"names {name!r}, not a known aggregation ({', '.join(AGGREGATIONS)})")
-    param = 1.0
-    if agg["name"] in PARAM_NAMES:
-        key = PARAM_NAMES[agg["name"]]
-        param = agg.get(key)
-        if not _is_num(param) or param < 0:
-            _err(f"{MANIFEST} field 'aggregation.{key}'", f"is {param!r}, must be a finite number >= 0")
-    return dim, members, stats, Aggregation(agg["name"], float(param))
+    return dim, members, stats, _aggregation(manifest.get("aggregation"))
+
+
+def _aggregation(agg) -> Aggregation:
+    """The manifest's aggregation: a registered name and, where the aggregation has a parameter, its value."""
+    name = agg.get("name") if isinstance(agg, dict) else agg
+    if not isinstance(agg, dict) or not isinstance(name, str) or name not in AGGREGATORS:
+        _err(f"{MANIFEST} field 'aggregation'", f"names {name!r}, not a known aggregation ({', '.join(AGGREGATORS)})")
+    spec = AGGREGATORS[name].param
+    if spec is None:
+        return Aggregation(name, 1.0)
+    param = agg.get(spec.name)
+    if not _is_num(param) or not spec.allows(param):
+        _err(f"{MANIFEST} field 'aggregation.{spec.name}'",
+             f"is {param!r}, must be a finite number >= {spec.minimum:g}")
+    return Aggregation(name, float(param))
 
 
 def _member_arrays(blob: bytes, members: list[dict], dim: int) -> list[dict[str, np.ndarray]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.ensembles import PARAM_NAMES, Aggregation, Ensemble, Member
+from rmsearch.ensembles import Aggregation, Ensemble, Member
 from rmsearch.errors import ExportError
 from rmsearch.export._format import (
     FORMAT,
@@ -74,8 +74,8 @@ def _check_ensemble(ensemble: Ensemble) -> np.ndarray:
 def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra, calibration) -> dict:
     agg = ensemble.aggregation
     aggregation = {"name": agg.name}
-    if agg.name in PARAM_NAMES:
-        aggregation[PARAM_NAMES[agg.name]] = float(agg.param)
+    if agg.aggregator.param is not None:
+        aggregation[agg.aggregator.param.name] = float(agg.param)
     members = []
     for i, m in enumerate(ensemble.members):
         members.append({
