@@ -6,23 +6,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmsearch.ensembles import AGGREGATIONS, Aggregation, standardize
+from rmsearch.ensembles import AGGREGATORS, Aggregation, standardize
 from rmsearch.evaluate._split import evaluate_split
 
 
-def compare_aggregations(task, stats: np.ndarray, val_scores: np.ndarray, test_scores: np.ndarray,
+def compare_aggregations(task, stats: np.ndarray, val_scores: np.ndarray | None, test_scores: np.ndarray,
                          aggregations: list[Aggregation] | None = None, standardized: bool = True) -> dict:
-    """name -> {"val": evaluate_split(...), "test": ...} for 'single' and each aggregation."""
-    aggregations = aggregations or [Aggregation(n) for n in AGGREGATIONS]
-    zs = {"val": val_scores, "test": test_scores}
-    if standardized:
-        zs = {k: standardize(v, stats) for k, v in zs.items()}
+    """label -> {"val": evaluate_split(...), "test": ...} for 'single' and each aggregation (default: every
+    registered one at its parameter's default), labelled as in tables and plots (`Aggregation.label`: 'mean',
+    'uwo (λ=1)'); with one member, 'single' only. Raw member scores (k, n) on `task`'s splits are standardized
+    with the members' (mean, std) rows `stats` first unless `standardized` is False. `val_scores` None: the test
+    split only."""
+    aggregations = aggregations or [Aggregation(name) for name in AGGREGATORS]
     splits = {"val": task.val, "test": task.test}
-    out = {"single": {k: mean_evaluation([evaluate_split(z, splits[k]) for z in zs[k]]) for k in splits}}
+    scores = {k: v for k, v in {"val": val_scores, "test": test_scores}.items() if v is not None}
+    zs = {k: standardize(v, stats) if standardized else v for k, v in scores.items()}
+    out = {"single": {k: mean_evaluation([evaluate_split(z, splits[k]) for z in zs[k]]) for k in zs}}
     if len(stats) > 1:
         for agg in aggregations:
-            label = agg.name + (f" ({'λ' if agg.name == 'uwo' else 'κ'}={agg.param:g})" if agg.name in ("uwo", "lcb") else "")
-            out[label] = {k: evaluate_split(agg(zs[k]), splits[k]) for k in splits}
+            out[agg.label] = {k: evaluate_split(agg(zs[k]), splits[k]) for k in zs}
     return out
 
 
