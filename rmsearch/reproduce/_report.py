@@ -197,9 +197,10 @@ def _markdown(result: dict, found, figures: dict) -> str:
         "## Results (test split; mean ± std over seeds)", "",
         results_table(result["rows"]), "",
         "`single` is each member evaluated alone, metrics and curves averaged over members; `mean`, `min` and "
-        "`uwo (λ=1)` (mean − variance) aggregate all members' standardized scores. BoN gold @ N=M is the expected "
-        "gold reward of the proxy's favourite among all M candidates; peak gold and peak N are the best point of "
-        "the BoN curve on a log grid of N; drop = peak − final (over-optimization); Spearman is per prompt, averaged.",
+        f"`{AGG_LABELS['uwo']}` (mean − variance) aggregate all members' standardized scores. BoN gold @ N=M is "
+        "the expected gold reward of the proxy's favourite among all M candidates; peak gold and peak N are the best "
+        "point of the BoN curve on a log grid of N; drop = peak − final (over-optimization); Spearman is per prompt, "
+        "averaged.",
         "",
         "## Figures", "",
         "![gold at N=M against label noise](summary.png)", "",

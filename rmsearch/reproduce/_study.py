@@ -16,14 +16,16 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from rmsearch.data import NOISE_LEVELS, Annotator, GoldData, PairData, TaskConfig, make_task
-from rmsearch.ensembles import Aggregation, standardize
+from rmsearch.ensembles import Aggregation
 from rmsearch.errors import RMSearchError
+from rmsearch.evaluate import compare_aggregations
 
 HEADS = ("mlp", "mlp_clf", "gbdt", "linear")
-"""Label flip rates (about the 5/15/25/40% label error of the seed's case study)."""
-AGGREGATIONS = ("mean", "min", "uwo")
+AGGREGATIONS = {"mean": Aggregation("mean"), "min": Aggregation("min"), "uwo": Aggregation("uwo", 1.0)}
+"""The seed paper's ensembles, by the name rows and files give them."""
 ROW_AGGREGATIONS = ("single", *AGGREGATIONS)
-AGG_LABELS = {"single": "single", "mean": "mean", "min": "min", "uwo": "uwo (λ=1)"}
+AGG_LABELS = {"single": "single", **{name: agg.label for name, agg in AGGREGATIONS.items()}}
+"""Row name -> its label in tables and plots ('uwo (λ=1)')."""
 METRICS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman", "pair_accuracy")
 
 QUICK_DATA = "synth:train_prompts=200,test_prompts=20,test_responses=50,dim=8"
@@ -97,15 +99,12 @@ def _train_job(data, task_config: TaskConfig, head_config: dict, seeds: tuple[in
             "seconds": float(sum(r.seconds for r in records))}
 
 
-def evaluate_group(split, stats: np.ndarray, test_scores: np.ndarray) -> dict:
-    """'single' (each member alone, averaged) and each ensemble aggregation -> {"metrics", "curve"} on `split`."""
-    from rmsearch.evaluate import evaluate_split, mean_evaluation
-
-    z = standardize(test_scores, stats)
-    out = {"single": mean_evaluation([evaluate_split(zi, split) for zi in z])}
-    for name in AGGREGATIONS:
-        out[name] = evaluate_split(Aggregation(name, 1.0)(z), split)
-    return out
+def evaluate_group(task, stats: np.ndarray, test_scores: np.ndarray) -> dict:
+    """'single' (each member alone, averaged) and each ensemble aggregation -> {"metrics", "curve"} on the test
+    split of `task` (`rmsearch.evaluate.compare_aggregations` on standardized scores)."""
+    results = compare_aggregations(task, stats, None, test_scores, list(AGGREGATIONS.values()))
+    return {"single": results["single"]["test"],
+            **{name: results[agg.label]["test"] for name, agg in AGGREGATIONS.items()}}
 
 
 def world_per_seed(spec: str) -> bool:
@@ -170,7 +169,7 @@ def run_study(config: StudyConfig, address: str | None = None, workers: int | No
                 head, rate, seed = refs[ref]
                 out = ray.get(ref)
                 train_seconds += out["seconds"]
-                runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)].test, out["stats"], out["test"])
+                runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)], out["stats"], out["test"])
                 bar.advance(job)
     label_error = {(r, s): t.label_error for (r, s), t in tasks.items()}
     any_task = next(iter(tasks.values()))
