@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from rmsearch.data import NOISE_LEVELS, Annotator, GoldData, PairData, TaskConfig, make_task
+from rmsearch.data import NOISE_LEVELS, Annotator, GoldData, PairData, TaskConfig, load_data, make_task
 from rmsearch.ensembles import Aggregation
 from rmsearch.errors import RMSearchError
 from rmsearch.evaluate import compare_aggregations
@@ -126,6 +126,54 @@ def check_data(data, spec: str) -> GoldData:
 def run_study(config: StudyConfig, address: str | None = None, workers: int | None = None,
               progress: bool = True) -> dict:
     """Train every (head, noise, seed) group on Ray and evaluate it; returns per-seed results and a summary."""
+    from rmsearch.search import init_ray
+
+    start = time.perf_counter()
+    worlds = load_worlds(config)
+    ray, slots, threads = init_ray(address, workers)
+    tasks = {(r, s): make_task(worlds[s], config.task_config(r, s)) for r in config.noise_levels
+             for s in range(config.seeds)}
+    refs = submit_jobs(ray, config, worlds, threads)
+    description = f"member groups ({config.members} members each, {slots} at once)"
+    runs, train_seconds = collect_runs(ray, refs, tasks, description, progress)
+    return {
+        **study_facts(config, worlds, tasks),
+        "rows": summarize(config, runs, {k: t.label_error for k, t in tasks.items()}),
+        "curves": mean_curves(config, runs),
+        "per_seed": [{"head": h, "flip_rate": r, "seed": s, "aggregation": a, **res["metrics"]}
+                     for (h, r, s), ev in runs.items() for a, res in ev.items()],
+        "label_error": {f"{r}/{s}": t.label_error for (r, s), t in tasks.items()},
+        "workers": slots, "threads_per_job": threads,
+        "train_seconds": train_seconds, "wall_seconds": time.perf_counter() - start,
+    }
+
+
+def load_worlds(config: StudyConfig) -> dict[int, GoldData]:
+    """seed -> the gold data it trains on: a world per seed (`config.world_per_seed`) or one shared world."""
+    seeds = range(config.seeds)
+    if config.world_per_seed:
+        return {s: check_data(load_data(config.data, seed=s), config.data) for s in seeds}
+    data = check_data(load_data(config.data), config.data)
+    return {s: data for s in seeds}
+
+
+def submit_jobs(ray, config: StudyConfig, worlds: dict, threads: int) -> dict:
+    """Start one Ray training job per (head, noise, seed); returns object ref -> (head, rate, seed)."""
+    remote = ray.remote(num_cpus=threads, max_retries=3)(_train_job)
+    refs_of = {}
+    for data in worlds.values():  # each world once into the object store; every job carves its task from it
+        refs_of.setdefault(id(data), ray.put(data))
+    refs = {}
+    for head, rate, seed in config.jobs():
+        ref = remote.remote(refs_of[id(worlds[seed])], config.task_config(rate, seed), config.configs[head],
+                            config.member_seeds(seed), threads)
+        refs[ref] = (head, rate, seed)
+    return refs
+
+
+def collect_runs(ray, refs: dict, tasks: dict, description: str, progress: bool) -> tuple[dict, float]:
+    """Evaluate each job's member group as it finishes (`evaluate_group`), under a progress bar; returns
+    (head, rate, seed) -> evaluation, in the order the jobs finished, and the jobs' training seconds."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -135,33 +183,10 @@ def run_study(config: StudyConfig, address: str | None = None, workers: int | No
         TimeElapsedColumn,
     )
 
-    from rmsearch.data import load_data
-    from rmsearch.search import init_ray
-
-    start = time.perf_counter()
-    seeds = range(config.seeds)
-    if config.world_per_seed:
-        worlds = {s: check_data(load_data(config.data, seed=s), config.data) for s in seeds}
-    else:
-        data = check_data(load_data(config.data), config.data)
-        worlds = {s: data for s in seeds}
-    ray, slots, threads = init_ray(address, workers)
-    remote = ray.remote(num_cpus=threads, max_retries=3)(_train_job)
-    refs_of = {}
-    for s, data in worlds.items():  # each world once into the object store; every job carves its task from it
-        refs_of.setdefault(id(data), ray.put(data))
-    tasks = {(r, s): make_task(worlds[s], config.task_config(r, s)) for r in config.noise_levels for s in seeds}
-    refs = {}
-    for head, rate, seed in config.jobs():
-        ref = remote.remote(refs_of[id(worlds[seed])], config.task_config(rate, seed), config.configs[head],
-                            config.member_seeds(seed), threads)
-        refs[ref] = (head, rate, seed)
-    runs = {}
-    train_seconds = 0.0
-    console = Console(stderr=True)
+    runs, train_seconds = {}, 0.0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not progress) as bar:
-        job = bar.add_task(f"member groups ({config.members} members each, {slots} at once)", total=len(refs))
+    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
+        job = bar.add_task(description, total=len(refs))
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -171,7 +196,11 @@ def run_study(config: StudyConfig, address: str | None = None, workers: int | No
                 train_seconds += out["seconds"]
                 runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)], out["stats"], out["test"])
                 bar.advance(job)
-    label_error = {(r, s): t.label_error for (r, s), t in tasks.items()}
+    return runs, train_seconds
+
+
+def study_facts(config: StudyConfig, worlds: dict, tasks: dict) -> dict:
+    """The result's description of the run: its configuration, the data and the task sizes."""
     any_task = next(iter(tasks.values()))
     data = worlds[0]
     return {
@@ -182,13 +211,6 @@ def run_study(config: StudyConfig, address: str | None = None, workers: int | No
                  "worlds": [{"seed": s, "name": w.name, "fingerprint": w.fingerprint} for s, w in worlds.items()]},
         "test_prompts": int(any_task.test.gold.shape[0]), "pool": int(any_task.test.gold.shape[1]),
         "train_pairs": len(any_task.train),
-        "rows": summarize(config, runs, label_error),
-        "curves": mean_curves(config, runs),
-        "per_seed": [{"head": h, "flip_rate": r, "seed": s, "aggregation": a, **res["metrics"]}
-                     for (h, r, s), ev in runs.items() for a, res in ev.items()],
-        "label_error": {f"{r}/{s}": e for (r, s), e in label_error.items()},
-        "workers": slots, "threads_per_job": threads,
-        "train_seconds": train_seconds, "wall_seconds": time.perf_counter() - start,
     }
 
 
