@@ -1,5 +1,5 @@
 """Output folders and files written whole or not at all (reports, exports, arrays, caches), readable as the user's
-umask says; and the sha256 of a file.
+umask says; JSON files of numpy values; and the sha256 of a file.
 
 A folder is built in a hidden sibling, `.NAME.tmp-<random suffix>`, then swapped in: an earlier folder at the target is
 first renamed aside to `.NAME.old-<random suffix>`, the new one renamed into place, and only then the old one removed.
@@ -17,11 +17,15 @@ then replaces the target in one rename (the random suffix lets two processes wri
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from rmsearch.errors import RMSearchError
 
@@ -62,6 +66,18 @@ def check_not_cwd(out: Path, option: str | None = "--out") -> None:
         where = f"{option} {out}" if option else str(out)
         raise RMSearchError(f"{where}: is {what}, which is never replaced. Name a new folder for the output "
                             f"instead, e.g. {option + ' ' if option else ''}./report.")
+
+
+def check_writable(folder: Path) -> None:
+    """Create the run folder `folder` if needed and prove it takes a small file; a clear error where not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"\0" * 4096)
+        probe.unlink()
+    except OSError as exc:
+        raise RMSearchError(f"run folder {folder} is not writable ({exc.strerror}); choose another --runs folder "
+                            f"or free disk space.") from None
 
 
 def _sibling(out: Path, kind: str) -> Path:
@@ -126,3 +142,27 @@ def sha256_file(path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def jsonable(value):
+    """Plain JSON values from numpy scalars/arrays, tuples and paths; non-finite floats become None (strict
+    JSON has no NaN/inf)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def write_json(path, blob) -> None:
+    """`blob` as strict JSON (`jsonable`) at `path`, written whole or not at all (`atomic_file`)."""
+    with atomic_file(path) as tmp:
+        Path(tmp).write_text(json.dumps(jsonable(blob), indent=2, allow_nan=False) + "\n")

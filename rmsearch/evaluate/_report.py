@@ -6,13 +6,12 @@ not an earlier report is refused."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
 from rmsearch.errors import RMSearchError
-from rmsearch.files import atomic_dir, check_not_cwd
+from rmsearch.files import atomic_dir, check_not_cwd, write_json
 
 COLUMNS = [
     ("objective", "objective"),
@@ -52,12 +51,20 @@ def metric_cell(m: dict, key: str) -> str:
     return fmt_value(v) if _has_value(v) else "–"
 
 
-def metrics_table(rows: dict[str, dict]) -> str:
+def metrics_rows(rows: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """(header, body) of the metrics table: a row per name, a column per metric some row has (`table_columns`)."""
     cols = table_columns(rows)
-    lines = ["| | " + " | ".join(label for _, label in cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(metric_cell(m, k) for k, _ in cols) + " |")
-    return "\n".join(lines)
+    return [""] + [label for _, label in cols], [[name] + [metric_cell(m, k) for k, _ in cols] for name, m in rows.items()]
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    """A (header, body) table as Markdown; the printed tables of the CLI render the same (header, body)."""
+    line = lambda cells: "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"  # noqa: E731
+    return "\n".join([line(header), "|---" * len(header) + "|"] + [line(r) for r in body])
+
+
+def metrics_table(rows: dict[str, dict]) -> str:
+    return markdown_table(*metrics_rows(rows))
 
 
 def plot_curves(curves: dict[str, dict], path: Path, title: str, split: str = "test") -> None:
@@ -239,13 +246,5 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
         (tmp / "report.md").write_text("\n".join(md))
         blob = {"context": context, "results": results,
                 "sections": {sec["heading"]: sec["results"] for sec in sections or []}}
-        (tmp / "metrics.json").write_text(json.dumps(blob, indent=2, default=json_default))
+        write_json(tmp / "metrics.json", blob)
     return out
-
-
-def json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))

@@ -6,21 +6,18 @@ Numpy only (no torch, no scikit-learn): loading an export must work with numpy +
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 
 import numpy as np
 
 from rmsearch.errors import ExportError
-from rmsearch.files import sha256_file  # noqa: F401 (the export's file hashes, imported from here by _write)
+from rmsearch.files import jsonable, sha256_file  # noqa: F401 (imported from here by _write)
 
 FORMAT = "rmsearch-ensemble"
 FORMAT_VERSION = 1
 """Bumped whenever the manifest or array layout changes incompatibly; loaders refuse versions they don't know."""
 MANIFEST = "manifest.json"
 MEMBERS = "members.safetensors"
-HEAD_KINDS = ("linear", "mlp", "mlp_clf", "gbdt")
-TORCH_KINDS = ("linear", "mlp", "mlp_clf")
 TREE_ARRAYS = ("node_feature", "node_threshold", "node_left", "node_right", "node_is_leaf", "node_value",
                "tree_roots", "baseline")
 TENSOR_NAME = re.compile(r"^m(0|[1-9][0-9]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
@@ -29,24 +26,6 @@ _LAYER = re.compile(r"^([wb])(0|[1-9][0-9]*)$")
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def jsonable(value):
-    """Plain JSON values from numpy scalars/arrays, tuples and paths; non-finite floats become None (strict
-    JSON has no NaN/inf)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
 
 
 def _fail(member: int, kind: str, msg: str):
@@ -81,10 +60,7 @@ def _check_features(arrays, i, kind, dim) -> int:
 
 def check_member_arrays(i: int, kind: str, arrays: dict[str, np.ndarray], dim: int) -> None:
     """Refuse arrays that the numpy forward pass would misread, crash on, or loop forever on."""
-    if kind in TORCH_KINDS:
-        _check_mlp(i, kind, arrays, dim)
-    else:
-        _check_trees(i, kind, arrays, dim)
+    ARRAY_CHECKS[kind](i, kind, arrays, dim)
 
 
 def _check_mlp(i, kind, arrays, dim):
@@ -162,3 +138,9 @@ def _check_trees(i, kind, arrays, dim):
     ok_split = (left > own) & (left < end) & (right > own) & (right < end)
     if not np.where(is_leaf, ok_leaf, ok_split).all():
         _fail(i, kind, "has tree nodes whose children point outside their tree or backwards")
+
+
+ARRAY_CHECKS = {"linear": _check_mlp, "mlp": _check_mlp, "mlp_clf": _check_mlp, "gbdt": _check_trees}
+"""Head kind -> the check of its members' arrays (layers, or trees) before the numpy forward reads them: a head
+kind registered in `rmsearch.heads` exports once its array layout has a check here."""
+HEAD_KINDS = tuple(ARRAY_CHECKS)

@@ -171,14 +171,17 @@ class Head(ABC):
         """Train all members on `train` (Pairs); `stop` (Pairs) drives early stopping where the type has it.
         Sets `history_`: a list of per-epoch dicts of per-member arrays (train/loss, val/nll, val/accuracy)."""
 
-    @abstractmethod
     def member_arrays(self) -> list[dict[str, np.ndarray]]:
-        """All learned state, one dict of named numpy arrays per member."""
+        """All learned state, one dict of named numpy arrays per member (what `fit` left in `arrays_`)."""
+        self._check_fitted()
+        return self.arrays_
 
     @classmethod
-    @abstractmethod
     def from_arrays(cls, config: HeadConfig, arrays: list[dict[str, np.ndarray]]) -> "Head":
         """Rebuild a fitted head from `member_arrays()` output."""
+        head = cls(config, seeds=tuple(range(len(arrays))))
+        head.arrays_ = [dict(a) for a in arrays]
+        return head
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """(members, n) float32 rewards for the rows of X (n, D)."""

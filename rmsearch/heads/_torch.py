@@ -316,16 +316,6 @@ class TorchHead(Head):
             out.append(arr)
         return out
 
-    def member_arrays(self) -> list[dict[str, np.ndarray]]:
-        self._check_fitted()
-        return self.arrays_
-
-    @classmethod
-    def from_arrays(cls, config, arrays):
-        head = cls(config, seeds=tuple(range(len(arrays))))
-        head.arrays_ = [dict(a) for a in arrays]
-        return head
-
     def score(self, X: np.ndarray) -> np.ndarray:
         """(members, n) rewards in float32, computed with stacked torch matmuls from the member arrays. The first
         layer of all members is one GEMM (see `_dense_first_layer`); rows are read in chunks sized so no activation

@@ -94,16 +94,6 @@ class GBDTHead(Head):
         self.epochs_ = len(self.history_)
         return self
 
-    def member_arrays(self) -> list[dict[str, np.ndarray]]:
-        self._check_fitted()
-        return self.arrays_
-
-    @classmethod
-    def from_arrays(cls, config: GBDTConfig, arrays: list[dict[str, np.ndarray]]) -> "GBDTHead":
-        head = cls(config, seeds=tuple(range(len(arrays))))
-        head.arrays_ = [dict(a) for a in arrays]
-        return head
-
 
 def _log_loss(raw: np.ndarray, t: np.ndarray) -> float:
     """Mean binary log loss of raw log-odds against 0/1 labels."""

@@ -5,14 +5,12 @@ results.json. Written into a temporary folder beside the target and renamed into
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
 from rmsearch.errors import RMSearchError
-from rmsearch.evaluate import json_default
-from rmsearch.files import atomic_dir
+from rmsearch.files import atomic_dir, write_json
 from rmsearch.reproduce._findings import findings, verdict_table
 from rmsearch.reproduce._study import AGG_LABELS, METRICS, ROW_AGGREGATIONS
 
@@ -135,7 +133,7 @@ def write_study(out: Path, result: dict) -> Path:
                 "curves": [{"head": h, "flip_rate": r, "aggregation": a, **c} for (h, r, a), c in curves.items()],
                 "findings": [{"key": f.key, "claim": f.claim, "verdict": f.verdict, "evidence": f.evidence}
                              for f in found]}
-        (tmp / MARKER).write_text(json.dumps(blob, indent=2, default=json_default))
+        write_json(tmp / MARKER, blob)
     return out
 
 

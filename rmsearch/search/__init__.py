@@ -1,25 +1,19 @@
 """The distributed ensemble search: Optuna (ask/tell) × Ray member jobs, a head cache, TensorBoard logs, a final
-robustness evaluation and an export of the best ensemble. `Search(LaunchOptions(...)).run()`."""
+robustness evaluation and an export of the best ensemble. `Search(LaunchOptions(...)).run()` launches;
+`StudyHandle.open(study, runs)` reads a finished study (for `export_trial`, `choose_export`, `top_trials`)
+without writing to it."""
 
 from rmsearch.search._baselines import BASELINES
-from rmsearch.search._driver import (
-    LaunchOptions,
-    Search,
-    init_ray,
-    open_storage,
-    storage_of,
-)
-from rmsearch.search._final import (
-    choose_export,
-    export_combination,
-    export_trial,
-    top_trials,
-)
+from rmsearch.search._driver import LaunchOptions, Search
+from rmsearch.search._final import choose_export, export_combination, export_trial, top_trials
 from rmsearch.search._jobs import train_members
 from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
+from rmsearch.search._ray import init_ray
+from rmsearch.search._storage import open_storage, storage_of
+from rmsearch.search._study import StudyHandle
 
 __all__ = [
-    "BASELINES", "DEFAULT_GOLD", "DEFAULT_PAIRS", "LaunchOptions", "OBJECTIVES", "Search", "choose_export",
-    "export_combination", "export_trial", "init_ray", "open_storage", "storage_of", "top_trials",
+    "BASELINES", "DEFAULT_GOLD", "DEFAULT_PAIRS", "OBJECTIVES", "LaunchOptions", "Search", "StudyHandle",
+    "choose_export", "export_combination", "export_trial", "init_ray", "open_storage", "storage_of", "top_trials",
     "train_members",
 ]

@@ -9,26 +9,22 @@ return numbers in memory, never through files. The launch records its wall time 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
-import socket
-import threading
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rmsearch.data import Annotator, TaskConfig, load_data, make_task
+from rmsearch.data import TaskConfig, load_data, make_task
 from rmsearch.ensembles import EnsembleConfig
-from rmsearch.errors import ConfigError, RMSearchError
+from rmsearch.errors import ConfigError
+from rmsearch.files import check_writable
 from rmsearch.search._baselines import BASELINES
 from rmsearch.search._final import final_evaluation
-from rmsearch.search._jobs import TaskRecipe, train_members
+from rmsearch.search._jobs import TaskRecipe
 from rmsearch.search._members import (
     Combination,
     absolute_spec,
@@ -36,93 +32,26 @@ from rmsearch.search._members import (
     mean_history,
 )
 from rmsearch.search._objectives import Objective, get_objective
-from rmsearch.search._store import MemberStore, member_key
+from rmsearch.search._options import LaunchOptions, SearchState
+from rmsearch.search._progress import TrialProgress
+from rmsearch.search._ray import MemberJobs, check_reachable, init_ray, nbytes
+from rmsearch.search._storage import (
+    HOST,
+    Heartbeats,
+    Requeue,
+    existing_trials,
+    fail_stale_heartbeats,
+    open_storage,
+    recover_stale_trials,
+    storage_of,
+)
+from rmsearch.search._study import StudyHandle
 from rmsearch.search._tensorboard import (
     log_experiment,
     log_study,
     log_trial,
     trial_metric_tags,
 )
-
-
-@dataclass
-class LaunchOptions:
-    data: str = "synth"
-    space: str = "default"
-    trials: int = 20
-    study: str = "rmsearch"
-    runs: Path = Path("runs")
-    storage: str | None = None
-    """Optuna storage URL; default: sqlite:///RUNS/STUDY/study.db"""
-    heartbeat: int = 10
-    """RDB storages (SQLite, PostgreSQL, MySQL): seconds between the heartbeats the driver records for each trial
-    it has in flight."""
-    grace: int = 60
-    """RDB storages: a RUNNING trial without a heartbeat for this many seconds is stale (its driver died, on any
-    host); the driver that finds it (at start-up, and before asking trials) marks it FAIL and queues its
-    configuration again. Every driver of a study needs a grace well above the heartbeat interval of the others."""
-    address: str | None = None
-    """Ray cluster address ('auto', 'HOST:PORT'); default: a local Ray sized to this machine."""
-    workers: int | None = None
-    """Most member jobs at once; default: every CPU Ray has."""
-    objective: str | None = None
-    seed: int = 0
-    multi_objective: bool = False
-    top: int = 3
-    annotator: Annotator = field(default_factory=Annotator)
-    """The simulated annotator that labels training pairs of gold data (pairing, pairs per prompt, quality)."""
-    folds: int | None = None
-    """Pair data: cross-validation folds for selection (see `TaskConfig.folds`; None picks by data size)."""
-    baselines: tuple[str, ...] = ("seed-paper", "linear")
-    """Fixed recipes the final evaluation trains (once; cached) and compares the chosen ensemble with."""
-    select: bool = True
-    """After the search, greedy selection over the members of all trials; the export is whichever of it and the
-    best trial wins on validation."""
-    stress: bool = False
-    """Retrain the chosen configuration at several label-flip rates in the final evaluation (costs several times
-    the configuration's own training)."""
-    prune: bool = False
-    """Prune a trial when its partial ensemble (the members in so far) is below the median of earlier trials
-    at the same member count (Optuna's MedianPruner); its member jobs still finish and stay in the cache."""
-    final: bool = True
-    """Run the final robustness evaluation and export the best ensemble at the end."""
-    progress: bool = True
-
-
-@dataclass
-class SearchState:
-    trained: int = 0
-    """Members trained by this launch (the head cache's misses)."""
-    reused: int = 0
-    """Members a trial took from the cache instead of training."""
-    jobs: int = 0
-    pruned: int = 0
-    rss_mb: list = field(default_factory=list)
-    """(trials told, driver resident memory in MiB) every 50 trials."""
-    nodes: dict[str, int] = field(default_factory=dict)
-    """Members trained per Ray node id."""
-    train_seconds: float = 0.0
-    """Sum of member-job wall time (training, then scoring), measured in the jobs."""
-    fit_seconds: float = 0.0
-    """The training part of `train_seconds`."""
-    phases: dict[str, float] = field(default_factory=dict)
-    """Driver wall time per phase: setup, ray start, optuna, evaluation, tensorboard, cache, waiting on jobs, final."""
-    told: list[int] = field(default_factory=list)
-
-    @contextmanager
-    def timed(self, phase: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.phases[phase] = self.phases.get(phase, 0.0) + time.perf_counter() - start
-
-    def add_records(self, records) -> None:
-        for r in records:
-            self.trained += 1
-            self.train_seconds += r.seconds
-            self.fit_seconds += r.fit_seconds
-            self.nodes[r.node] = self.nodes.get(r.node, 0) + 1
 
 
 @dataclass
@@ -134,115 +63,6 @@ class _Pending:
     waiting: set[str]
 
 
-def task_key(data_fingerprint: str, task_config: TaskConfig) -> str:
-    blob = json.dumps({"data": data_fingerprint, "task": asdict(task_config)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def open_storage(url: str | None, study_dir: Path) -> str:
-    """The storage URL in force: `url`, or a SQLite file in the run folder."""
-    url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if not scheme:
-        raise ConfigError(
-            f"--storage {url!r} is not a storage URL; use e.g. sqlite:///path/study.db, "
-            f"postgresql://user:pass@host/db, journal:///path/study.log, or omit it for a SQLite file in the run folder."
-        )
-    return url
-
-
-def storage_of(url: str, heartbeat: int | None = None, grace: int | None = None, on_stale=None):
-    """What Optuna takes for `url`: `journal://PATH` as a journal file (safe for several drivers on one machine or
-    a shared file system); an RDB URL as it is, or, given `heartbeat`, as an RDB storage with heartbeats every
-    `heartbeat` s, trials without one for `grace` s stale, and `on_stale(study, trial)` called for each stale trial
-    `optuna.storages.fail_stale_trials` marks FAIL."""
-    if url.startswith("journal://"):
-        import optuna
-
-        path = url.removeprefix("journal://")
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
-    if heartbeat is None:
-        return url
-    import inspect
-
-    import optuna
-
-    rdb = optuna.storages.RDBStorage
-    callback = "heartbeat_stale_trial_callback"
-    if callback not in inspect.signature(rdb).parameters:
-        callback = "failed_trial_callback"  # its name before Optuna 4.9
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return rdb(url, heartbeat_interval=heartbeat, grace_period=grace, **{callback: on_stale})
-
-
-def check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"\0" * 4096)
-        probe.unlink()
-    except OSError as exc:
-        raise RMSearchError(f"run folder {folder} is not writable ({exc.strerror}); choose another --runs folder "
-                            f"or free disk space.") from None
-
-
-def _check_reachable(address: str) -> None:
-    """Fail fast on an address nothing listens on (Ray itself retries for minutes)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # 'auto' and other forms Ray resolves itself
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as exc:
-        raise RMSearchError(f"--address {address}: cannot join the Ray cluster (nothing answers there: "
-                            f"{exc.strerror or exc}). Start it with `ray start --head --port={port}`, or omit "
-                            f"--address for a local Ray.") from None
-
-
-def init_ray(address: str | None, workers: int | None):
-    if address:
-        _check_reachable(address)
-    if address and "RAY_AUTH_MODE" not in os.environ and _has_ray_token():
-        # `ray start` enables token authentication and writes the token locally; a client must ask for it
-        # (Ray reads this when it is imported)
-        os.environ["RAY_AUTH_MODE"] = "token"
-    import ray
-
-    if not ray.is_initialized():
-        from rmsearch.openmp import spin_env
-
-        kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                  runtime_env={"env_vars": spin_env()})
-        try:
-            if address:
-                ray.init(address=address, **kw)
-            else:
-                ray.init(num_cpus=os.cpu_count(), **kw)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RMSearchError(f"--address {address}: cannot join the Ray cluster ({exc}). Start it with "
-                                f"`ray start --head` (and `ray start --address=HEAD:6379` on other nodes), "
-                                f"or omit --address for a local Ray.") from None
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    slots = max(1, min(workers or cpus, cpus))
-    return ray, slots, max(1, cpus // slots)
-
-
-_HOST = socket.gethostname()
-
-
-def _nbytes(task) -> int:
-    """Bytes of array data a task holds (memory maps counted at full size: that is what pickling copies)."""
-    arrays = [task.train.X, task.stop.X, task.val.source, task.test.source]
-    seen, total = set(), 0
-    for a in arrays:  # views of one array (train and early-stop rows, validation and test pools) count once
-        key = (a.__array_interface__["data"][0], a.nbytes)
-        if key not in seen:
-            seen.add(key)
-            total += a.nbytes
-    return total
-
-
 def _rss_mb() -> float:
     """Resident memory of this process in MiB (Linux /proc; 0 where unavailable)."""
     try:
@@ -250,130 +70,6 @@ def _rss_mb() -> float:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError):
         return 0.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
-
-
-def _has_ray_token() -> bool:
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
-    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
-
-
-class _Requeue:
-    """The heartbeat-stale trial callback: queue the configuration of a trial Optuna has just marked FAIL once
-    more (`requeued_from` names the failed trial), and remember the failed trial's number."""
-
-    def __init__(self):
-        self.numbers: list[int] = []
-
-    def __call__(self, study, trial) -> None:
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
-        self.numbers.append(trial.number)
-
-
-class _Heartbeats:
-    """One thread recording a heartbeat every `interval` s for each trial the driver has in flight (`trials()`
-    gives their ids). Optuna's optimize() runs such a thread per trial; with ask/tell the driver runs its own."""
-
-    def __init__(self, storage, interval: float, trials):
-        self.storage, self.interval, self.trials = storage, interval, trials
-        self.errors = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="rmsearch-heartbeats", daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-
-    def _run(self) -> None:
-        while not self.stop.wait(self.interval):
-            for trial_id in self.trials():
-                try:
-                    self.storage.record_heartbeat(trial_id)
-                except Exception:  # noqa: BLE001 - a storage hiccup: the next beat tries again (grace > interval)
-                    self.errors += 1
-
-
-class MemberJobs:
-    """Member jobs on Ray: at most one job per free slot's worth of members, each member trained once even when
-    several trials want it; finished members go to the head cache."""
-
-    def __init__(self, ray, task_ref, slots: int, threads: int, store: MemberStore, state: SearchState):
-
-        self.ray, self.task_ref, self.slots, self.threads = ray, task_ref, slots, threads
-        self.store, self.state = store, state
-        self.remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
-        self.jobs: dict = {}  # ObjectRef -> member keys
-        self.inflight: dict[str, object] = {}  # member key -> ObjectRef
-        self.progress = None
-
-    @property
-    def busy(self) -> int:
-        return len(self.jobs)
-
-    def submit(self, head: dict, seeds: dict[str, int]) -> None:
-        """Train the members `seeds` (key -> member seed) of one head configuration that are neither cached nor
-        in flight, split over the slots."""
-        missing = [(k, s) for k, s in seeds.items() if k not in self.store and k not in self.inflight]
-        self.state.reused += len(seeds) - len(missing)
-        chunk = max(1, math.ceil(len(missing) / self.slots))
-        for i in range(0, len(missing), chunk):
-            part = missing[i : i + chunk]
-            ref = self.remote.remote(self.task_ref, head, tuple(s for _, s in part), self.threads, False)
-            self.jobs[ref] = [k for k, _ in part]
-            self.inflight.update({k: ref for k, _ in part})
-            self.state.jobs += 1
-            if self.progress:
-                self.progress.job_submitted()
-
-    def wait_one(self, timed: bool = True) -> list[tuple[list[str], str | None]]:
-        """Wait for a job; cache its members. Returns [(its member keys, None or the error it raised)]. With
-        `timed`, waiting and caching count as their own phases (not inside another timed phase)."""
-        if not self.jobs:
-            return []
-        clock = self.state.timed if timed else (lambda _: nullcontext())
-        with clock("waiting on jobs"):
-            done, _ = self.ray.wait(list(self.jobs), num_returns=1)
-        out = []
-        for ref in done:
-            keys = self.jobs.pop(ref)
-            for k in keys:
-                self.inflight.pop(k, None)
-            if self.progress:
-                self.progress.job_done()
-            try:
-                with clock("waiting on jobs"):
-                    records = self.ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - reported to the trials that wanted these members
-                out.append((keys, _reason(exc)))
-                continue
-            with clock("cache"):
-                for k, r in zip(keys, records):
-                    self.store.put(k, r)
-            self.state.add_records(records)
-            out.append((keys, None))
-        return out
-
-    def train(self, head: dict, seeds: dict[str, int]) -> list:
-        """Train what is missing of `seeds` now and return every member's record, in the order given."""
-        self.submit(head, seeds)
-        while any(k in self.inflight for k in seeds):
-            for keys, error in self.wait_one(timed=False):  # inside the final evaluation's own phase
-                if error is not None and set(keys) & set(seeds):
-                    raise RMSearchError(f"training {head['kind']} members failed: {error}")
-        return [self.store.get(k) for k in seeds]
 
 
 class Search:
@@ -384,12 +80,46 @@ class Search:
         self.state = SearchState()
         self._pending: list[_Pending] = []
 
+    # what the study handle holds, under the names a launch's callers read
+    data = property(lambda self: self.handle.data)
+    task = property(lambda self: self.handle.task)
+    task_config = property(lambda self: self.handle.task_config)
+    task_key = property(lambda self: self.handle.task_key)
+    objective = property(lambda self: self.handle.objective)
+    study = property(lambda self: self.handle.study)
+    storage = property(lambda self: self.handle.storage)
+    study_dir = property(lambda self: self.handle.study_dir)
+    store = property(lambda self: self.handle.store)
+
+    def completed(self) -> list:
+        return self.handle.completed()
+
+    def member_keys(self, config: EnsembleConfig) -> list[str]:
+        return self.handle.member_keys(config)
+
     # ---- set-up: every input is checked before any work starts ------------------------------------------
     def prepare(self):
-        import optuna
-
+        """Check every input, open (or create) the study and record in it what it runs on; returns self."""
         from rmsearch.spaces import load_space
 
+        o = self.options
+        self._check_options()
+        self.space = load_space(o.space)
+        data = load_data(o.data, seed=o.seed)
+        objective = get_objective(o.objective, data.kind)
+        task_config = TaskConfig(annotator=o.annotator, seed=o.seed, folds=o.folds)
+        task = make_task(data, task_config)
+        study_dir = Path(o.runs) / o.study
+        url = open_storage(o.storage, study_dir)
+        study = self._open_study(url, study_dir, objective)
+        self.handle = StudyHandle(o.study, url, study_dir, study, data, task_config, task, objective)
+        self.tb_dir = study_dir / "tb"
+        self._check_same_task()
+        self.requeued = recover_stale_trials(study, self._beating, self._stale, o.grace)
+        self._record()
+        return self
+
+    def _check_options(self) -> None:
         o = self.options
         if o.trials < 0:
             raise ConfigError(f"--trials {o.trials} must be >= 0.")
@@ -404,56 +134,55 @@ class Search:
         if unknown:
             raise ConfigError(f"--baselines {','.join(unknown)}: unknown; choose from {', '.join(BASELINES)} or none.")
         if o.address:
-            _check_reachable(o.address)
-        self.space = load_space(o.space)
-        self.data = load_data(o.data, seed=o.seed)
-        self.objective: Objective = get_objective(o.objective, self.data.kind)
-        self.study_dir = Path(o.runs) / o.study
-        self.task_config = TaskConfig(annotator=o.annotator, seed=o.seed, folds=o.folds)
-        self.task = make_task(self.data, self.task_config)
-        self.storage = open_storage(o.storage, self.study_dir)
+            check_reachable(o.address)
+
+    def _open_study(self, url: str, study_dir: Path, objective: Objective):
+        """The optuna study, created where it does not exist; nothing is written before the storage and the run
+        folder are known to work."""
+        import optuna
+
+        o = self.options
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        existing = self._existing_trials() if o.storage else None  # a bad database fails before any folder exists
-        if existing is None and not (self.study_dir / "study.db").exists():
+        existing = existing_trials(o.study, url) if o.storage else None  # a bad database fails before any folder exists
+        if existing is None and not (study_dir / "study.db").exists():
             existing = 0
         if o.trials == 0 and existing == 0:
             raise ConfigError(f"study {o.study!r} has no trials yet and --trials 0 adds none; nothing to do. Pass "
                               f"--trials N (e.g. 20).")
-        check_writable(self.study_dir)
+        check_writable(study_dir)
         if existing is None:
-            existing = self._existing_trials()
-        self.task_key = task_key(self.data.fingerprint, self.task_config)
-        self.store = MemberStore(self.study_dir / "members")
-        self.tb_dir = self.study_dir / "tb"
-        directions = [self.objective.direction] + (["minimize"] if o.multi_objective else [])
+            existing = existing_trials(o.study, url)
+        directions = [objective.direction] + (["minimize"] if o.multi_objective else [])
         sampler_seed = o.seed + 7919 * existing
         sampler = (optuna.samplers.NSGAIISampler(seed=sampler_seed) if o.multi_objective
                    else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else optuna.pruners.NopPruner()
+        self._stale = Requeue()
         try:
-            pruner = optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else optuna.pruners.NopPruner()
-            self._stale = _Requeue()
-            storage = storage_of(self.storage, o.heartbeat, o.grace, self._stale)
-            self._beating = isinstance(storage, optuna.storages.RDBStorage)  # journal files have no heartbeats
-            self._next_stale_check = 0.0
-            self.study = optuna.create_study(study_name=o.study, storage=storage, load_if_exists=True,
-                                             directions=directions, sampler=sampler, pruner=pruner)
+            storage = storage_of(url, o.heartbeat, o.grace, self._stale)
+            study = optuna.create_study(study_name=o.study, storage=storage, load_if_exists=True,
+                                        directions=directions, sampler=sampler, pruner=pruner)
         except ValueError as exc:
-            raise ConfigError(f"study {o.study!r} in {self.storage}: {exc}") from None
-        if [d.name.lower() for d in self.study.directions] != directions:
-            raise ConfigError(f"study {o.study!r} exists with directions {[d.name.lower() for d in self.study.directions]}, "
+            raise ConfigError(f"study {o.study!r} in {url}: {exc}") from None
+        self._beating = isinstance(storage, optuna.storages.RDBStorage)  # journal files have no heartbeats
+        self._next_stale_check = 0.0
+        if [d.name.lower() for d in study.directions] != directions:
+            raise ConfigError(f"study {o.study!r} exists with directions {[d.name.lower() for d in study.directions]}, "
                               f"not {directions}; use another --study name or the same --objective/--multi-objective.")
-        self._check_same_task()
-        self.requeued = self._recover_stale_trials()
-        if not self.study.trials:  # a new study starts from the space's known-good points
+        return study
+
+    def _record(self) -> None:
+        """A new study starts from the space's known-good points; every launch records what the study runs on."""
+        o, study = self.options, self.study
+        if not study.trials:
             for start in self.space.starts:
-                self.study.enqueue_trial(self.space.enqueue_params(start), user_attrs={"start": True})
-        self.study.set_user_attr("data", {"spec": str(o.data), "name": self.data.name, "kind": self.data.kind,
-                                          "fingerprint": self.data.fingerprint, "dim": self.data.dim})
-        self.study.set_user_attr("task", {"key": self.task_key, "config": asdict(self.task_config),
-                                          "label_error_rate": self.task.label_error, "record": self.task.record})
-        self.study.set_user_attr("objective", self.objective.name)
-        self.study.set_user_attr("space", o.space)
-        return self
+                study.enqueue_trial(self.space.enqueue_params(start), user_attrs={"start": True})
+        study.set_user_attr("data", {"spec": str(o.data), "name": self.data.name, "kind": self.data.kind,
+                                     "fingerprint": self.data.fingerprint, "dim": self.data.dim})
+        study.set_user_attr("task", {"key": self.task_key, "config": asdict(self.task_config),
+                                     "label_error_rate": self.task.label_error, "record": self.task.record})
+        study.set_user_attr("objective", self.objective.name)
+        study.set_user_attr("space", o.space)
 
     def _check_same_task(self) -> None:
         """A study holds trials of one task: relaunching it on other data, or with another annotator, split or
@@ -471,78 +200,20 @@ class Search:
                 f"{asdict(self.task_config)}; relaunch it with the same --seed, --quality/--flip-rate, --pairing, "
                 f"--pairs-per-prompt and --folds, or use another --study name.")
 
-    def _recover_stale_trials(self) -> list[int]:
-        """Trials left RUNNING by a driver that no longer runs: mark them FAIL and queue their configurations
-        again, so a relaunch after a killed driver loses and duplicates nothing. RDB storages: trials whose
-        heartbeat is older than the grace period, of drivers on any host. Journal files (no heartbeats): trials of
-        a dead driver process on this host; a RUNNING trial of a live driver, or of one on another host, is left
-        alone there."""
-        import optuna
-
-        requeued = self._fail_stale_heartbeats() if self._beating else []
-        # also where there are heartbeats: a driver killed between asking for a trial and its first heartbeat
-        # leaves a trial no heartbeat check ever finds; on this host its dead process says so
-        for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            owner = t.user_attrs.get("driver")
-            if not owner or owner.get("host") != _HOST or _pid_alive(owner.get("pid", -1)):
-                continue
-            reason = (f"no heartbeat from driver process {owner['pid']} on {owner['host']}: it died before its first "
-                      f"heartbeat for the trial; configuration re-queued" if self._beating else
-                      f"driver process {owner['pid']} on {owner['host']} died while the trial ran; configuration "
-                      f"re-queued")
-            optuna.trial.Trial(self.study, t._trial_id).set_user_attr("fail_reason", reason)
-            self.study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            self.study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
-            requeued.append(t.number)
-        return requeued
-
-    def _fail_stale_heartbeats(self) -> list[int]:
-        """RDB storages: `optuna.storages.fail_stale_trials` marks the trials without a heartbeat for the grace
-        period FAIL and `_Requeue` queues their configurations again; returns the numbers of those this driver
-        failed (another driver may fail some first)."""
-        import optuna
-
-        storage = self.study._storage
-        for trial_id in storage._get_stale_trial_ids(self.study._study_id):
-            owner = storage.get_trial(trial_id).user_attrs.get("driver") or {}
-            reason = (f"no heartbeat from driver process {owner.get('pid', '?')} on {owner.get('host', '?')} for over "
-                      f"{self.options.grace} s: it died (or lost the storage) while the trial ran; configuration "
-                      f"re-queued")
-            try:  # before the FAIL: a finished trial takes no attributes
-                storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                pass  # another driver failed it first
-        before = len(self._stale.numbers)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)
-        return self._stale.numbers[before:]
-
     def _check_stale(self) -> None:
         """RDB storages, before asking (at most once per heartbeat interval): fail the trials of drivers that
         stopped beating, so that their configurations are what this driver asks next."""
         now = time.monotonic()
         if self._beating and now >= self._next_stale_check:
             self._next_stale_check = now + self.options.heartbeat
-            self.requeued += self._fail_stale_heartbeats()
+            self.requeued += fail_stale_heartbeats(self.study, self._stale, self.options.grace)
 
     def _heartbeats(self):
         """The heartbeat thread for the trials in flight (`_loop`'s pending trials); none for journal files."""
         if not self._beating:
             return nullcontext()
-        return _Heartbeats(self.study._storage, self.options.heartbeat,
+        return Heartbeats(self.study._storage, self.options.heartbeat,
                            lambda: [p.trial._trial_id for p in list(self._pending)])
-
-    def _existing_trials(self) -> int:
-        import optuna
-
-        url = self.storage
-        try:
-            return len(optuna.load_study(study_name=self.options.study, storage=storage_of(url)).trials)
-        except KeyError:
-            return 0
-        except Exception as exc:  # bad URL, unreachable database: say so before anything else
-            raise ConfigError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc}).") from None
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def run(self):
@@ -555,7 +226,7 @@ class Search:
             ray, self.slots, self.threads = init_ray(self.options.address, self.options.workers)
             self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state)
         rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
-        with _Progress(self.options.trials, self.options.progress) as progress, self._heartbeats():
+        with TrialProgress(self.options.trials, self.options.progress) as progress, self._heartbeats():
             self.jobs.progress = progress
             self._loop(progress)
         self.search_seconds = time.perf_counter() - t0
@@ -609,20 +280,23 @@ class Search:
                         progress.trial_done()
         except KeyboardInterrupt:
             for p in pending:
-                self._fail(p, "the driver was interrupted (Ctrl-C) while the trial ran; its configuration is "
-                              "queued again for the next launch", requeue=True)
+                try:
+                    self._fail(p, "the driver was interrupted (Ctrl-C) while the trial ran; its configuration is "
+                                  "queued again for the next launch", requeue=True)
+                except UpdateFinishedTrialError:
+                    pass  # told just before the interrupt (Ctrl-C during its logging), or failed by another driver
             raise
 
     def _ask(self) -> _Pending:
         """Ask the study for a trial, record its configuration and members, and submit the members it lacks."""
         with self.state.timed("optuna"):
             self._check_stale()
-            with warnings.catch_warnings():  # the driver beats for its trials itself (`_Heartbeats`)
+            with warnings.catch_warnings():  # the driver beats for its trials itself (`Heartbeats`)
                 warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
                 trial = self.study.ask()
             if self._beating:  # at once: a trial without any heartbeat is never found stale
                 self.study._storage.record_heartbeat(trial._trial_id)
-            trial.set_user_attr("driver", {"host": _HOST, "pid": os.getpid()})
+            trial.set_user_attr("driver", {"host": HOST, "pid": os.getpid()})
             point = self.space.suggest(trial)
             config = EnsembleConfig.from_point(point)
             keys = self.member_keys(config)
@@ -631,26 +305,17 @@ class Search:
         self.jobs.submit(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
         return _Pending(trial, point, config, keys, {k for k in keys if k not in self.store})
 
-    def member_keys(self, config: EnsembleConfig) -> list[str]:
-        head = config.head.to_dict()
-        return [member_key(self.task_key, head, s) for s in config.member_seeds]
-
     def _ship_task(self, ray):
         """The task for member jobs: in the object store once (every job reads it from there), or, when it would
         take more than half the store, a recipe each worker rebuilds from memory-mapped files."""
 
-        size = _nbytes(self.task)
+        size = nbytes(self.task)
         store = ray.available_resources().get("object_store_memory", float("inf"))
         self.data_path = "object store"
         if size > 0.5 * store:
             self.data_path = f"per-node memory maps ({size / 2**20:.0f} MiB > half the {store / 2**20:.0f} MiB object store)"
             return TaskRecipe(absolute_spec(str(self.options.data)), self.task_config)
         return ray.put(self.task)
-
-    def completed(self):
-        import optuna
-
-        return [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
 
     def _finish(self, p: _Pending) -> None:
 
@@ -724,40 +389,3 @@ class Search:
             return None
 
 
-def _reason(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None) or exc
-    return f"{type(cause).__name__}: {cause}".strip().splitlines()[0][:500]
-
-
-class _Progress:
-    """Trials and member jobs as two progress bars (rich)."""
-
-    def __init__(self, trials: int, enabled: bool):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            disable=not enabled)
-        self.trials = self.bar.add_task("trials", total=trials)
-        self.jobs = self.bar.add_task("member jobs", total=0)
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
-
-    def job_submitted(self):
-        self.bar.update(self.jobs, total=self.bar.tasks[self.jobs].total + 1)
-
-    def job_done(self):
-        self.bar.advance(self.jobs)
-
-    def trial_done(self):
-        self.bar.advance(self.trials)

@@ -25,33 +25,35 @@ from rmsearch.evaluate import paired_bootstrap, unit_values, write_report
 from rmsearch.search._baselines import BASELINES
 from rmsearch.search._jobs import TaskRecipe, train_members
 from rmsearch.search._members import Combination, absolute_spec, evaluate_members
+from rmsearch.search._progress import StepProgress
 from rmsearch.search._select import library, select_across_trials
 
 UNIT_LABELS = {"bon_final": "BoN gold @ N=M", "bon_auc": "BoN gold, mean over log N (AUC)",
                "pair_correct": "pair accuracy", "pair_nll": "pair NLL"}
 
 
-def top_trials(search, n: int):
-    done = search.completed()
-    if search.options.multi_objective:
-        front = {t.number for t in search.study.best_trials}
+def top_trials(handle, n: int):
+    """The `n` best complete trials of a study (`StudyHandle`); multi-objective: of its Pareto front."""
+    done = handle.completed()
+    if handle.multi_objective:
+        front = {t.number for t in handle.study.best_trials}
         done = [t for t in done if t.number in front]
-    sign = -1 if search.objective.direction == "maximize" else 1
+    sign = -1 if handle.objective.direction == "maximize" else 1
     return sorted(done, key=lambda t: sign * t.values[0])[:n]
 
 
-def trial_combination(search, trial) -> tuple[EnsembleConfig, Combination]:
+def trial_combination(handle, trial) -> tuple[EnsembleConfig, Combination]:
     config = EnsembleConfig.from_point(trial.user_attrs["config"])
-    return config, Combination.of(config, [search.store.get(k) for k in trial.user_attrs["members"]])
+    return config, Combination.of(config, [handle.store.get(k) for k in trial.user_attrs["members"]])
 
 
-def ensure_test_scores(search, records) -> None:
+def ensure_test_scores(handle, records) -> None:
     """Score the test split for records that lack it (search jobs score validation only), once per head
     configuration, and cache the scores."""
     from rmsearch.ensembles import score_split
     from rmsearch.heads import head_class, head_config
 
-    keys = {id(r): k for k, r in search.store.loaded() if r.test_scores is None}
+    keys = {id(r): k for k, r in handle.store.loaded() if r.test_scores is None}
     groups: dict[str, list] = {}
     for r in {id(r): r for r in records if r.test_scores is None}.values():
         groups.setdefault(json.dumps(r.config, sort_keys=True), []).append(r)
@@ -59,38 +61,38 @@ def ensure_test_scores(search, records) -> None:
         kind = members[0].kind
         config = head_config(kind, **{k: v for k, v in members[0].config.items() if k != "kind"})
         head = head_class(kind).from_arrays(config, [r.arrays for r in members])
-        for r, s in zip(members, score_split(head, search.task.test)):
+        for r, s in zip(members, score_split(head, handle.task.test)):
             r.test_scores = s
-            search.store.put(keys[id(r)], r)
+            handle.store.put(keys[id(r)], r)
 
 
 def label_of(config: EnsembleConfig) -> str:
     return f"{config.members}×{config.head.kind} {config.aggregation.name}"
 
 
-def export_combination(search, combination: Combination, out: Path, source: dict) -> Path:
+def export_combination(handle, combination: Combination, out: Path, source: dict) -> Path:
     """Export `combination` with its validation and test metrics; `source` says what it is (trial or selection).
     The export's calibration temperature is fitted on the validation pairs (out of fold under cross-validation)."""
     from rmsearch.evaluate import fit_temperature, pair_margins
     from rmsearch.export import write_export
 
-    ensure_test_scores(search, combination.records)
-    ev = evaluate_members(search.task, combination, ("val", "test"), search.objective)
-    metrics = {"validation": ev["val"]["metrics"], "test": ev["test"]["metrics"], "objective": search.objective.name}
-    data = search.study.user_attrs.get("data", {})
-    extra = {"study": search.options.study, **source,
-             "task": {k: v for k, v in search.study.user_attrs.get("task", {}).items() if k != "record"},
-             "split_record": search.task.record}
-    calibration = fit_temperature(*pair_margins(combination.scores("val"), search.task.val))
-    calibration["fitted_on"] = ("gold-labelled validation pairs" if search.task.has_gold else
-                                "validation pairs" + (", scored out of fold" if search.task.folds else ""))
-    return write_export(out, combination.ensemble(search.task.dim), metrics=metrics, dataset=data, extra=extra,
+    ensure_test_scores(handle, combination.records)
+    ev = evaluate_members(handle.task, combination, ("val", "test"), handle.objective)
+    metrics = {"validation": ev["val"]["metrics"], "test": ev["test"]["metrics"], "objective": handle.objective.name}
+    data = handle.study.user_attrs.get("data", {})
+    extra = {"study": handle.name, **source,
+             "task": {k: v for k, v in handle.study.user_attrs.get("task", {}).items() if k != "record"},
+             "split_record": handle.task.record}
+    calibration = fit_temperature(*pair_margins(combination.scores("val"), handle.task.val))
+    calibration["fitted_on"] = ("gold-labelled validation pairs" if handle.task.has_gold else
+                                "validation pairs" + (", scored out of fold" if handle.task.folds else ""))
+    return write_export(out, combination.ensemble(handle.task.dim), metrics=metrics, dataset=data, extra=extra,
                         calibration=calibration)
 
 
-def export_trial(search, trial, out: Path) -> Path:
-    config, combination = trial_combination(search, trial)
-    return export_combination(search, combination, out, {"trial": trial.number, "point": config.to_point()})
+def export_trial(handle, trial, out: Path) -> Path:
+    config, combination = trial_combination(handle, trial)
+    return export_combination(handle, combination, out, {"trial": trial.number, "point": config.to_point()})
 
 
 @dataclass
@@ -115,27 +117,27 @@ def _selection_source(combination: Combination, trace: list[float]) -> dict:
                           "members": combination.describe(), "objective_trace": trace}}
 
 
-def choose_export(search, top) -> Choice:
-    """The export, decided on the validation split:
+def choose_export(handle, top, select: bool = True) -> Choice:
+    """What to export of a study (`StudyHandle`) whose best trial is `top`, decided on the validation split:
 
     1. the leader is the best trial, or the cross-trial selection where it has the better objective and is ahead
        per validation prompt (or pair) by a paired 95% bootstrap interval above 0 (greedy selection is
-       optimistic on the split it picked on);
+       optimistic on the split it picked on); `select` False leaves the selection out;
     2. one-standard-error rule (Hastie et al., ESL 7.10): the export is the trial with the fewest parameters whose
        mean per-unit difference to the leader is within one paired standard error of 0 — on small or noisy
        validation data, a simpler model that validation cannot tell apart from the best generalizes as well or
        better, and selection by a noisy maximum does not.
     """
-    obj, task = search.objective, search.task
-    config, best = trial_combination(search, top)
+    obj, task = handle.objective, handle.task
+    config, best = trial_combination(handle, top)
     info = {"best trial validation": obj(best.scores("val"), task.val)}
     units = lambda c: obj.sign * unit_values(c.scores("val"), task.val, obj.unit)  # noqa: E731 - larger is better
     leader = Choice(best, f"trial {top.number}", {"trial": top.number, "point": config.to_point()}, None, info)
     leader_cost = top.user_attrs.get("cost_parameters", np.inf)
-    if search.options.multi_objective:
+    if handle.multi_objective:
         return leader
-    if search.options.select:
-        _, records = library(search)
+    if select:
+        _, records = library(handle)
         selection, trace, _ = select_across_trials(task, records, obj)
         ahead = paired_bootstrap(units(selection), units(best))
         info |= {"selection validation": trace[-1], "selection trace": trace, "selection ahead": ahead}
@@ -145,10 +147,10 @@ def choose_export(search, top) -> Choice:
                             info)
             leader_cost = sum(r.parameters for r in {id(r): r for r in selection.records}.values())
     lead = units(leader.combination)
-    for t in sorted(search.completed(), key=lambda t: (t.user_attrs.get("cost_parameters", np.inf), t.number)):
+    for t in sorted(handle.completed(), key=lambda t: (t.user_attrs.get("cost_parameters", np.inf), t.number)):
         if t.user_attrs.get("cost_parameters", np.inf) >= leader_cost:
             break
-        config, combination = trial_combination(search, t)
+        config, combination = trial_combination(handle, t)
         d = units(combination) - lead
         if d.mean() >= -d.std(ddof=1) / np.sqrt(len(d)):
             info["one standard error"] = {"leader": leader.name, "simpler": f"trial {t.number}",
@@ -225,112 +227,99 @@ def _stress(search, config: EnsembleConfig) -> dict:
     return out
 
 
-class _Steps:
-    """The final evaluation's own progress bar: one step per stage, with the stage's name and the time so far."""
-
-    def __init__(self, total: int, enabled: bool):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.bar = Progress(TextColumn("final evaluation: {task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), disable=not enabled)
-        self.task = self.bar.add_task("", total=total)
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
-
-    def step(self, what: str) -> None:
-        """Mark the previous stage done and show `what` as the current one."""
-        if self.bar.tasks[self.task].description:
-            self.bar.advance(self.task)
-        self.bar.update(self.task, description=what)
-
-
 def final_evaluation(search) -> dict:
     o = search.options
     stages = 3 + len(o.baselines) + (o.stress and search.task.has_gold)
-    with _Steps(stages, o.progress) as steps:
+    with StepProgress(stages, o.progress) as steps:
         out = _final(search, steps)
         steps.step("done")
     return out
 
 
-def _final(search, steps: _Steps) -> dict:
-    o, task, obj = search.options, search.task, search.objective
-    top = top_trials(search, o.top)
+def _final(search, steps: StepProgress) -> dict:
+    o, h = search.options, search.handle
+    top = top_trials(h, o.top)
+    steps.step("choosing the export (greedy selection across trials, one-standard-error rule)")
+    decision = choose_export(h, top[0], select=o.select)
+    candidates = _candidates(h, top, decision)
+    baselines = _baselines(search, steps)
+    candidates |= {label: combination for label, combination, _ in baselines.values()}
+    steps.step("scoring the test split")
+    ensure_test_scores(h, [r for c in candidates.values() for r in c.records])
+    results = {label: evaluate_members(h.task, c, ("val", "test"), h.objective) for label, c in candidates.items()}
+    rows = compare(h.task, h.objective, decision.combination, {name: c for name, (_, c, _) in baselines.items()})
+    sections = []
+    if o.stress and h.task.has_gold:
+        steps.step(f"label-noise stress ({len(NOISE_LEVELS)} retrainings)")
+        sections.append(_stress_section(search, top[0]))
+    steps.step("report and export")
+    report = write_report(h.study_dir / "report", f"Search {h.name}: top {len(top)} trials", results,
+                          _context(h, top[0], decision, baselines, rows), notes=_notes(h.task, baselines, rows),
+                          sections=sections)
+    export = export_combination(h, decision.combination, h.study_dir / "best", decision.source)
+    return {"report": report, "export": export, "exported": decision.name, "chosen": decision.combination,
+            "choice": decision.info, "decision": decision, "comparisons": rows, "results": results,
+            "baseline_seconds": {n: s for n, (_, _, s) in baselines.items()},
+            "baseline_members": sum(len(c.records) for _, c, _ in baselines.values()),
+            "top": [(t.number, t.values, EnsembleConfig.from_point(t.user_attrs["config"]).to_point(),
+                     results[next(k for k in results if k.startswith(f"trial {t.number}:"))]) for t in top]}
+
+
+def _candidates(handle, top, decision: Choice) -> dict[str, Combination]:
+    """label -> combination for the report: the top trials, the cross-trial selection and the export."""
     candidates = {}
     for t in top:
-        config, combination = trial_combination(search, t)
+        config, combination = trial_combination(handle, t)
         candidates[f"trial {t.number}: {label_of(config)}"] = combination
-    best_config, best = trial_combination(search, top[0])
-    steps.step("choosing the export (greedy selection across trials, one-standard-error rule)")
-    decision = choose_export(search, top[0])
-    chosen, selection, choice = decision.combination, decision.selection, decision.info
+    chosen, selection = decision.combination, decision.selection
     if selection is not None:
         candidates[f"cross-trial selection{'' if chosen is selection else ' (not exported)'}: "
                    f"{selection.describe()}"] = selection
     if decision.name.startswith("trial") and not any(k.startswith(decision.name + ":") for k in candidates):
         candidates[f"{decision.name}: {label_of(EnsembleConfig.from_point(decision.source['point']))}"] = chosen
-    baselines = _baselines(search, steps)
-    for label, combination, _ in baselines.values():
-        candidates[label] = combination
-    steps.step("scoring the test split")
-    ensure_test_scores(search, [r for c in candidates.values() for r in c.records])
-    results = {label: evaluate_members(task, c, ("val", "test"), obj) for label, c in candidates.items()}
-    rows = compare(task, obj, chosen, {name: c for name, (_, c, _) in baselines.items()})
-    units_name = "test prompts" if task.has_gold else "test pairs"
-    sections = []
-    if o.stress and task.has_gold:
-        steps.step(f"label-noise stress ({len(NOISE_LEVELS)} retrainings)")
-        sections.append({
-            "heading": f"Label-noise stress of trial {top[0].number}'s configuration",
-            "file": "stress.png",
-            "figure_title": f"Label-noise stress of trial {top[0].number}: {label_of(best_config)}",
-            "text": f"Trial {top[0].number}'s configuration ({json.dumps(best_config.to_point())}) retrained on the "
-                    f"same prompts with labels flipped at {', '.join(f'{r:.0%}' for r in NOISE_LEVELS)}.",
-            "results": _stress(search, best_config),
-        })
-    exported = decision.name
+    return candidates
+
+
+def _stress_section(search, trial) -> dict:
+    config, _ = trial_combination(search.handle, trial)
+    return {
+        "heading": f"Label-noise stress of trial {trial.number}'s configuration",
+        "file": "stress.png",
+        "figure_title": f"Label-noise stress of trial {trial.number}: {label_of(config)}",
+        "text": f"Trial {trial.number}'s configuration ({json.dumps(config.to_point())}) retrained on the "
+                f"same prompts with labels flipped at {', '.join(f'{r:.0%}' for r in NOISE_LEVELS)}.",
+        "results": _stress(search, config),
+    }
+
+
+def _context(handle, best, decision: Choice, baselines: dict, rows: list[dict]) -> dict:
+    """The report's header facts and metrics.json context."""
+    obj, task, data, choice = handle.objective, handle.task, handle.data, decision.info
     why = (f"; the simplest trial within one paired standard error of {choice['one standard error']['leader']}"
            if "one standard error" in choice else "")
-    context = {
-        "study": o.study, "storage": search.storage, "objective": f"{obj.name} ({obj.help})",
-        "data": f"{search.data.name} ({search.data.kind}, fingerprint {search.data.fingerprint})",
+    return {
+        "study": handle.name, "storage": handle.storage, "objective": f"{obj.name} ({obj.help})",
+        "data": f"{data.name} ({data.kind}, fingerprint {data.fingerprint})",
         "label error rate": task.label_error,
         "cross-validation folds": task.record.get("folds", 0) or "none (a held-out validation split)",
-        "completed trials": len(search.completed()),
+        "completed trials": len(handle.completed()),
         "selection": "trials ranked on the validation split; every number below the first table is from the test split",
-        "exported": f"{exported} (validation objective {choice['best trial validation']:.4f} for trial "
-                    f"{top[0].number}" + (f", {choice['selection validation']:.4f} for the cross-trial selection"
-                                          if "selection validation" in choice else "") + why + ")",
+        "exported": f"{decision.name} (validation objective {choice['best trial validation']:.4f} for trial "
+                    f"{best.number}" + (f", {choice['selection validation']:.4f} for the cross-trial selection"
+                                        if "selection validation" in choice else "") + why + ")",
         "baseline seconds": {name: round(s, 1) for name, (_, _, s) in baselines.items()},
         "comparisons": rows,
         "split record": task.record,
     }
-    notes = ""
-    if rows:
-        notes = (f"## The exported ensemble against the baselines (test split)\n\nPaired per {units_name[5:-1]}: mean "
-                 f"difference (exported − baseline) with a 95% percentile bootstrap interval over {units_name}; ✓ "
-                 f"marks an interval that excludes 0 in the exported ensemble's favour. Baselines cost "
-                 + ", ".join(f"{name} {s:.1f} s" for name, (_, _, s) in baselines.items())
-                 + " to train (0 when the head cache had them).\n\n" + comparison_table(rows, units_name))
-    steps.step("report and export")
-    report = write_report(search.study_dir / "report", f"Search {o.study}: top {len(top)} trials", results, context,
-                          notes=notes, sections=sections)
-    export = export_combination(search, chosen, search.study_dir / "best", decision.source)
-    return {"report": report, "export": export, "exported": exported, "chosen": chosen, "choice": choice,
-            "decision": decision,
-            "comparisons": rows,
-            "results": results, "baseline_seconds": {n: s for n, (_, _, s) in baselines.items()},
-            "baseline_members": sum(len(c.records) for _, c, _ in baselines.values()),
-            "top": [(t.number, t.values, EnsembleConfig.from_point(t.user_attrs["config"]).to_point(),
-                     results[next(k for k in results if k.startswith(f"trial {t.number}:"))]) for t in top]}
+
+
+def _notes(task, baselines: dict, rows: list[dict]) -> str:
+    """The report's section comparing the export with the baselines."""
+    if not rows:
+        return ""
+    units_name = "test prompts" if task.has_gold else "test pairs"
+    return (f"## The exported ensemble against the baselines (test split)\n\nPaired per {units_name[5:-1]}: mean "
+            f"difference (exported − baseline) with a 95% percentile bootstrap interval over {units_name}; ✓ "
+            f"marks an interval that excludes 0 in the exported ensemble's favour. Baselines cost "
+            + ", ".join(f"{name} {s:.1f} s" for name, (_, _, s) in baselines.items())
+            + " to train (0 when the head cache had them).\n\n" + comparison_table(rows, units_name))

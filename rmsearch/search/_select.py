@@ -20,16 +20,16 @@ POOL = 30
 library this way also makes selection overfit less; Caruana et al. 2006)."""
 
 
-def library(search) -> tuple[list[str], list]:
+def library(handle) -> tuple[list[str], list]:
     """Keys and records of every distinct member of the study's complete trials with finite scores."""
     keys: dict[str, None] = {}
-    for t in search.completed():
+    for t in handle.completed():
         keys.update(dict.fromkeys(t.user_attrs.get("members", [])))
     out_keys, records = [], []
     for k in keys:
-        if k not in search.store:
+        if k not in handle.store:
             continue
-        r = search.store.get(k)
+        r = handle.store.get(k)
         if np.isfinite(r.val_scores).all() and np.isfinite(r.stats).all():
             out_keys.append(k)
             records.append(r)

@@ -127,16 +127,6 @@ class ConstantHead(Head):
         self.history_ = [{"train/loss": np.zeros(len(self.seeds), np.float32)}]
         return self
 
-    def member_arrays(self):
-        self._check_fitted()
-        return self.arrays_
-
-    @classmethod
-    def from_arrays(cls, config, arrays):
-        head = cls(config, seeds=tuple(range(len(arrays))))
-        head.arrays_ = [dict(a) for a in arrays]
-        return head
-
 
 def constant_forward(arrays, X):
     return np.full(len(X), arrays["value"][0], np.float32)

@@ -1,13 +1,11 @@
 """Selection that holds up: starting points, objectives, cross-validation, greedy selection across trials, and a
 study that stays one task."""
 
-import json
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from argparse import Namespace
 
 import numpy as np
 import optuna
@@ -155,7 +153,7 @@ def test_greedy_selection_picks_the_head_type_that_fits_the_world():
 
 # ---- one study, one task ---------------------------------------------------------------------------------------
 def test_cross_prompt_pairing_is_recorded_and_rebuilt(tmp_path, ray_session):
-    from rmsearch.launch.cli import _options_of_study
+    from rmsearch.search import StudyHandle
 
     options = LaunchOptions(data=SMALL, trials=1, study="x", runs=tmp_path, progress=False, final=False,
                             annotator=Annotator(pairing="cross", pairs_per_prompt=3), space="coste")
@@ -163,8 +161,10 @@ def test_cross_prompt_pairing_is_recorded_and_rebuilt(tmp_path, ray_session):
     K = s.data.train.responses
     assert (s.task.train.a // K != s.task.train.b // K).all()  # every training pair spans two prompts
     assert s.study.user_attrs["task"]["config"]["annotator"]["pairing"] == "cross"
-    rebuilt = Search(_options_of_study(Namespace(runs=tmp_path, study="x", storage=None))).prepare()
+    before = s.study.user_attrs
+    rebuilt = StudyHandle.open("x", tmp_path)
     assert rebuilt.task_key == s.task_key and (rebuilt.task.train.b == s.task.train.b).all()
+    assert rebuilt.study.user_attrs == before and len(rebuilt.study.trials) == len(s.study.trials)  # read only
 
 
 def test_relaunch_on_other_data_is_refused_naming_both(tmp_path, ray_session):

@@ -20,6 +20,7 @@ import optuna
 import pytest
 
 from rmsearch.search import LaunchOptions, Search
+from rmsearch.search._storage import fail_stale_heartbeats
 from tests.search.conftest import SMALL, TINY_SPACE
 from tests.search.test_faults import SLOW_SPACE
 
@@ -54,7 +55,7 @@ def test_heartbeats_keep_live_trials_running_and_fail_stale_ones_once(tmp_path):
     search._pending = [SimpleNamespace(trial=alive)]
     with search._heartbeats() as beats:
         time.sleep(GRACE + 2.5)
-        requeued = search._fail_stale_heartbeats()
+        requeued = fail_stale_heartbeats(search.study, search._stale, GRACE)
     assert beats.errors == 0
     assert requeued == [dead.number]
     trials = {t.number: t for t in search.study.get_trials()}

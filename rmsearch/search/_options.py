@@ -1,0 +1,90 @@
+"""What a launch is asked to do (`LaunchOptions`) and what it counts while it runs (`SearchState`)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rmsearch.data import Annotator
+
+
+@dataclass
+class LaunchOptions:
+    data: str = "synth"
+    space: str = "default"
+    trials: int = 20
+    study: str = "rmsearch"
+    runs: Path = Path("runs")
+    storage: str | None = None
+    """Optuna storage URL; default: sqlite:///RUNS/STUDY/study.db"""
+    heartbeat: int = 10
+    """RDB storages (SQLite, PostgreSQL, MySQL): seconds between the heartbeats the driver records for each trial
+    it has in flight."""
+    grace: int = 60
+    """RDB storages: a RUNNING trial without a heartbeat for this many seconds is stale (its driver died, on any
+    host); the driver that finds it (at start-up, and before asking trials) marks it FAIL and queues its
+    configuration again. Every driver of a study needs a grace well above the heartbeat interval of the others."""
+    address: str | None = None
+    """Ray cluster address ('auto', 'HOST:PORT'); default: a local Ray sized to this machine."""
+    workers: int | None = None
+    """Most member jobs at once; default: every CPU Ray has."""
+    objective: str | None = None
+    seed: int = 0
+    multi_objective: bool = False
+    top: int = 3
+    annotator: Annotator = field(default_factory=Annotator)
+    """The simulated annotator that labels training pairs of gold data (pairing, pairs per prompt, quality)."""
+    folds: int | None = None
+    """Pair data: cross-validation folds for selection (see `TaskConfig.folds`; None picks by data size)."""
+    baselines: tuple[str, ...] = ("seed-paper", "linear")
+    """Fixed recipes the final evaluation trains (once; cached) and compares the chosen ensemble with."""
+    select: bool = True
+    """After the search, greedy selection over the members of all trials; the export is whichever of it and the
+    best trial wins on validation."""
+    stress: bool = False
+    """Retrain the chosen configuration at several label-flip rates in the final evaluation (costs several times
+    the configuration's own training)."""
+    prune: bool = False
+    """Prune a trial when its partial ensemble (the members in so far) is below the median of earlier trials
+    at the same member count (Optuna's MedianPruner); its member jobs still finish and stay in the cache."""
+    final: bool = True
+    """Run the final robustness evaluation and export the best ensemble at the end."""
+    progress: bool = True
+
+
+@dataclass
+class SearchState:
+    trained: int = 0
+    """Members trained by this launch (the head cache's misses)."""
+    reused: int = 0
+    """Members a trial took from the cache instead of training."""
+    jobs: int = 0
+    pruned: int = 0
+    rss_mb: list = field(default_factory=list)
+    """(trials told, driver resident memory in MiB) every 50 trials."""
+    nodes: dict[str, int] = field(default_factory=dict)
+    """Members trained per Ray node id."""
+    train_seconds: float = 0.0
+    """Sum of member-job wall time (training, then scoring), measured in the jobs."""
+    fit_seconds: float = 0.0
+    """The training part of `train_seconds`."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Driver wall time per phase: setup, ray start, optuna, evaluation, tensorboard, cache, waiting on jobs, final."""
+    told: list[int] = field(default_factory=list)
+
+    @contextmanager
+    def timed(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[phase] = self.phases.get(phase, 0.0) + time.perf_counter() - start
+
+    def add_records(self, records) -> None:
+        for r in records:
+            self.trained += 1
+            self.train_seconds += r.seconds
+            self.fit_seconds += r.fit_seconds
+            self.nodes[r.node] = self.nodes.get(r.node, 0) + 1

@@ -1,0 +1,162 @@
+"""Optuna storages: the URL in force, the storage object for it (heartbeats for RDB storages), and the trials a
+dead driver left RUNNING (found by heartbeat, or on this host by its dead process)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import warnings
+from pathlib import Path
+
+from rmsearch.errors import ConfigError
+
+HOST = socket.gethostname()
+"""This machine's name, recorded with each trial's driver process."""
+
+
+def open_storage(url: str | None, study_dir: Path) -> str:
+    """The storage URL in force: `url`, or a SQLite file in the run folder."""
+    url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme:
+        raise ConfigError(
+            f"--storage {url!r} is not a storage URL; use e.g. sqlite:///path/study.db, "
+            f"postgresql://user:pass@host/db, journal:///path/study.log, or omit it for a SQLite file in the run folder."
+        )
+    return url
+
+
+def storage_of(url: str, heartbeat: int | None = None, grace: int | None = None, on_stale=None):
+    """What Optuna takes for `url`: `journal://PATH` as a journal file (safe for several drivers on one machine or
+    a shared file system); an RDB URL as it is, or, given `heartbeat`, as an RDB storage with heartbeats every
+    `heartbeat` s, trials without one for `grace` s stale, and `on_stale(study, trial)` called for each stale trial
+    `optuna.storages.fail_stale_trials` marks FAIL."""
+    if url.startswith("journal://"):
+        import optuna
+
+        path = url.removeprefix("journal://")
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    if heartbeat is None:
+        return url
+    import inspect
+
+    import optuna
+
+    rdb = optuna.storages.RDBStorage
+    callback = "heartbeat_stale_trial_callback"
+    if callback not in inspect.signature(rdb).parameters:
+        callback = "failed_trial_callback"  # its name before Optuna 4.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return rdb(url, heartbeat_interval=heartbeat, grace_period=grace, **{callback: on_stale})
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+class Requeue:
+    """The heartbeat-stale trial callback: queue the configuration of a trial Optuna has just marked FAIL once
+    more (`requeued_from` names the failed trial), and remember the failed trial's number."""
+
+    def __init__(self):
+        self.numbers: list[int] = []
+
+    def __call__(self, study, trial) -> None:
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        self.numbers.append(trial.number)
+
+
+class Heartbeats:
+    """One thread recording a heartbeat every `interval` s for each trial the driver has in flight (`trials()`
+    gives their ids). Optuna's optimize() runs such a thread per trial; with ask/tell the driver runs its own."""
+
+    def __init__(self, storage, interval: float, trials):
+        self.storage, self.interval, self.trials = storage, interval, trials
+        self.errors = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="rmsearch-heartbeats", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            for trial_id in self.trials():
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a storage hiccup: the next beat tries again (grace > interval)
+                    self.errors += 1
+
+
+def existing_trials(name: str, url: str) -> int:
+    """How many trials study `name` has in storage `url` (0 where it does not exist yet); a bad URL or an
+    unreachable database is a clear error before anything else happens."""
+    import optuna
+
+    try:
+        return len(optuna.load_study(study_name=name, storage=storage_of(url)).trials)
+    except KeyError:
+        return 0
+    except Exception as exc:
+        raise ConfigError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc}).") from None
+
+
+def recover_stale_trials(study, beating: bool, requeue: Requeue, grace: int) -> list[int]:
+    """Trials left RUNNING by a driver that no longer runs: mark them FAIL and queue their configurations
+    again, so a relaunch after a killed driver loses and duplicates nothing. RDB storages (`beating`): trials whose
+    heartbeat is older than the grace period, of drivers on any host. Journal files (no heartbeats): trials of
+    a dead driver process on this host; a RUNNING trial of a live driver, or of one on another host, is left
+    alone there. Returns the numbers of the trials failed."""
+    import optuna
+
+    requeued = fail_stale_heartbeats(study, requeue, grace) if beating else []
+    # also where there are heartbeats: a driver killed between asking for a trial and its first heartbeat
+    # leaves a trial no heartbeat check ever finds; on this host its dead process says so
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = t.user_attrs.get("driver")
+        if not owner or owner.get("host") != HOST or _pid_alive(owner.get("pid", -1)):
+            continue
+        reason = (f"no heartbeat from driver process {owner['pid']} on {owner['host']}: it died before its first "
+                  f"heartbeat for the trial; configuration re-queued" if beating else
+                  f"driver process {owner['pid']} on {owner['host']} died while the trial ran; configuration "
+                  f"re-queued")
+        optuna.trial.Trial(study, t._trial_id).set_user_attr("fail_reason", reason)
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
+        requeued.append(t.number)
+    return requeued
+
+
+def fail_stale_heartbeats(study, requeue: Requeue, grace: int) -> list[int]:
+    """RDB storages: `optuna.storages.fail_stale_trials` marks the trials without a heartbeat for the grace
+    period FAIL and `requeue` queues their configurations again; returns the numbers of those this driver
+    failed (another driver may fail some first)."""
+    import optuna
+
+    storage = study._storage
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        owner = storage.get_trial(trial_id).user_attrs.get("driver") or {}
+        reason = (f"no heartbeat from driver process {owner.get('pid', '?')} on {owner.get('host', '?')} for over "
+                  f"{grace} s: it died (or lost the storage) while the trial ran; configuration re-queued")
+        try:  # before the FAIL: a finished trial takes no attributes
+            storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another driver failed it first
+    before = len(requeue.numbers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return requeue.numbers[before:]

@@ -1,0 +1,91 @@
+"""A study opened for reading: its trials, the task they ran on, its objective and head cache.
+
+Exporting or evaluating a finished study needs these and nothing of a launch: `StudyHandle.open` loads the
+study from its storage and rebuilds its task exactly from what the study recorded, without writing to the study
+(no stale-trial recovery, no attributes, no queued trials) and without the space file it was launched with. A
+launch's `Search` builds one for the study it drives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rmsearch.data import Annotator, Data, Task, TaskConfig, load_data, make_task
+from rmsearch.ensembles import EnsembleConfig
+from rmsearch.errors import RMSearchError
+from rmsearch.search._objectives import Objective, get_objective
+from rmsearch.search._storage import open_storage, storage_of
+from rmsearch.search._store import MemberStore, member_key
+
+
+def task_key(data_fingerprint: str, task_config: TaskConfig) -> str:
+    """What identifies a task's training data: the data's fingerprint and how pairs were drawn and split."""
+    blob = json.dumps({"data": data_fingerprint, "task": asdict(task_config)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class StudyHandle:
+    name: str
+    storage: str
+    """The storage URL."""
+    study_dir: Path
+    """The run folder of the study: head cache, TensorBoard logs, report and export."""
+    study: object
+    """The optuna.Study."""
+    data: Data
+    task_config: TaskConfig
+    task: Task
+    objective: Objective
+    task_key: str = field(init=False)
+    store: MemberStore = field(init=False)
+    """The head cache: every member the study's trials trained."""
+
+    def __post_init__(self):
+        self.task_key = task_key(self.data.fingerprint, self.task_config)
+        self.store = MemberStore(self.study_dir / "members")
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.study.directions) > 1
+
+    def completed(self) -> list:
+        import optuna
+
+        return [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+
+    def member_keys(self, config: EnsembleConfig) -> list[str]:
+        """The head-cache keys of `config`'s members on this study's task."""
+        head = config.head.to_dict()
+        return [member_key(self.task_key, head, s) for s in config.member_seeds]
+
+    @classmethod
+    def open(cls, name: str, runs: str | Path, storage: str | None = None) -> "StudyHandle":
+        """Study `name` of run folder `runs` (or of `storage`), with its task rebuilt from its record."""
+        import optuna
+
+        study_dir = Path(runs) / name
+        url = open_storage(storage, study_dir)
+        if storage is None and not (study_dir / "study.db").exists():
+            raise RMSearchError(f"no study at {study_dir}; check --runs and --study (or pass --storage).")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            study = optuna.load_study(study_name=name, storage=storage_of(url))
+        except KeyError:
+            raise RMSearchError(f"storage {url} has no study named {name!r}.") from None
+        attrs = study.user_attrs
+        if "data" not in attrs or "task" not in attrs:
+            raise RMSearchError(f"study {name!r} in {url} records no data or task (it never started a trial); "
+                                f"run `rmsearch launch --study {name}` first.")
+        recorded = attrs["task"]["config"]
+        try:
+            task_config = TaskConfig(**{**recorded, "annotator": Annotator(**recorded["annotator"])})
+        except (TypeError, KeyError) as exc:
+            raise RMSearchError(f"study {name!r}: its task record {recorded} is not one this version reads ({exc}); "
+                                f"export it with the rmsearch version that ran it.") from None
+        data = load_data(attrs["data"]["spec"], seed=task_config.seed)
+        return cls(name=name, storage=url, study_dir=study_dir, study=study, data=data, task_config=task_config,
+                   task=make_task(data, task_config), objective=get_objective(attrs.get("objective"), data.kind))
