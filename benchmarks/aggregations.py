@@ -18,16 +18,14 @@ It prints, in Markdown:
 
 `--figure PATH` also draws the BoN gold and proxy curves against KL averaged over seeds (bands: ±1 std over seeds
 of the single head's and uwo's gold).
-`--json PATH` writes every seed's metrics and curves.
+`--json PATH` writes every seed's metrics and curves. `--save` keeps the printed tables (and the numbers behind
+them) in benchmarks/results/aggregations.json, which `python benchmarks/readme.py` writes into README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import time
 
 import numpy as np
@@ -41,8 +39,7 @@ DROP = 0.1
 
 def run_seed(spec: str, seed: int, quality: float) -> dict:
     from rmsearch.data import Annotator, TaskConfig, load_data, make_task
-    from rmsearch.ensembles import Aggregation, EnsembleConfig
-    from rmsearch.ensembles._train import fit_group
+    from rmsearch.ensembles import Aggregation, EnsembleConfig, fit_group
     from rmsearch.evaluate import compare_aggregations
     from rmsearch.launch.cli import DEFAULT_POINT
 
@@ -179,16 +176,6 @@ def plot(runs: list[dict], path: str) -> None:
     plt.close(fig)
 
 
-def _machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="world seeds (default 0-4)")
@@ -196,6 +183,7 @@ def main() -> None:
     ap.add_argument("--quality", type=float, default=2.0, help="annotator quality q (default 2.0, as evaluate)")
     ap.add_argument("--figure", help="write the seed-averaged BoN curves to this PNG")
     ap.add_argument("--json", help="write every seed's metrics and curves to this JSON file")
+    ap.add_argument("--save", action="store_true", help="save the tables for README.md (benchmarks/results/)")
     args = ap.parse_args()
     if len(args.seeds) < 2:
         ap.error("give at least two seeds: the point is the spread over seeds")
@@ -203,15 +191,19 @@ def main() -> None:
     start = time.perf_counter()
     runs = [run_seed(args.data, s, args.quality) for s in args.seeds]
     wall = time.perf_counter() - start
-    print(f"`rmsearch evaluate`'s default configuration on `--data {args.data}`, world seeds "
-          f"{', '.join(map(str, args.seeds))} (test split, pools of {runs[0]['results']['single']['curve']['n'][-1]}); "
-          f"label error {_pm([r['label_error'] for r in runs])}; {_machine()}; "
-          f"{datetime.date.today().isoformat()}; {wall:.0f} s.\n")
-    print(f"Mean ± std over {len(runs)} seeds:\n")
-    print(table(runs) + "\n")
-    print(claims_table(runs) + "\n")
-    print("Per seed (BoN gold at N=M / drop):\n")
-    print(per_seed_table(runs))
+    markdown = "\n".join([
+        f"`rmsearch evaluate`'s default configuration on `--data {args.data}`, world seeds "
+        f"{', '.join(map(str, args.seeds))} (test split, pools of {runs[0]['results']['single']['curve']['n'][-1]}); "
+        f"label error {_pm([r['label_error'] for r in runs])}; {wall:.0f} s.", "",
+        f"Mean ± std over {len(runs)} seeds:", "", table(runs), "", claims_table(runs), "",
+        "Per seed (BoN gold at N=M / drop):", "", per_seed_table(runs)])
+    print(markdown)
+    if args.save:
+        from readme import save
+
+        metrics = [{"seed": r["seed"], "label_error": r["label_error"],
+                    "metrics": {n: v["metrics"] for n, v in r["results"].items()}} for r in runs]
+        print(f"\nsaved {save('aggregations', markdown, metrics)}; `python benchmarks/readme.py` puts it in README.md")
     if args.figure:
         plot(runs, args.figure)
         print(f"\nfigure: {args.figure}")

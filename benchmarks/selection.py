@@ -6,41 +6,28 @@ regression.
     python benchmarks/selection.py synth                 # 5 seeds of the built-in world, 20 trials each (~25 min)
     python benchmarks/selection.py synth --world heavy   # the same on a heavier-tailed world (~25 min)
     python benchmarks/selection.py hh --data data/hh --seeds 0 1 2   # the shared hh pairs (`rmsearch data embed` first)
-    python benchmarks/selection.py readme                # write the saved tables into README.md
 
-Each run saves its numbers to benchmarks/results/selection-<what>.json; `readme` renders every saved result into
-README.md between `<!-- selection:NAME -->` markers, so no table there is typed by hand.
+Each run saves its numbers to benchmarks/results/selection-<what>.json; `python benchmarks/readme.py` renders every
+saved result into README.md between `<!-- selection:NAME -->` markers, so no table there is typed by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import re
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
+from readme import RESULTS, provenance, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 WORLDS = {
     "builtin": "synth",
     "heavy": "synth:tail_df=1.5",  # heavier tail: a few candidates per pool are far out where gold punishes them
 }
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    import os
-
-    return f"{os.cpu_count()} cores, {cpu}"
 
 
 def trials_to_add(runs: Path, study: str, trials: int) -> int:
@@ -256,63 +243,31 @@ def readme_blocks() -> dict[str, str]:
     saved = {p.stem.removeprefix("selection-"): json.loads(p.read_text()) for p in sorted(RESULTS.glob("selection-*.json"))}
     blocks = {}
     for name, res in saved.items():
-        stamp = f"\n\n<sub>`{res['command']}` · {res['machine']} · {res['date']} · commit {res['commit']}</sub>"
-        blocks[name] = (table_hh(res) if name == "hh" else table_gold(res)) + stamp
+        blocks[name] = (table_hh(res) if name == "hh" else table_gold(res)) + "\n\n" + stamp(res)
     gold = [res for name, res in saved.items() if name != "hh"]
     if gold:
         blocks["objectives"] = table_objectives(gold) + "\n\n<sub>" + "; ".join(f"`{r['command']}`" for r in gold) + "</sub>"
     return blocks
 
 
-def _block(name: str):
-    return re.compile(rf"(<!-- selection:{name} -->\n).*?(<!-- /selection:{name} -->)", re.S)
-
-
-def write_readme(check: bool = False) -> int:
-    """Write the rendered tables into README.md, or with `check` say whether README.md holds them as rendered."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    new = text
-    for name, block in readme_blocks().items():
-        if not _block(name).search(new):
-            print(f"README.md has no <!-- selection:{name} --> block; add one where the table belongs", file=sys.stderr)
-            return 1
-        new = _block(name).sub(lambda m: m.group(1) + block + "\n" + m.group(2), new)
-    if check:
-        if new != text:
-            print("README.md's selection tables differ from the saved results; run `python benchmarks/selection.py "
-                  "readme`", file=sys.stderr)
-            return 1
-        return 0
-    readme.write_text(new)
-    print("README.md: wrote " + ", ".join(readme_blocks()))
-    return 0
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("synth", "hh", "readme", "check"), help="check: exit 1 where README.md's tables "
-                   "are not the saved results as rendered")
+    p.add_argument("what", choices=("synth", "hh"))
     p.add_argument("--world", choices=list(WORLDS), default="builtin", help="gold world for `synth` (default: %(default)s)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="default: %(default)s")
     p.add_argument("--trials", type=int, default=20, help="trials per launch (default: %(default)s)")
     p.add_argument("--data", default="data/hh", help="pair dataset for `hh` (default: %(default)s)")
     p.add_argument("--runs", help="run folder (default: a temporary one)")
     args = p.parse_args()
-    if args.what in ("readme", "check"):
-        sys.exit(write_readme(check=args.what == "check"))
     runs = Path(args.runs) if args.runs else Path(tempfile.mkdtemp(prefix="rmsearch-selection-"))
     if args.what == "synth":
         res, name = run_gold(args.world, args.seeds, args.trials, runs), args.world
     else:
         res, name = run_hh(args.data, args.trials, runs, args.seeds), "hh"
-    res |= {"command": "python benchmarks/selection.py " + " ".join(sys.argv[1:]), "machine": machine(),
-            "date": str(date.today()),
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                     cwd=ROOT).stdout.strip()}
+    res |= provenance(sys.argv)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"selection-{name}.json").write_text(json.dumps(res, indent=1))
-    print(f"saved benchmarks/results/selection-{name}.json; `python benchmarks/selection.py readme` puts it in README.md")
+    print(f"saved benchmarks/results/selection-{name}.json; `python benchmarks/readme.py` puts it in README.md")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rmsearch.reproduce._findings import Finding, findings
+from rmsearch.reproduce._findings import Finding, findings, verdict_table
 from rmsearch.reproduce._report import write_study
 from rmsearch.reproduce._study import QUICK_DATA, StudyConfig, run_study
 
 STUDIES = ("seed-ensembles",)
 
-__all__ = ["Finding", "StudyConfig", "add_reproduce_parser", "cmd_reproduce", "findings", "run_study", "write_study"]
+__all__ = [
+    "Finding", "StudyConfig", "add_reproduce_parser", "cmd_reproduce", "findings", "run_study", "verdict_table",
+    "write_study",
+]
 
 
 def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
