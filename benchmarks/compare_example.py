@@ -5,8 +5,8 @@
 In a temporary folder: a small search on the built-in world (`--space coste --trials 4`), its export and the
 export of another trial, then `rmsearch compare` of the two with the linear baseline trained on the spot (every
 metric with a 95% bootstrap interval, paired differences, calibration before and after the export's temperature),
-and `rmsearch evaluate --ensemble` of the export on the validation split it was chosen on (optimistic, and said so). `--save` keeps the printed output in
-benchmarks/results/compare.json for `python benchmarks/readme.py`.
+and `rmsearch evaluate --ensemble` of the export on the validation split it was chosen on (optimistic, and said
+so). `--save` keeps the printed output in benchmarks/results/compare.json for `python benchmarks/readme.py`.
 """
 
 from __future__ import annotations

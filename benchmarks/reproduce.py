@@ -23,9 +23,9 @@ SHOWN = ("single", "mean", "min", "uwo")
 def pivot(result: dict) -> str:
     """BoN gold at N = M, mean ± std over seeds: a row per head type and label-noise level, a column per
     aggregation."""
-    from rmsearch.ensembles import AGGREGATIONS
+    from rmsearch.ensembles import Aggregation
 
-    labels = {"single": "single", **{name: agg.label for name, agg in AGGREGATIONS.items()}}
+    labels = {"single": "single", **{name: Aggregation(name).label for name in SHOWN[1:]}}
     rows = {(r["head"], r["flip_rate"], r["aggregation"]): r for r in result["rows"]}
     heads, rates = result["config"]["heads"], result["config"]["noise_levels"]
     lines = ["| head | label flips | " + " | ".join(labels[a] for a in SHOWN) + " |", "|---" * (2 + len(SHOWN)) + "|"]
