@@ -181,16 +181,19 @@ def table_gold(res: dict) -> str:
     head = ["seed", "exported"] + [f"{label[u]} vs {a}" for u in units for a in ("seed-paper", "linear")]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     wins = {(u, a): 0 for u in units for a in ("seed-paper", "linear")}
+    sure = dict(wins)
     for row in rows:
         c = {(r["unit"], r["against"]): r for r in row["comparisons"]}
         cells = [str(row["seed"]), f"{row['exported']}: {row['exported_members']}"]
         for key in wins:
             r = c[key]
             wins[key] += r["diff"] > 0
+            sure[key] += bool(r["better"])
             cells.append(_ci(r) + (" ✓" if r["better"] else ""))
         lines.append("| " + " | ".join(cells) + " |")
     n = len(rows)
-    lines.append("| seeds where the export is ahead | | " + " | ".join(f"{wins[k]} of {n}" for k in wins) + " |")
+    lines.append("| seeds where the export is ahead (✓: its interval excludes 0) | | "
+                 + " | ".join(f"{wins[k]} of {n} ({sure[k]} ✓)" for k in wins) + " |")
     return "\n".join(lines)
 
 
