@@ -6,13 +6,12 @@ from rmsearch.evaluate._bon import best_of_n, bon_proxy, bon_weights, kl_bon, kl
 from rmsearch.evaluate._metrics import bon_curve, pair_metrics, robustness_metrics
 
 # the modules below import the ones above
-from rmsearch.evaluate._calibration import ECE_HELP, fit_temperature, pair_margins, reliability, sigmoid  # noqa: I001
+from rmsearch.evaluate._calibration import fit_temperature, pair_margins, reliability, sigmoid  # noqa: I001
 from rmsearch.evaluate._intervals import intervals, unit_table
 from rmsearch.evaluate._report import (
-    COLUMNS, check_report_target, fmt_value, markdown_table, metric_cell, metrics_rows, plot_curves, plot_reliability,
-    table_columns, write_report,
+    check_report_target, fmt_value, markdown_table, metrics_rows, plot_curves, plot_reliability, write_report,
 )
-from rmsearch.evaluate._robustness import compare_aggregations, mean_evaluation
+from rmsearch.evaluate._robustness import compare_aggregations
 from rmsearch.evaluate._split import evaluate_split
 from rmsearch.evaluate._units import paired_bootstrap, unit_values
 from rmsearch.evaluate._configuration import ConfigurationResult, evaluate_configuration
@@ -20,10 +19,10 @@ from rmsearch.evaluate._exports import SPLIT_HELP, SPLITS, evaluate_exports
 from rmsearch.evaluate._exports_report import facts, legend, table_rows, write_result_report
 
 __all__ = [
-    "COLUMNS", "ECE_HELP", "SPLITS", "SPLIT_HELP", "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
+    "SPLITS", "SPLIT_HELP", "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
     "bon_weights", "check_report_target", "compare_aggregations", "evaluate_configuration", "evaluate_exports",
     "evaluate_split", "facts", "fit_temperature", "fmt_value", "intervals", "kl_bon", "kl_bon_iid", "legend",
-    "log_grid", "markdown_table", "mean_evaluation", "metric_cell", "metrics_rows", "pair_margins", "pair_metrics",
+    "log_grid", "markdown_table", "metrics_rows", "pair_margins", "pair_metrics",
     "paired_bootstrap", "plot_curves", "plot_reliability", "reliability", "robustness_metrics", "sigmoid",
-    "table_columns", "table_rows", "unit_table", "unit_values", "write_report", "write_result_report",
+    "table_rows", "unit_table", "unit_values", "write_report", "write_result_report",
 ]

@@ -187,7 +187,6 @@ def _score_exports(args, paths: list[str], baselines: list[str], out: str | None
         evaluate_exports,
         write_result_report,
     )
-    from rmsearch.search import BASELINES
 
     check_json_target(json_path, getattr(args, "force", False))
     if out is not None:

@@ -9,11 +9,10 @@ from rmsearch.search._final import choose_export, export_combination, export_tri
 from rmsearch.search._jobs import train_members
 from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
 from rmsearch.search._ray import init_ray
-from rmsearch.search._storage import open_storage, storage_of
 from rmsearch.search._study import StudyHandle
 
 __all__ = [
     "BASELINES", "DEFAULT_GOLD", "DEFAULT_PAIRS", "OBJECTIVES", "LaunchOptions", "Search", "StudyHandle",
-    "choose_export", "export_combination", "export_trial", "init_ray", "open_storage", "storage_of", "top_trials",
+    "choose_export", "export_combination", "export_trial", "init_ray", "top_trials",
     "train_members",
 ]
