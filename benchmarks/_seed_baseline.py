@@ -4,11 +4,20 @@ MLP D→1024→512→1 (ReLU) in plain torch; Bradley-Terry loss on BOTH orderin
 random batches of 10,240 pair orderings; up to 30 epochs; an 80/20 train/validation split of the pairs; early
 stop when the last validation loss exceeds each of the previous 3 (no restore of the best weights); members
 differ by seed and split and are trained one after another in float32 with all cores.
+
+As a process (what `seed_recipe.py` times end to end against `rmsearch launch` + `export`):
+
+    python benchmarks/_seed_baseline.py DATA --seed S --quality Q --out MODELS.pt
+
+trains on all annotated training pairs of DATA (rmsearch's train + early-stop pairs of the same task, so both sides
+see the same labels) and saves the members' weights and epochs run.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 
 import numpy as np
 import torch
@@ -90,3 +99,37 @@ def score_seed_ensemble(models: list[nn.Module], X, chunk: int = 65536) -> np.nd
             for i, m in enumerate(models):
                 out[i, s : s + len(x)] = m(x)[:, 0].numpy()
     return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", help="a seed-format folder (rmsearch data synth --out ...)")
+    ap.add_argument("--seed", type=int, default=0, help="the task's seed, as `rmsearch launch --seed`")
+    ap.add_argument("--quality", type=float, default=2.0, help="the annotator's quality, as `rmsearch launch --quality`")
+    ap.add_argument("--members", type=int, default=10)
+    ap.add_argument("--out", required=True, help="file to save the members' weights into (torch.save)")
+    args = ap.parse_args(argv)
+    from rmsearch.data import Annotator, TaskConfig, load_data, make_task
+
+    task = make_task(load_data(args.data), TaskConfig(annotator=Annotator(quality=args.quality), seed=args.seed))
+    tr, st = task.train, task.stop
+    models = train_seed_ensemble(tr.X, np.concatenate([tr.a, st.a]), np.concatenate([tr.b, st.b]),
+                                 np.concatenate([tr.y, st.y]), members=args.members, seed=args.seed * 1000)
+    torch.save({"dim": task.dim, "epochs": [m.epochs_ for m in models],
+                "state": [m.state_dict() for m in models]}, args.out)
+    print(f"seed recipe: {args.members} members, epochs {[m.epochs_ for m in models]}", file=sys.stderr)
+
+
+def load_seed_ensemble(path) -> tuple[list[nn.Module], list[int]]:
+    """The members `main` saved, and the epochs each ran."""
+    saved = torch.load(path, weights_only=True)
+    models = []
+    for state in saved["state"]:
+        model = seed_mlp(saved["dim"])
+        model.load_state_dict(state)
+        models.append(model.eval())
+    return models, saved["epochs"]
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,10 @@ class TorchHeadConfig(HeadConfig):
     patience: int = 3
     """Early stopping: a member stops after this many checks without a better early-stop loss; its best
     weights are restored. 0 disables early stopping."""
+    stop_rule: str = "best"
+    """'best': stop after `patience` checks without a better early-stop loss and restore the best weights. 'rising':
+    the seed paper code's rule: stop when the latest early-stop loss exceeds each of the `patience` before it (so
+    never before check `patience` + 1), keeping the last weights."""
     eval_steps: int = 0
     """Check the early-stop loss (and write a history record) every this many optimizer steps; 0 = once per
     epoch. Checking within an epoch lets members stop before a whole pass when they converge early."""
@@ -58,6 +62,7 @@ class TorchHeadConfig(HeadConfig):
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.patience >= 0, "patience must be >= 0"),
+            (self.stop_rule in ("best", "rising"), "stop_rule must be 'best' or 'rising'"),
             (self.eval_steps >= 0, "eval_steps must be >= 0 (0 = once per epoch)"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),

@@ -24,6 +24,8 @@ class MemberStack:
         self.wait = torch.zeros(k, dtype=torch.long)
         self.active = torch.ones(k, dtype=torch.bool)
         self.patience = cfg.patience
+        self.rising = cfg.stop_rule == "rising"
+        self.losses: list[torch.Tensor] = []  # every check's early-stop loss of all k members (NaN: stopped)
         self.k = k
         self._last: dict[str, torch.Tensor] = {}
 
@@ -40,7 +42,14 @@ class MemberStack:
         return out
 
     def update_best(self, stop_loss: torch.Tensor) -> None:
+        """Early-stopping bookkeeping after a check: which live members keep their current weights and which stop.
+        'best' keeps a member's weights where its early-stop loss improved and stops it after `patience` checks
+        without; 'rising' keeps every check's weights and stops a member whose loss exceeds each of its `patience`
+        previous ones."""
         live = self.live
+        if self.rising:
+            self._update_rising(stop_loss)
+            return
         improved = stop_loss < self.best_loss[live] - 1e-7
         self.best_loss[live] = torch.where(improved, stop_loss, self.best_loss[live])
         if improved.any():
@@ -50,6 +59,19 @@ class MemberStack:
                 bp.index_copy_(0, members, p.detach().index_select(0, where))
         self.wait[live] = torch.where(improved, 0, self.wait[live] + 1)
         self.active[live] = self.wait[live] < self.patience
+
+    def _update_rising(self, stop_loss: torch.Tensor) -> None:
+        live = self.live
+        row = torch.full((self.k,), float("nan"))
+        row[live] = stop_loss.float()
+        self.losses.append(row)
+        self.best_loss[live] = torch.minimum(self.best_loss[live], stop_loss)
+        dev = self.params[0].device
+        for p, bp in zip(self.params, self.best):  # the last weights are the ones a member keeps
+            bp.index_copy_(0, live.to(dev), p.detach())
+        if len(self.losses) > self.patience:
+            recent = torch.stack(self.losses[-self.patience - 1 :])[:, live]  # (patience + 1, live)
+            self.active[live] = ~(recent[-1] > recent[:-1]).all(0)
 
     def shrink(self) -> None:
         """Drop the stopped members from the stack, keeping the others' parameters and Adam state."""

@@ -47,6 +47,28 @@ def test_eval_steps_checks_within_an_epoch_and_stops_mid_epoch(task):
     assert early.epochs_ < 20 and early.epochs_ != int(early.epochs_), "expected a stop between epoch ends"
 
 
+def test_rising_stop_rule_stops_where_the_seed_code_does_and_keeps_the_last_weights(task):
+    patience = 2
+    head = _fit(task, (0, 1, 2), epochs=30, patience=patience, lr=1e-2, batch_size=64, eval_steps=3,
+                stop_rule="rising")
+    nll = np.stack([h["val/nll"] for h in head.history_])  # (checks, members); a stopped member repeats its last
+    active = np.stack([h["early_stop/active"] for h in head.history_])
+    scores = head.score(task.stop.X)
+    p = task.stop
+    for i in range(3):
+        checks = int(active[:, i].sum()) + (0 if active[-1, i] else 1)  # active after every check but its last
+        losses = nll[:checks, i]
+        rising = [c for c in range(patience, checks) if (losses[c] > losses[c - patience : c]).all()]
+        assert rising[:1] == ([] if active[-1, i] else [checks - 1]), f"member {i} stopped at the wrong check"
+        z = (scores[i, p.a] - scores[i, p.b]) * (2 * p.y - 1)
+        kept = float(np.logaddexp(0, -z).mean())
+        assert kept == pytest.approx(float(losses[-1]), rel=1e-4), f"member {i} did not keep its last weights"
+    assert not active[-1].all(), "no member stopped: the test did not exercise the rule"
+    assert (nll.min(0) < nll[-1] - 1e-4).any(), "no member kept weights worse than its best: nothing was tested"
+    with pytest.raises(ConfigError, match="stop_rule must be 'best' or 'rising'"):
+        MLPConfig(stop_rule="last").validate()
+
+
 def test_cosine_schedule_learns_and_bad_values_are_refused(task):
     head = _fit(task, (0, 1), epochs=5, patience=0, lr=3e-3, batch_size=128, lr_schedule="cosine")
     s = score_split(head, task.val).mean(0)

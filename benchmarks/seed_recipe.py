@@ -1,0 +1,196 @@
+"""Speed target 1, split in two: the implementation (the seed's exact recipe run through `rmsearch launch`, against
+the seed's code) and the recipe (what one pass with a decaying learning rate buys), end to end, with quality.
+
+    .venv/bin/python benchmarks/seed_recipe.py                # 3 data seeds at the seed's shapes, about 30 min
+    .venv/bin/python benchmarks/seed_recipe.py --seeds 0 --train-prompts 400 --test-prompts 40   # quick
+    .venv/bin/python benchmarks/seed_recipe.py --save         # also keep the table for README.md
+
+For each data seed s: `rmsearch data synth` writes a seed-shaped world (D=512, 4,000 training prompts × 10
+responses, 400 test prompts × 500 candidates), and every variant runs as whole processes, back to back, on the
+same annotated pairs (Bradley-Terry annotator of quality 1.0, 10 pairs a prompt, task seed s):
+
+- seed's code: `benchmarks/_seed_baseline.py` (the seed's recipe in plain torch, float32, members one after another);
+- rmsearch, the seed's recipe: `rmsearch launch --space FILE --trials 1 --no-final` then `rmsearch export`, where
+  FILE is the built-in `seed-paper` space with the seed's own early stopping (`mlp.stop_rule: rising`, the last
+  weights kept) and without input normalization, in fp32 and then in bf16 (`SEED_EXACT`);
+- rmsearch's recipe: the same launch with one pass of 512-pair batches, lr 1e-3 decayed to 0 (`ONE_PASS`).
+
+Seconds are wall time of the whole processes (data loading, Ray, Optuna, training, the trial's validation scoring,
+export); a variant's speedup is the median over seeds of (seed's code seconds) / (its seconds). Quality is BoN gold
+at N=200 and N=M=500 on the test split's prompts (which no run trained or selected on), of each ensemble's mean
+raw score; differences against the seed's code are paired per prompt and pooled over seeds, with a 95% bootstrap
+interval. The seed's code trains each member on its own 80% of all annotated pairs and stops on the other 20%;
+`launch` trains every member on the task's training prompts (90%) and stops on the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _seed_baseline import load_seed_ensemble, score_seed_ensemble  # noqa: E402
+
+from rmsearch.data import Annotator, TaskConfig, load_data, make_task  # noqa: E402
+from rmsearch.evaluate import best_of_n, paired_bootstrap  # noqa: E402
+from rmsearch.export import load_ensemble  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_PAPER = ROOT / "rmsearch" / "spaces" / "builtin" / "seed-paper.yaml"
+SEED_EXACT = {"mlp.stop_rule": "rising", "mlp.normalize": False}
+"""The built-in seed-paper space made the seed's exact recipe: its early stopping (stop when the last validation
+loss exceeds each of the 3 before it, keep the last weights) and raw inputs."""
+ONE_PASS = {"mlp.batch_size": 512, "mlp.epochs": 1, "mlp.lr_schedule": "cosine", "mlp.patience": 0}
+"""rmsearch's recipe for this ensemble: one pass of 512-pair batches at the seed's lr, decayed to 0 (half a cosine)."""
+VARIANTS = {
+    "seed's code, fp32": None,
+    "rmsearch, seed's recipe, fp32": {**SEED_EXACT, "mlp.precision": "fp32"},
+    "rmsearch, seed's recipe, bf16": {**SEED_EXACT, "mlp.precision": "bf16"},
+    "rmsearch's recipe (1 pass, decay), bf16": {**ONE_PASS, "mlp.precision": "bf16"},
+}
+BASE = "seed's code, fp32"
+NS = (200, 500)
+QUALITY = 1.0
+
+
+def run(cmd: list[str]) -> float:
+    """Wall seconds of one whole process; its output is shown only where it fails."""
+    t = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    secs = time.perf_counter() - t
+    if done.returncode:
+        sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return secs
+
+
+def rmsearch(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rmsearch", *map(str, args)]
+
+
+def seed_code(data: Path, seed: int, work: Path):
+    """Train the seed's ensemble in its own process; (seconds, test scores function, epochs per member)."""
+    out = work / "seed-models.pt"
+    secs = run([sys.executable, str(ROOT / "benchmarks" / "_seed_baseline.py"), str(data), "--seed", str(seed),
+                "--quality", str(QUALITY), "--out", str(out)])
+    models, epochs = load_seed_ensemble(out)
+    return secs, lambda X: score_seed_ensemble(models, X).mean(0), epochs
+
+
+def launch(data: Path, seed: int, work: Path, name: str, overrides: dict):
+    """`launch` one trial of the seed-paper space with `overrides`, then `export` it; (seconds, test scores
+    function, epochs per member)."""
+    space = yaml.safe_load(SEED_PAPER.read_text())
+    space.update(overrides)
+    space_file = work / f"{name}.yaml"
+    space_file.write_text(yaml.safe_dump(space, sort_keys=False))
+    runs, export = work / f"runs-{name}", work / f"export-{name}"
+    secs = run(rmsearch("launch", "--data", data, "--seed", seed, "--quality", QUALITY, "--space", space_file,
+                        "--trials", 1, "--no-final", "--runs", runs, "--study", name))
+    secs += run(rmsearch("export", "--runs", runs, "--study", name, "--out", export))
+    return secs, load_ensemble(export).score, member_epochs(runs / name / "members")
+
+
+def member_epochs(store: Path) -> list[float]:
+    """Epochs each member trained: the last history record of each member the launch stored."""
+    import json
+
+    from safetensors import safe_open
+
+    out = []
+    for path in sorted(store.glob("*.safetensors")):
+        with safe_open(str(path), "np") as f:
+            out.append(json.loads(f.metadata()["member"])["history"][-1]["train/epoch"])
+    return out
+
+
+def per_prompt_bon(scores: np.ndarray, gold: np.ndarray) -> dict[int, np.ndarray]:
+    """BoN gold at each N of `NS`, per prompt (the exact estimator, N of M drawn without replacement)."""
+    proxy = scores.reshape(gold.shape)
+    return {n: np.array([best_of_n(proxy[i : i + 1], gold[i : i + 1], [n])[0] for i in range(len(gold))])
+            for n in NS}
+
+
+def run_seed(seed: int, args, work: Path) -> dict:
+    """Every variant on data seed `seed`: {variant: {seconds, epochs, bon: {N: per-prompt values}}}."""
+    data = work / f"data-{seed}"
+    run(rmsearch("data", "synth", "--out", data, "--seed", seed, "--dim", args.dim, "--train-prompts",
+                 args.train_prompts, "--test-prompts", args.test_prompts))
+    test = make_task(load_data(data), TaskConfig(annotator=Annotator(quality=QUALITY), seed=seed)).test
+    rows = np.concatenate([block for _, block in test.chunks()])
+    out = {}
+    for name, overrides in VARIANTS.items():
+        key = f"v{list(VARIANTS).index(name)}"
+        secs, score, epochs = (seed_code(data, seed, work) if overrides is None
+                               else launch(data, seed, work, key, overrides))
+        out[name] = {"seconds": secs, "epochs": epochs, "bon": per_prompt_bon(score(rows), test.gold)}
+        print(f"# seed {seed}: {name}: {secs:.1f} s, epochs per member {np.round(epochs, 2).tolist()}, "
+              + ", ".join(f"BoN gold @ {n} {v.mean():.3f}" for n, v in out[name]["bon"].items()), flush=True)
+    return out
+
+
+def summarize(results: list[dict]) -> tuple[str, list[dict]]:
+    """The Markdown table (one row per variant) and its numbers."""
+    rows = []
+    for name in VARIANTS:
+        secs = [r[name]["seconds"] for r in results]
+        speedup = [r[BASE]["seconds"] / r[name]["seconds"] for r in results]
+        row = {"variant": name, "seconds": secs, "speedup": statistics.median(speedup),
+               "epochs": float(np.mean([np.mean(r[name]["epochs"]) for r in results]))}
+        for n in NS:
+            mine = np.concatenate([r[name]["bon"][n] for r in results])
+            base = np.concatenate([r[BASE]["bon"][n] for r in results])
+            row[f"bon{n}"] = float(mine.mean())
+            row[f"diff{n}"] = None if name == BASE else paired_bootstrap(mine, base)
+        rows.append(row)
+    lines = ["| variant | seconds (per seed) | speedup (median) | epochs per member | BoN gold @ 200 | Δ vs seed's code "
+             "@ 200 | BoN gold @ 500 | Δ @ 500 |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        cells = [row["variant"], " / ".join(f"{s:.0f}" for s in row["seconds"]), f"{row['speedup']:.1f}×",
+                 f"{row['epochs']:.2f}"]
+        for n in NS:
+            d = row[f"diff{n}"]
+            cells += [f"{row[f'bon{n}']:.3f}", "" if d is None else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"]
+        lines.append("| " + " | ".join(cells) + " |")
+    prompts = sum(len(r[BASE]["bon"][NS[0]]) for r in results)
+    lines.append("")
+    lines.append(f"{len(results)} data seeds, {prompts} test prompts in all; Δ is paired per prompt, with a 95% "
+                 f"bootstrap interval.")
+    return "\n".join(lines), rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="data seeds (default: 0 1 2)")
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--train-prompts", type=int, default=4000)
+    ap.add_argument("--test-prompts", type=int, default=400, help="half validation, half test (default: 400)")
+    ap.add_argument("--save", action="store_true", help="save the table for README.md (benchmarks/results/)")
+    args = ap.parse_args()
+    print(f"# seed_recipe: {os.cpu_count()} cores, D={args.dim}, {args.train_prompts} × 10 train, "
+          f"{args.test_prompts} × 500 test, seeds {args.seeds}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="seed-recipe-") as tmp:
+        results = []
+        for seed in args.seeds:
+            work = Path(tmp) / f"seed-{seed}"
+            work.mkdir()
+            results.append(run_seed(seed, args, work))
+    markdown, rows = summarize(results)
+    print()
+    print(markdown)
+    if args.save:
+        from readme import save
+
+        print(f"\nsaved {save('seed-recipe', markdown, rows)}; `python benchmarks/readme.py` puts it in README.md")
+
+
+if __name__ == "__main__":
+    main()
