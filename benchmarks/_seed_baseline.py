@@ -7,10 +7,11 @@ differ by seed and split and are trained one after another in float32 with all c
 
 As a process (what `seed_recipe.py` times end to end against `rmsearch launch` + `export`):
 
-    python benchmarks/_seed_baseline.py DATA --seed S --quality Q --out MODELS.pt
+    python benchmarks/_seed_baseline.py DATA --seed S --quality Q --out RESULT.npz
 
 trains on all annotated training pairs of DATA (rmsearch's train + early-stop pairs of the same task, so both sides
-see the same labels) and saves the members' weights and epochs run.
+see the same labels), scores the task's test split (as an export scores it for its manifest) and saves the scores
+and the epochs each member ran.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="the task's seed, as `rmsearch launch --seed`")
     ap.add_argument("--quality", type=float, default=2.0, help="the annotator's quality, as `rmsearch launch --quality`")
     ap.add_argument("--members", type=int, default=10)
-    ap.add_argument("--out", required=True, help="file to save the members' weights into (torch.save)")
+    ap.add_argument("--out", required=True, help=".npz file for the epochs each member ran and the test split's "
+                                                 "scores (mean of the members' raw scores)")
     args = ap.parse_args(argv)
     from rmsearch.data import Annotator, TaskConfig, load_data, make_task
 
@@ -115,20 +117,9 @@ def main(argv=None) -> None:
     tr, st = task.train, task.stop
     models = train_seed_ensemble(tr.X, np.concatenate([tr.a, st.a]), np.concatenate([tr.b, st.b]),
                                  np.concatenate([tr.y, st.y]), members=args.members, seed=args.seed * 1000)
-    torch.save({"dim": task.dim, "epochs": [m.epochs_ for m in models],
-                "state": [m.state_dict() for m in models]}, args.out)
+    test = np.concatenate([score_seed_ensemble(models, block) for _, block in task.test.chunks()], axis=1)
+    np.savez(args.out, epochs=[m.epochs_ for m in models], test_scores=test.mean(0))
     print(f"seed recipe: {args.members} members, epochs {[m.epochs_ for m in models]}", file=sys.stderr)
-
-
-def load_seed_ensemble(path) -> tuple[list[nn.Module], list[int]]:
-    """The members `main` saved, and the epochs each ran."""
-    saved = torch.load(path, weights_only=True)
-    models = []
-    for state in saved["state"]:
-        model = seed_mlp(saved["dim"])
-        model.load_state_dict(state)
-        models.append(model.eval())
-    return models, saved["epochs"]
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scaling.py              # 6 trials × 4 members each, per configuration
     .venv/bin/python benchmarks/scaling.py --trials 3   # quicker
+    .venv/bin/python benchmarks/scaling.py --save       # also keep the table for README.md
 
 The same search (a one-head space whose trials differ in weight decay, so every member is new) runs three times:
 local Ray with one worker slot (both cores, two threads per job), local Ray with two slots (one thread each), and
@@ -51,6 +52,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--data", default="synth:dim=512,train_prompts=2000,test_prompts=50")
+    ap.add_argument("--save", action="store_true", help="save the table for README.md (benchmarks/results/)")
     args = ap.parse_args()
 
     from rmsearch.search._local_cluster import local_cluster
@@ -59,19 +61,27 @@ def main():
             "2 workers (local)": run(args.data, args.trials, workers=2)}
     with local_cluster(nodes=2, cpus_per_node=1) as port:
         rows["2 nodes × 1 worker (127.0.0.1)"] = run(args.data, args.trials, address=f"127.0.0.1:{port}")
-    base = rows["1 worker (local)"]["rate"]
     print(f"# scaling: {args.trials} trials × 4 members, data {args.data}")
+    markdown = table(rows)
     print()
-    print("Target 5: member-training throughput")
-    print(f"  {'configuration':32s} {'slots×thr':>9} {'nodes':>5} {'members':>7} {'loop s':>7} {'members/s':>9} "
-          f"{'vs 1 worker':>11} {'busy':>6}")
+    print(markdown)
+    if args.save:
+        from readme import save
+
+        print(f"\nsaved {save('scaling', markdown, rows)}; `python benchmarks/readme.py` puts it in README.md")
+
+
+def table(rows: dict) -> str:
+    """Members per second of the search loop in each configuration, as Markdown."""
+    base = rows["1 worker (local)"]["rate"]
+    lines = ["| configuration | slots × threads | nodes | members | loop seconds | members/s | vs 1 worker | slots busy "
+             "training |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         busy = r["fit"] / (r["slots"] * r["loop"])
-        print(f"  {name:32s} {r['slots']:>5}×{r['threads']:<3} {r['nodes']:>5} {r['members']:>7} {r['loop']:>7.1f} "
-              f"{r['rate']:>9.3f} {r['rate'] / base:>10.2f}× {busy:>6.0%}")
-    print("  busy = member training time / (slots × loop time). Every configuration shares this machine's cores, so "
-          "two workers or two nodes add no compute here: they show what the extra scheduling and the transfer to a "
-          "second node cost.")
+        lines.append(f"| {name} | {r['slots']} × {r['threads']} | {r['nodes']} | {r['members']} | {r['loop']:.1f} | "
+                     f"{r['rate']:.2f} | {r['rate'] / base:.2f}× | {busy:.0%} |")
+    lines += ["", "Slots busy training = member training time / (slots × loop time)."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

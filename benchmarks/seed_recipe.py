@@ -9,18 +9,19 @@ For each data seed s: `rmsearch data synth` writes a seed-shaped world (D=512, 4
 responses, 400 test prompts × 500 candidates), and every variant runs as whole processes, back to back, on the
 same annotated pairs (Bradley-Terry annotator of quality 1.0, 10 pairs a prompt, task seed s):
 
-- seed's code: `benchmarks/_seed_baseline.py` (the seed's recipe in plain torch, float32, members one after another);
-- rmsearch, the seed's recipe: `rmsearch launch --space FILE --trials 1 --no-final` then `rmsearch export`, where
-  FILE is the built-in `seed-paper` space with the seed's own early stopping (`mlp.stop_rule: rising`, the last
-  weights kept) and without input normalization, in fp32 and then in bf16 (`SEED_EXACT`);
+- seed's code: `benchmarks/_seed_baseline.py` (the seed's recipe in plain torch, float32, members one after
+  another), which then scores the test split;
+- rmsearch, the seed's recipe: `rmsearch launch --space FILE --trials 1 --no-final` then `rmsearch export` (which
+  scores the test split for the export's manifest), where FILE is the built-in `seed-paper` space made the seed's
+  exact recipe (`SEED_EXACT`): its early stopping (`mlp.stop_rule: rising`, the last weights kept) on each member's
+  own random 20% of the pairs (`mlp.holdout: 0.2`), raw inputs; in fp32, then in bf16;
 - rmsearch's recipe: the same launch with one pass of 512-pair batches, lr 1e-3 decayed to 0 (`ONE_PASS`).
 
-Seconds are wall time of the whole processes (data loading, Ray, Optuna, training, the trial's validation scoring,
-export); a variant's speedup is the median over seeds of (seed's code seconds) / (its seconds). Quality is BoN gold
-at N=200 and N=M=500 on the test split's prompts (which no run trained or selected on), of each ensemble's mean
-raw score; differences against the seed's code are paired per prompt and pooled over seeds, with a 95% bootstrap
-interval. The seed's code trains each member on its own 80% of all annotated pairs and stops on the other 20%;
-`launch` trains every member on the task's training prompts (90%) and stops on the rest.
+Seconds are wall time of the whole processes (rmsearch's include Ray's start, Optuna, TensorBoard and scoring the
+validation split, which the seed's code does not do); a variant's speedup is the median over seeds of (seed's code
+seconds) / (its seconds). Quality is BoN gold at N=200 and N=M=500 on the test split's prompts (which no run trained
+or selected on), of each ensemble's mean raw score; differences against the seed's code are paired per prompt and
+pooled over seeds, with a 95% bootstrap interval.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _seed_baseline import load_seed_ensemble, score_seed_ensemble  # noqa: E402
+from train_speed import RECIPES  # noqa: E402
 
 from rmsearch.data import Annotator, TaskConfig, load_data, make_task  # noqa: E402
 from rmsearch.evaluate import best_of_n, paired_bootstrap  # noqa: E402
@@ -46,11 +47,13 @@ from rmsearch.export import load_ensemble  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PAPER = ROOT / "rmsearch" / "spaces" / "builtin" / "seed-paper.yaml"
-SEED_EXACT = {"mlp.stop_rule": "rising", "mlp.normalize": False}
+SEED_EXACT = {"mlp.stop_rule": "rising", "mlp.holdout": 0.2, "mlp.normalize": False}
 """The built-in seed-paper space made the seed's exact recipe: its early stopping (stop when the last validation
-loss exceeds each of the 3 before it, keep the last weights) and raw inputs."""
-ONE_PASS = {"mlp.batch_size": 512, "mlp.epochs": 1, "mlp.lr_schedule": "cosine", "mlp.patience": 0}
-"""rmsearch's recipe for this ensemble: one pass of 512-pair batches at the seed's lr, decayed to 0 (half a cosine)."""
+loss exceeds each of the 3 before it, keep the last weights) on each member's own random 20% of the pairs, and raw
+inputs."""
+ONE_PASS = {f"mlp.{key}": list(v) if isinstance(v, tuple) else v for key, v in RECIPES["1 pass"].items()}
+"""rmsearch's recipe for this ensemble (`train_speed.RECIPES`): one pass of 512-pair batches at the seed's lr,
+decayed to 0 (half a cosine), inputs standardized."""
 VARIANTS = {
     "seed's code, fp32": None,
     "rmsearch, seed's recipe, fp32": {**SEED_EXACT, "mlp.precision": "fp32"},
@@ -77,12 +80,13 @@ def rmsearch(*args: str) -> list[str]:
 
 
 def seed_code(data: Path, seed: int, work: Path):
-    """Train the seed's ensemble in its own process; (seconds, test scores function, epochs per member)."""
-    out = work / "seed-models.pt"
+    """Train the seed's ensemble and score the test split in its own process; (seconds, test scores function,
+    epochs per member)."""
+    out = work / "seed.npz"
     secs = run([sys.executable, str(ROOT / "benchmarks" / "_seed_baseline.py"), str(data), "--seed", str(seed),
                 "--quality", str(QUALITY), "--out", str(out)])
-    models, epochs = load_seed_ensemble(out)
-    return secs, lambda X: score_seed_ensemble(models, X).mean(0), epochs
+    saved = np.load(out)
+    return secs, lambda X: saved["test_scores"], saved["epochs"].tolist()
 
 
 def launch(data: Path, seed: int, work: Path, name: str, overrides: dict):

@@ -11,9 +11,12 @@ class MemberBatches:
     """Each member's batches of training pairs (each pair once per epoch, in the member's own order) and its dropout
     generator. Members are indexed 0..k−1 in seed order; `live` lists the ones still training."""
 
-    def __init__(self, seeds, n_pairs: int, batch_size: int, device: str):
-        self.n_pairs, self.batch_size = n_pairs, batch_size
-        self.per_epoch = -(-n_pairs // batch_size)
+    def __init__(self, seeds, n_pairs: int, batch_size: int, device: str, subsets: np.ndarray | None = None):
+        """`subsets` (members, m): the pairs each member trains on (default: all `n_pairs`)."""
+        self.subsets = subsets
+        self.n_pairs = n_pairs if subsets is None else subsets.shape[1]
+        self.batch_size = batch_size
+        self.per_epoch = -(-self.n_pairs // batch_size)
         """Optimizer steps per epoch."""
         self._order = [np.random.default_rng([int(s), 23]) for s in seeds]
         self._masks = [torch.Generator(device).manual_seed(int(np.random.default_rng([int(s), 29]).integers(2**62)))
@@ -27,7 +30,10 @@ class MemberBatches:
             for i in live:
                 self._perms[i] = self._order[i].permutation(self.n_pairs)
         s = (step % self.per_epoch) * self.batch_size
-        return np.stack([self._perms[i][s : s + self.batch_size] for i in live])
+        idx = [self._perms[i][s : s + self.batch_size] for i in live]
+        if self.subsets is not None:
+            idx = [self.subsets[i][j] for i, j in zip(live, idx)]
+        return np.stack(idx)
 
     def mask_generators(self, live: list[int]) -> list[torch.Generator]:
         return [self._masks[i] for i in live]
@@ -47,3 +53,16 @@ def dropout_masks(p: float, gens: list[torch.Generator], sizes: list[int], width
             m[i, n:] = 0
         masks.append(m.div_(1 - p))
     return masks
+
+
+def member_holdout(seeds, n_pairs: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's own split of `n_pairs` pairs, drawn from its seed alone: (members, m) indices it trains on and
+    (members, h) it early-stops on, h = round(share · n_pairs), each row sorted."""
+    h = int(round(share * n_pairs))
+    if not 1 <= h < n_pairs:
+        from rmsearch.errors import ConfigError
+
+        raise ConfigError(f"holdout={share}: {n_pairs} pairs are too few to hold out that share for each member "
+                          f"(need at least one on each side).")
+    perms = [np.random.default_rng([int(s), 31]).permutation(n_pairs) for s in seeds]
+    return np.stack([np.sort(p[h:]) for p in perms]), np.stack([np.sort(p[:h]) for p in perms])

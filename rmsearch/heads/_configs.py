@@ -37,6 +37,10 @@ class TorchHeadConfig(HeadConfig):
     """'best': stop after `patience` checks without a better early-stop loss and restore the best weights. 'rising':
     the seed paper code's rule: stop when the latest early-stop loss exceeds each of the `patience` before it (so
     never before check `patience` + 1), keeping the last weights."""
+    holdout: float = 0.0
+    """Each member early-stops on its own random share of the pairs (drawn from its seed) instead of the task's
+    early-stop pairs, and trains on the rest of the training and early-stop pairs together, as the seed paper's code
+    does with 0.2. 0: every member trains on the training pairs and stops on the early-stop pairs."""
     eval_steps: int = 0
     """Check the early-stop loss (and write a history record) every this many optimizer steps; 0 = once per
     epoch. Checking within an epoch lets members stop before a whole pass when they converge early."""
@@ -63,6 +67,9 @@ class TorchHeadConfig(HeadConfig):
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.patience >= 0, "patience must be >= 0"),
             (self.stop_rule in ("best", "rising"), "stop_rule must be 'best' or 'rising'"),
+            (0 <= self.holdout < 1, "holdout must be in [0, 1)"),
+            (self.holdout == 0 or self.patience > 0, "holdout needs early stopping (patience > 0): the held-out "
+                                                     "pairs are only for it"),
             (self.eval_steps >= 0, "eval_steps must be >= 0 (0 = once per epoch)"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),
@@ -98,6 +105,9 @@ class LinearConfig(TorchHeadConfig):
             raise ConfigError(f"head 'linear': solver must be 'adam' or 'lbfgs' (got {self.solver!r}).")
         if not self.C > 0:
             raise ConfigError(f"head 'linear': C must be > 0 (got {self.C}).")
+        if self.solver == "lbfgs" and self.holdout:
+            raise ConfigError("head 'linear': solver 'lbfgs' has no early stopping, so holdout does not apply; "
+                              "leave holdout at 0 or use solver 'adam'.")
         return super().validate()
 
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from rmsearch.data import Pairs
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import Head
-from rmsearch.heads._batches import MemberBatches, dropout_masks
+from rmsearch.heads._batches import MemberBatches, dropout_masks, member_holdout
 from rmsearch.heads._configs import TorchHeadConfig
 from rmsearch.heads._stack import MemberStack
 
@@ -149,11 +149,15 @@ class TorchHead(Head):
         each member's best weights so far; a member that ran out of patience leaves the stack, and its best
         weights are the ones it keeps."""
         cfg: TorchHeadConfig = self.config
+        subsets = None
+        if cfg.holdout:  # each member stops on its own share of all the pairs and trains on the rest
+            train = train.join(stop) if stop is not None and len(stop) else train
+            subsets, held = member_holdout(self.seeds, len(train), cfg.holdout)
         run = self._start(train)
         bf16 = use_bf16(cfg.precision, train.X.shape[1], self.device)
-        batches = MemberBatches(self.seeds, len(train), cfg.batch_size, self.device)
+        batches = MemberBatches(self.seeds, len(train), cfg.batch_size, self.device, subsets)
         y = torch.from_numpy(np.asarray(train.y, np.float32)).to(self.device)
-        stop_rows = self._stop_rows(stop)
+        stop_rows = self._stop_rows(stop) if subsets is None else self._member_stop_rows(train, held)
         early = stop_rows is not None and cfg.patience > 0
         per_epoch = batches.per_epoch
         check_every, total_steps = cfg.eval_steps or per_epoch, cfg.epochs * per_epoch
@@ -212,6 +216,14 @@ class TorchHead(Head):
         x, ia, ib = self._gather(stop.X, stop.a, stop.b)
         return x, ia, ib, torch.from_numpy(np.asarray(stop.y, np.float32)).to(self.device)
 
+    def _member_stop_rows(self, pairs: Pairs, held: np.ndarray):
+        """As `_stop_rows`, where each member stops on its own pairs `held` (members, h): the unique rows of all
+        `pairs`, and (members, h) positions of each member's pairs' sides and their targets."""
+        x, ia, ib = self._gather(pairs.X, pairs.a, pairs.b)
+        t = torch.from_numpy(np.asarray(pairs.y, np.float32)).to(self.device)
+        held_t = torch.from_numpy(held).to(self.device)
+        return x, ia[held_t], ib[held_t], t[held_t]
+
     def _step(self, run: MemberStack, train: Pairs, y: torch.Tensor, batches: MemberBatches, step: int,
               total_steps: int, bf16: bool) -> torch.Tensor:
         """Optimizer step `step` of every live member on its next batch of `train` (targets `y`); returns each live
@@ -259,8 +271,14 @@ class TorchHead(Head):
         with torch.no_grad():
             with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=bf16):
                 s_stop = self._forward(x_stop, run.layers, run.features).float()
-            values["stop_loss"] = self._loss(s_stop[:, ia_stop], s_stop[:, ib_stop], t_stop).mean(1).cpu()
-            z = (s_stop[:, ia_stop] - s_stop[:, ib_stop]) * (2 * t_stop - 1)
+            if ia_stop.dim() == 2:  # each member's own early-stop pairs (holdout)
+                live = run.live.to(self.device)
+                t_stop = t_stop[live]
+                sa, sb = s_stop.gather(1, ia_stop[live]), s_stop.gather(1, ib_stop[live])
+            else:
+                sa, sb = s_stop[:, ia_stop], s_stop[:, ib_stop]
+            values["stop_loss"] = self._loss(sa, sb, t_stop).mean(1).cpu()
+            z = (sa - sb) * (2 * t_stop - 1)
             values["val/nll"] = F.softplus(-z).mean(1).cpu()
             values["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).cpu()
         return values

@@ -153,3 +153,36 @@ def test_a_member_is_the_same_alone_as_in_a_group(task):
         for key, value in alone.items():
             np.testing.assert_allclose(member[key], value, rtol=1e-5, atol=1e-6,
                                        err_msg=f"array {key}: trained in {seeds} != alone")
+
+
+def test_holdout_gives_each_member_its_own_split_of_all_pairs_and_stops_on_it(task):
+    """holdout (the seed code's per-member 80/20 split): each member trains on its own share of the training and
+    early-stop pairs together, each pair once per epoch, never on the pairs it stops on; what it records is its loss
+    on those, and it is the same member alone as in a group."""
+    from rmsearch.heads._batches import MemberBatches, member_holdout
+
+    n = len(task.train) + len(task.stop)
+    fit_idx, held = member_holdout((0, 1, 2), n, 0.2)
+    assert held.shape == (3, round(0.2 * n)) and fit_idx.shape == (3, n - held.shape[1])
+    for f, h in zip(fit_idx, held):
+        assert not set(f) & set(h) and len(set(f) | set(h)) == n
+    assert not np.array_equal(held[0], held[1]), "members drew the same split"
+    batches = MemberBatches((0, 1, 2), n, 64, "cpu", fit_idx)
+    epoch = np.concatenate([batches.pairs(s, [0, 1, 2]) for s in range(batches.per_epoch)], axis=1)
+    for i in range(3):
+        assert sorted(epoch[i].tolist()) == fit_idx[i].tolist(), f"member {i} did not train on its pairs once each"
+
+    kw = dict(epochs=12, patience=2, lr=1e-2, batch_size=64, holdout=0.2, stop_rule="rising")
+    group = _fit(task, (0, 1, 2), **kw)
+    alone = _fit(task, (1,), **kw)
+    for key, value in alone.member_arrays()[0].items():
+        np.testing.assert_allclose(group.member_arrays()[1][key], value, rtol=1e-4, atol=1e-5, err_msg=key)
+    pool = task.train.join(task.stop)
+    scores = group.score(pool.X)
+    nll = np.stack([h["val/nll"] for h in group.history_])
+    for i in range(3):
+        a, b, y = pool.a[held[i]], pool.b[held[i]], pool.y[held[i]]
+        kept = float(np.logaddexp(0, -(scores[i, a] - scores[i, b]) * (2 * y - 1)).mean())
+        assert kept == pytest.approx(float(nll[-1, i]), rel=1e-4), f"member {i}: recorded loss is not on its pairs"
+    with pytest.raises(ConfigError, match="holdout needs early stopping"):
+        MLPConfig(holdout=0.2, patience=0).validate()
