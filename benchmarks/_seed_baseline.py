@@ -10,8 +10,8 @@ As a process (what `seed_recipe.py` times end to end against `rmsearch launch` +
     python benchmarks/_seed_baseline.py DATA --seed S --quality Q --out RESULT.npz
 
 trains on all annotated training pairs of DATA (rmsearch's train + early-stop pairs of the same task, so both sides
-see the same labels), scores the task's test split (as an export scores it for its manifest) and saves the scores
-and the epochs each member ran.
+see the same labels), scores the task's test split (as an export scores it for its manifest) and saves the scores,
+the epochs each member ran and the training's wall time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -115,10 +116,12 @@ def main(argv=None) -> None:
 
     task = make_task(load_data(args.data), TaskConfig(annotator=Annotator(quality=args.quality), seed=args.seed))
     tr, st = task.train, task.stop
+    t = time.perf_counter()
     models = train_seed_ensemble(tr.X, np.concatenate([tr.a, st.a]), np.concatenate([tr.b, st.b]),
                                  np.concatenate([tr.y, st.y]), members=args.members, seed=args.seed * 1000)
+    train_seconds = time.perf_counter() - t
     test = np.concatenate([score_seed_ensemble(models, block) for _, block in task.test.chunks()], axis=1)
-    np.savez(args.out, epochs=[m.epochs_ for m in models], test_scores=test.mean(0))
+    np.savez(args.out, epochs=[m.epochs_ for m in models], test_scores=test.mean(0), train_seconds=train_seconds)
     print(f"seed recipe: {args.members} members, epochs {[m.epochs_ for m in models]}", file=sys.stderr)
 
 

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import optuna
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -80,18 +81,19 @@ def rmsearch(*args: str) -> list[str]:
 
 
 def seed_code(data: Path, seed: int, work: Path):
-    """Train the seed's ensemble and score the test split in its own process; (seconds, test scores function,
-    epochs per member)."""
+    """Train the seed's ensemble and score the test split in its own process; (seconds, training seconds, test
+    scores function, epochs per member)."""
     out = work / "seed.npz"
     secs = run([sys.executable, str(ROOT / "benchmarks" / "_seed_baseline.py"), str(data), "--seed", str(seed),
                 "--quality", str(QUALITY), "--out", str(out)])
     saved = np.load(out)
-    return secs, lambda X: saved["test_scores"], saved["epochs"].tolist()
+    return secs, float(saved["train_seconds"]), lambda X: saved["test_scores"], saved["epochs"].tolist()
 
 
 def launch(data: Path, seed: int, work: Path, name: str, overrides: dict):
-    """`launch` one trial of the seed-paper space with `overrides`, then `export` it; (seconds, test scores
-    function, epochs per member)."""
+    """`launch` one trial of the seed-paper space with `overrides`, then `export` it; (seconds, training seconds,
+    test scores function, epochs per member). Training seconds are the member jobs' own training time over the
+    worker slots that ran them side by side."""
     space = yaml.safe_load(SEED_PAPER.read_text())
     space.update(overrides)
     space_file = work / f"{name}.yaml"
@@ -100,7 +102,10 @@ def launch(data: Path, seed: int, work: Path, name: str, overrides: dict):
     secs = run(rmsearch("launch", "--data", data, "--seed", seed, "--quality", QUALITY, "--space", space_file,
                         "--trials", 1, "--no-final", "--runs", runs, "--study", name))
     secs += run(rmsearch("export", "--runs", runs, "--study", name, "--out", export))
-    return secs, load_ensemble(export).score, member_epochs(runs / name / "members")
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{runs / name / 'study.db'}")
+    last = study.user_attrs["last_launch"]
+    return (secs, last["fit_seconds"] / last["slots"], load_ensemble(export).score,
+            member_epochs(runs / name / "members"))
 
 
 def member_epochs(store: Path) -> list[float]:
@@ -133,21 +138,24 @@ def run_seed(seed: int, args, work: Path) -> dict:
     out = {}
     for name, overrides in VARIANTS.items():
         key = f"v{list(VARIANTS).index(name)}"
-        secs, score, epochs = (seed_code(data, seed, work) if overrides is None
-                               else launch(data, seed, work, key, overrides))
-        out[name] = {"seconds": secs, "epochs": epochs, "bon": per_prompt_bon(score(rows), test.gold)}
-        print(f"# seed {seed}: {name}: {secs:.1f} s, epochs per member {np.round(epochs, 2).tolist()}, "
+        secs, train_secs, score, epochs = (seed_code(data, seed, work) if overrides is None
+                                           else launch(data, seed, work, key, overrides))
+        out[name] = {"seconds": secs, "train_seconds": train_secs, "epochs": epochs,
+                     "bon": per_prompt_bon(score(rows), test.gold)}
+        print(f"# seed {seed}: {name}: {secs:.1f} s ({train_secs:.1f} s training), epochs per member {np.round(epochs, 2).tolist()}, "
               + ", ".join(f"BoN gold @ {n} {v.mean():.3f}" for n, v in out[name]["bon"].items()), flush=True)
     return out
 
 
-def summarize(results: list[dict]) -> tuple[str, list[dict]]:
+def summarize(results: list[dict], seeds: list[int]) -> tuple[str, list[dict]]:
     """The Markdown table (one row per variant) and its numbers."""
     rows = []
     for name in VARIANTS:
         secs = [r[name]["seconds"] for r in results]
         speedup = [r[BASE]["seconds"] / r[name]["seconds"] for r in results]
+        train = [r[BASE]["train_seconds"] / r[name]["train_seconds"] for r in results]
         row = {"variant": name, "seconds": secs, "speedup": statistics.median(speedup),
+               "train_seconds": [r[name]["train_seconds"] for r in results], "train_speedup": statistics.median(train),
                "epochs": float(np.mean([np.mean(r[name]["epochs"]) for r in results]))}
         for n in NS:
             mine = np.concatenate([r[name]["bon"][n] for r in results])
@@ -155,10 +163,11 @@ def summarize(results: list[dict]) -> tuple[str, list[dict]]:
             row[f"bon{n}"] = float(mine.mean())
             row[f"diff{n}"] = None if name == BASE else paired_bootstrap(mine, base)
         rows.append(row)
-    lines = ["| variant | seconds (per seed) | speedup (median) | epochs per member | BoN gold @ 200 | Δ vs seed's code "
-             "@ 200 | BoN gold @ 500 | Δ @ 500 |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | seconds, whole processes | speedup | training seconds | speedup | epochs per member | "
+             "BoN gold @ 200 | Δ vs seed's code @ 200 | BoN gold @ 500 | Δ @ 500 |", "|---" * 10 + "|"]
     for row in rows:
-        cells = [row["variant"], " / ".join(f"{s:.0f}" for s in row["seconds"]), f"{row['speedup']:.1f}×",
+        cells = [row["variant"], " / ".join(f"{s:.0f}" for s in row["seconds"]), f"**{row['speedup']:.1f}×**",
+                 " / ".join(f"{s:.0f}" for s in row["train_seconds"]), f"{row['train_speedup']:.1f}×",
                  f"{row['epochs']:.2f}"]
         for n in NS:
             d = row[f"diff{n}"]
@@ -166,8 +175,9 @@ def summarize(results: list[dict]) -> tuple[str, list[dict]]:
         lines.append("| " + " | ".join(cells) + " |")
     prompts = sum(len(r[BASE]["bon"][NS[0]]) for r in results)
     lines.append("")
-    lines.append(f"{len(results)} data seeds, {prompts} test prompts in all; Δ is paired per prompt, with a 95% "
-                 f"bootstrap interval.")
+    lines.append(f"{len(results)} data seeds ({', '.join(map(str, seeds))}; seconds per seed in that order), "
+                 f"{prompts} test prompts in all. Speedups are medians over seeds of the seed's code's seconds over the "
+                 f"variant's. Δ is paired per prompt, with a 95% bootstrap interval.")
     return "\n".join(lines), rows
 
 
@@ -187,7 +197,7 @@ def main() -> None:
             work = Path(tmp) / f"seed-{seed}"
             work.mkdir()
             results.append(run_seed(seed, args, work))
-    markdown, rows = summarize(results)
+    markdown, rows = summarize(results, args.seeds)
     print()
     print(markdown)
     if args.save:

@@ -3,9 +3,9 @@ import os
 import numpy as np
 import pytest
 
-from rmsearch.openmp import spin_env
+from rmsearch.process_env import training_env
 
-os.environ.update(spin_env())  # the test process trains too (before torch or scikit-learn load)
+os.environ.update(training_env())  # the test process trains too (before torch or scikit-learn load)
 
 from rmsearch.data import SynthConfig, TaskConfig, make_task, synth
 

@@ -157,7 +157,7 @@ class TorchHead(Head):
         bf16 = use_bf16(cfg.precision, train.X.shape[1], self.device)
         batches = MemberBatches(self.seeds, len(train), cfg.batch_size, self.device, subsets)
         y = torch.from_numpy(np.asarray(train.y, np.float32)).to(self.device)
-        stop_rows = self._stop_rows(stop) if subsets is None else self._member_stop_rows(train, held)
+        stop_rows = self._stop_rows(stop) if subsets is None else (train, held)  # held: gathered per check
         early = stop_rows is not None and cfg.patience > 0
         per_epoch = batches.per_epoch
         check_every, total_steps = cfg.eval_steps or per_epoch, cfg.epochs * per_epoch
@@ -216,14 +216,6 @@ class TorchHead(Head):
         x, ia, ib = self._gather(stop.X, stop.a, stop.b)
         return x, ia, ib, torch.from_numpy(np.asarray(stop.y, np.float32)).to(self.device)
 
-    def _member_stop_rows(self, pairs: Pairs, held: np.ndarray):
-        """As `_stop_rows`, where each member stops on its own pairs `held` (members, h): the unique rows of all
-        `pairs`, and (members, h) positions of each member's pairs' sides and their targets."""
-        x, ia, ib = self._gather(pairs.X, pairs.a, pairs.b)
-        t = torch.from_numpy(np.asarray(pairs.y, np.float32)).to(self.device)
-        held_t = torch.from_numpy(held).to(self.device)
-        return x, ia[held_t], ib[held_t], t[held_t]
-
     def _step(self, run: MemberStack, train: Pairs, y: torch.Tensor, batches: MemberBatches, step: int,
               total_steps: int, bf16: bool) -> torch.Tensor:
         """Optimizer step `step` of every live member on its next batch of `train` (targets `y`); returns each live
@@ -267,21 +259,36 @@ class TorchHead(Head):
             )
         if stop_rows is None:
             return values
-        x_stop, ia_stop, ib_stop, t_stop = stop_rows
         with torch.no_grad():
-            with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=bf16):
-                s_stop = self._forward(x_stop, run.layers, run.features).float()
-            if ia_stop.dim() == 2:  # each member's own early-stop pairs (holdout)
-                live = run.live.to(self.device)
-                t_stop = t_stop[live]
-                sa, sb = s_stop.gather(1, ia_stop[live]), s_stop.gather(1, ib_stop[live])
-            else:
-                sa, sb = s_stop[:, ia_stop], s_stop[:, ib_stop]
+            sa, sb, t_stop = self._stop_scores(run, stop_rows, bf16)
             values["stop_loss"] = self._loss(sa, sb, t_stop).mean(1).cpu()
             z = (sa - sb) * (2 * t_stop - 1)
             values["val/nll"] = F.softplus(-z).mean(1).cpu()
             values["val/accuracy"] = ((z > 0).float() + 0.5 * (z == 0).float()).mean(1).cpu()
         return values
+
+    def _stop_scores(self, run: MemberStack, stop_rows, bf16: bool):
+        """Scores (live members, pairs) of each early-stop pair's sides, and the pairs' targets: the task's early-stop
+        pairs scored once for all live members, or (holdout) each member's own pairs, gathered at each check one
+        member at a time, so no check holds more than one member's rows."""
+        autocast = torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=bf16)
+        if isinstance(stop_rows[0], Pairs):
+            pairs, held = stop_rows
+            y = torch.from_numpy(np.asarray(pairs.y, np.float32)).to(self.device)
+            sa, sb, t = [], [], []
+            for j, m in enumerate(run.live.tolist()):
+                feats = None if run.features is None else run.features[j : j + 1]
+                x, ia, ib, _ = self._gather_members(pairs, held[m : m + 1], feats, torch.float32)
+                with autocast:
+                    s = self._forward(x, [(W[j : j + 1], b[j : j + 1]) for W, b in run.layers]).float()
+                sa.append(s.gather(1, ia)[0])
+                sb.append(s.gather(1, ib)[0])
+                t.append(y[torch.from_numpy(held[m]).to(self.device)])
+            return torch.stack(sa), torch.stack(sb), torch.stack(t)
+        x_stop, ia_stop, ib_stop, t_stop = stop_rows
+        with autocast:
+            s_stop = self._forward(x_stop, run.layers, run.features).float()
+        return s_stop[:, ia_stop], s_stop[:, ib_stop], t_stop
 
     def _finish(self, run: MemberStack, early: bool) -> None:
         """Keep each member's final weights (its best ones, with early stopping) as CPU tensors in `_layers`."""

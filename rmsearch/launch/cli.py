@@ -29,9 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    from rmsearch.openmp import spin_env
+    from rmsearch.process_env import training_env
 
-    os.environ.update(spin_env())  # before torch or scikit-learn load (see rmsearch.openmp)
+    os.environ.update(training_env())  # before torch or scikit-learn load (see rmsearch.process_env)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

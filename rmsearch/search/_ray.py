@@ -36,10 +36,10 @@ def init_ray(address: str | None, workers: int | None):
     import ray
 
     if not ray.is_initialized():
-        from rmsearch.openmp import spin_env
+        from rmsearch.process_env import training_env
 
         kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                  runtime_env={"env_vars": spin_env()})
+                  runtime_env={"env_vars": training_env()})
         try:
             if address:
                 ray.init(address=address, **kw)
