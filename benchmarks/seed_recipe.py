@@ -13,9 +13,11 @@ same annotated pairs (Bradley-Terry annotator of quality 1.0, 10 pairs a prompt,
   another), which then scores the test split;
 - rmsearch, the seed's recipe: `rmsearch launch --space FILE --trials 1 --no-final` then `rmsearch export` (which
   scores the test split for the export's manifest), where FILE is the built-in `seed-paper` space made the seed's
-  exact recipe (`SEED_EXACT`): its early stopping (`mlp.stop_rule: rising`, the last weights kept) on each member's
-  own random 20% of the pairs (`mlp.holdout: 0.2`), raw inputs; in fp32, then in bf16;
-- rmsearch's recipe: the same launch with one pass of 512-pair batches, lr 1e-3 decayed to 0 (`ONE_PASS`).
+  exact recipe (`SEED_EXACT`): batches of 10,240 samples from both orderings of every pair (`mlp.orderings: 2`),
+  its early stopping (`mlp.stop_rule: rising`, the last weights kept) on each member's own random 20% of the pairs
+  (`mlp.holdout: 0.2`), raw inputs; in fp32, then in bf16;
+- two recipe rows, the same launch with: each pair once an epoch in 5,120-pair batches (`ONCE`, the built-in
+  seed-paper point's batches), and one pass of 512-pair batches with lr 1e-3 decayed to 0 (`ONE_PASS`).
 
 Seconds are wall time of the whole processes (rmsearch's include Ray's start, Optuna, TensorBoard and scoring the
 validation split, which the seed's code does not do); a variant's speedup is the median over seeds of (seed's code
@@ -48,10 +50,14 @@ from rmsearch.export import load_ensemble  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PAPER = ROOT / "rmsearch" / "spaces" / "builtin" / "seed-paper.yaml"
-SEED_EXACT = {"mlp.stop_rule": "rising", "mlp.holdout": 0.2, "mlp.normalize": False}
-"""The built-in seed-paper space made the seed's exact recipe: its early stopping (stop when the last validation
-loss exceeds each of the 3 before it, keep the last weights) on each member's own random 20% of the pairs, and raw
-inputs."""
+SEED_EXACT = {"mlp.orderings": 2, "mlp.batch_size": 10240, "mlp.stop_rule": "rising", "mlp.holdout": 0.2,
+              "mlp.normalize": False}
+"""The built-in seed-paper space made the seed's exact recipe: batches of 10,240 samples drawn from both orderings
+of every pair (each pair twice an epoch), its early stopping (stop when the last validation loss exceeds each of
+the 3 before it, keep the last weights) on each member's own random 20% of the pairs, and raw inputs."""
+ONCE = {**SEED_EXACT, "mlp.orderings": 1, "mlp.batch_size": 5120}
+"""The seed's recipe with each pair once an epoch (the built-in seed-paper point's batches): half the samples per
+step, the same steps per epoch."""
 ONE_PASS = {f"mlp.{key}": list(v) if isinstance(v, tuple) else v for key, v in RECIPES["1 pass"].items()}
 """rmsearch's recipe for this ensemble (`train_speed.RECIPES`): one pass of 512-pair batches at the seed's lr,
 decayed to 0 (half a cosine), inputs standardized."""
@@ -59,7 +65,8 @@ VARIANTS = {
     "seed's code, fp32": None,
     "rmsearch, seed's recipe, fp32": {**SEED_EXACT, "mlp.precision": "fp32"},
     "rmsearch, seed's recipe, bf16": {**SEED_EXACT, "mlp.precision": "bf16"},
-    "rmsearch's recipe (1 pass, decay), bf16": {**ONE_PASS, "mlp.precision": "bf16"},
+    "recipe: each pair once an epoch, bf16": {**ONCE, "mlp.precision": "bf16"},
+    "recipe: 1 pass, lr decay, bf16": {**ONE_PASS, "mlp.precision": "bf16"},
 }
 BASE = "seed's code, fp32"
 NS = (200, 500)

@@ -11,12 +11,14 @@ class MemberBatches:
     """Each member's batches of training pairs (each pair once per epoch, in the member's own order) and its dropout
     generator. Members are indexed 0..k−1 in seed order; `live` lists the ones still training."""
 
-    def __init__(self, seeds, n_pairs: int, batch_size: int, device: str, subsets: np.ndarray | None = None):
-        """`subsets` (members, m): the pairs each member trains on (default: all `n_pairs`)."""
+    def __init__(self, seeds, n_pairs: int, batch_size: int, device: str, subsets: np.ndarray | None = None,
+                 orderings: int = 1):
+        """`subsets` (members, m): the pairs each member trains on (default: all `n_pairs`). `orderings`: samples
+        of each pair per epoch, in random positions (a batch may hold a pair twice)."""
         self.subsets = subsets
         self.n_pairs = n_pairs if subsets is None else subsets.shape[1]
-        self.batch_size = batch_size
-        self.per_epoch = -(-self.n_pairs // batch_size)
+        self.batch_size, self.orderings = batch_size, orderings
+        self.per_epoch = -(-self.n_pairs * orderings // batch_size)
         """Optimizer steps per epoch."""
         self._order = [np.random.default_rng([int(s), 23]) for s in seeds]
         self._masks = [torch.Generator(device).manual_seed(int(np.random.default_rng([int(s), 29]).integers(2**62)))
@@ -28,7 +30,7 @@ class MemberBatches:
         live member draws its next order."""
         if step % self.per_epoch == 0:
             for i in live:
-                self._perms[i] = self._order[i].permutation(self.n_pairs)
+                self._perms[i] = self._order[i].permutation(self.n_pairs * self.orderings) % self.n_pairs
         s = (step % self.per_epoch) * self.batch_size
         idx = [self._perms[i][s : s + self.batch_size] for i in live]
         if self.subsets is not None:

@@ -30,6 +30,10 @@ class TorchHeadConfig(HeadConfig):
     """Most passes over the training pairs."""
     batch_size: int = 1024
     """Pairs per optimizer step (each pair once, in one ordering)."""
+    orderings: int = 1
+    """Samples of each pair per epoch: 1, or 2 as the seed paper's code, which trains on both orderings of every pair
+    as separate samples in random batches (the Bradley-Terry loss of (b, a, 1−y) is that of (a, b, y), so the second
+    ordering is the same pair drawn again). With 2 an epoch has twice the steps at the same `batch_size`."""
     patience: int = 3
     """Early stopping: a member stops after this many checks without a better early-stop loss; its best
     weights are restored. 0 disables early stopping."""
@@ -65,6 +69,7 @@ class TorchHeadConfig(HeadConfig):
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.orderings in (1, 2), "orderings must be 1 or 2"),
             (self.patience >= 0, "patience must be >= 0"),
             (self.stop_rule in ("best", "rising"), "stop_rule must be 'best' or 'rising'"),
             (0 <= self.holdout < 1, "holdout must be in [0, 1)"),

@@ -155,7 +155,7 @@ class TorchHead(Head):
             subsets, held = member_holdout(self.seeds, len(train), cfg.holdout)
         run = self._start(train)
         bf16 = use_bf16(cfg.precision, train.X.shape[1], self.device)
-        batches = MemberBatches(self.seeds, len(train), cfg.batch_size, self.device, subsets)
+        batches = MemberBatches(self.seeds, len(train), cfg.batch_size, self.device, subsets, cfg.orderings)
         y = torch.from_numpy(np.asarray(train.y, np.float32)).to(self.device)
         stop_rows = self._stop_rows(stop) if subsets is None else (train, held)  # held: gathered per check
         early = stop_rows is not None and cfg.patience > 0

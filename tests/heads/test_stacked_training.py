@@ -186,3 +186,21 @@ def test_holdout_gives_each_member_its_own_split_of_all_pairs_and_stops_on_it(ta
         assert kept == pytest.approx(float(nll[-1, i]), rel=1e-4), f"member {i}: recorded loss is not on its pairs"
     with pytest.raises(ConfigError, match="holdout needs early stopping"):
         MLPConfig(holdout=0.2, patience=0).validate()
+
+
+def test_two_orderings_draw_each_pair_twice_an_epoch_as_the_seed_code_does(task):
+    from rmsearch.heads._batches import MemberBatches
+
+    n = len(task.train)
+    one, two = (MemberBatches((0, 1), n, 64, "cpu", orderings=o) for o in (1, 2))
+    assert two.per_epoch == -(-2 * n // 64) and one.per_epoch == -(-n // 64)
+    epoch = np.concatenate([two.pairs(s, [0, 1]) for s in range(two.per_epoch)], axis=1)
+    for i in range(2):
+        assert (np.bincount(epoch[i], minlength=n) == 2).all(), f"member {i}: not every pair twice"
+    head = _fit(task, (0, 1), epochs=2, patience=0, lr=3e-3, batch_size=128, orderings=2)
+    assert head.epochs_ == 2 and len(head.history_) == 2
+    s = score_split(head, task.val).mean(0)
+    p = task.val.pairs
+    assert pair_metrics(s[p.a], s[p.b], p.y)["accuracy"] > 0.6
+    with pytest.raises(ConfigError, match="orderings must be 1 or 2"):
+        MLPConfig(orderings=3).validate()
