@@ -57,7 +57,7 @@ def breakdown(args, st, slots: int, wall: float) -> tuple[str, dict]:
     """Where the slots' time went, and the driver's phases, as Markdown; and the numbers behind it."""
     capacity = slots * wall
     fit = st.fit_seconds
-    parts = {"member training (in jobs, final stress training included)": fit,
+    parts = {"member training in jobs (the final evaluation's baselines, and stress training where it runs, included)": fit,
              "member jobs scoring their validation and test rows": st.train_seconds - st.fit_seconds,
              "slots idle (driver: Ray start, Optuna, TensorBoard, ensemble evaluation, final report; tail)":
                  capacity - st.train_seconds}
