@@ -69,6 +69,11 @@ VARIANTS = {
     "recipe: 1 pass, lr decay, bf16": {**ONE_PASS, "mlp.precision": "bf16"},
 }
 BASE = "seed's code, fp32"
+EXACT_BF16 = "rmsearch, seed's recipe, bf16"
+SPEED_GOAL = 3.0
+QUALITY_TOL = 0.03
+"""Target 1a: the seed's recipe through launch in bf16 at least this much faster end to end, with the 95% interval
+of its BoN gold difference at N=200 inside ±QUALITY_TOL."""
 NS = (200, 500)
 QUALITY = 1.0
 
@@ -181,11 +186,22 @@ def summarize(results: list[dict], seeds: list[int]) -> tuple[str, list[dict]]:
             cells += [f"{row[f'bon{n}']:.3f}", "" if d is None else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"]
         lines.append("| " + " | ".join(cells) + " |")
     prompts = sum(len(r[BASE]["bon"][NS[0]]) for r in results)
+    lines += ["", verdict(rows)]
     lines.append("")
     lines.append(f"{len(results)} data seeds ({', '.join(map(str, seeds))}; seconds per seed in that order), "
                  f"{prompts} test prompts in all. Speedups are medians over seeds of the seed's code's seconds over the "
                  f"variant's. Δ is paired per prompt, with a 95% bootstrap interval.")
     return "\n".join(lines), rows
+
+
+def verdict(rows: list[dict]) -> str:
+    """Target 1a's line: the seed's recipe through rmsearch in bf16 against the seed's code, end to end."""
+    row = next(r for r in rows if r["variant"] == EXACT_BF16)
+    d = row["diff200"]
+    speed, same = row["speedup"] >= SPEED_GOAL, -QUALITY_TOL <= d["low"] and d["high"] <= QUALITY_TOL
+    return (f"Target 1a ({EXACT_BF16}, whole processes): {row['speedup']:.1f}× the seed's code (goal ≥ "
+            f"{SPEED_GOAL:.0f}×: {'met' if speed else 'not met'}); BoN gold @ 200 {d['diff']:+.3f} "
+            f"[{d['low']:+.3f}, {d['high']:+.3f}] (goal: within ±{QUALITY_TOL}: {'met' if same else 'not met'}).")
 
 
 def main() -> None:

@@ -26,7 +26,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from rmsearch.process_env import training_env
+
+os.environ.update(training_env())  # as the `rmsearch` command and its workers train (before torch loads)
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _seed_baseline import score_seed_ensemble, train_seed_ensemble  # noqa: E402
