@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 from datetime import date
@@ -43,7 +44,7 @@ def stamp(res: dict) -> str:
 def provenance(argv: list[str]) -> dict:
     """The command (as typed from the repository root), machine, date and commit of this run."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    return {"command": "python " + " ".join([os.path.relpath(Path(argv[0]).resolve(), ROOT), *argv[1:]]),
+    return {"command": "python " + shlex.join([os.path.relpath(Path(argv[0]).resolve(), ROOT), *argv[1:]]),
             "machine": machine(), "date": str(date.today()), "commit": commit.stdout.strip()}
 
 

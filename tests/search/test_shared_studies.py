@@ -133,11 +133,13 @@ def test_driver_killed_mid_trial_on_shared_sqlite_is_failed_and_rerun_by_the_oth
         assert stale
         while time.time() < deadline and b.poll() is None and not _reruns_done(db, stale):
             time.sleep(0.5)
-        assert b.poll() is None, b.stdout.read()
         assert _reruns_done(db, stale), "the surviving driver did not re-run the dead driver's trial in time"
-        b.send_signal(signal.SIGINT)  # enough: stop the survivor (it fails its trials in flight and queues them)
+        if b.poll() is None:
+            b.send_signal(signal.SIGINT)  # enough: stop the survivor (it fails its trials in flight and queues them)
         out, _ = b.communicate(timeout=180)
-        assert b.returncode == 130, out
+        # 130: interrupted. 0: it had run the study's last trials already (before the signal, or as it landed in the
+        # interpreter's exit)
+        assert b.returncode == 130 or (b.returncode == 0 and "trials in study 'shared'" in out), out
     finally:
         for p in (a, b):
             if p.poll() is None:
