@@ -194,7 +194,7 @@ def test_launch_refuses_before_any_work(tmp_path, args, match):
 @pytest.mark.slow
 def test_ctrl_c_fails_the_trials_in_flight_and_queues_them_again(tmp_path):
     space = tmp_path / "slow.yaml"
-    space.write_text("head: mlp\nmembers: 2\naggregation: mean\nmlp.hidden: [256, 256]\nmlp.epochs: 20000\n"
+    space.write_text("head: mlp\nmembers: 2\naggregation: mean\nmlp.hidden: [256, 256]\nmlp.epochs: 2000\n"
                      "mlp.patience: 0\nmlp.lr: {log: [1.0e-4, 1.0e-3]}\n")
     proc = subprocess.Popen([sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", space,
                              "--trials", "2", "--study", "c", "--runs", tmp_path, "--workers", "1"],
