@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rmsearch.errors import ConfigError
+
 
 class MemberBatches:
     """Each member's batches of training pairs (each pair once per epoch, in the member's own order) and its dropout
@@ -62,8 +64,6 @@ def member_holdout(seeds, n_pairs: int, share: float) -> tuple[np.ndarray, np.nd
     (members, h) it early-stops on, h = round(share · n_pairs), each row sorted."""
     h = int(round(share * n_pairs))
     if not 1 <= h < n_pairs:
-        from rmsearch.errors import ConfigError
-
         raise ConfigError(f"holdout={share}: {n_pairs} pairs are too few to hold out that share for each member "
                           f"(need at least one on each side).")
     perms = [np.random.default_rng([int(s), 31]).permutation(n_pairs) for s in seeds]

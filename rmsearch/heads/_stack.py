@@ -65,7 +65,6 @@ class MemberStack:
         row = torch.full((self.k,), float("nan"))
         row[live] = stop_loss.float()
         self.losses.append(row)
-        self.best_loss[live] = torch.minimum(self.best_loss[live], stop_loss)
         dev = self.params[0].device
         for p, bp in zip(self.params, self.best):  # the last weights are the ones a member keeps
             bp.index_copy_(0, live.to(dev), p.detach())
