@@ -4,7 +4,12 @@ Seed release folder (loads as it is, no conversion):
     embd_{generator}_{embedder}_{task}_{train|test}.npy    (P, K, D) float16/float32
     reward_{generator}_{embedder}_{task}_{train|test}.npy  (P, K, 1) or (P, K)
 Pair dataset folder (written by `rmsearch data embed`, or by hand):
-    chosen.npy (M, D), rejected.npy (M, D), dataset.json {"kind": "pairs", ...}
+    chosen.npy (M, D), rejected.npy (M, D), dataset.json {"kind": "pairs", "categories": [names], ...}
+    optional: prompts.npy (M,) int prompt id of each pair, category.npy (M,) int index into "categories" (-1:
+    none), lengths.npy (M, 2) int characters of the chosen and rejected responses
+Gold dataset folder (written by `rmsearch data embed` from scored candidates): a seed release folder plus
+    dataset.json {"kind": "gold", "stem": STEM, "categories": [names], ...} and, optional, per split
+    lengths_{STEM}_{split}.npy (P, K) int characters of each response, category_{STEM}_{split}.npy (P,) int
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ def find_seed_files(folder: Path) -> dict[str, dict[str, Path]] | None:
     return stems or None
 
 
-def load_seed_folder(folder: Path, stem: str | None = None) -> GoldData:
+def load_seed_folder(folder: Path, stem: str | None = None, meta: dict | None = None) -> GoldData:
     stems = find_seed_files(folder)
     if stems is None:
         raise DataError(
@@ -123,12 +128,39 @@ def load_seed_folder(folder: Path, stem: str | None = None) -> GoldData:
     splits = {}
     for split in ("train", "test"):
         e, g = files[f"embd_{split}"], files[f"reward_{split}"]
-        splits[split] = CandidateSet.checked(open_npy(e), open_npy(g), names=(str(e), str(g)))
+        side = {}
+        for kind in GOLD_SIDE_FILES:
+            path = folder / f"{kind}_{stem}_{split}.npy"
+            if path.is_file():
+                files[f"{kind}_{split}"] = path
+                side[kind] = open_npy(path)
+        splits[split] = CandidateSet.checked(open_npy(e), open_npy(g), names=(str(e), str(g)), **side)
+    meta = meta or {}
     return GoldData(
-        train=splits["train"], test=splits["test"], name=stem,
+        train=splits["train"], test=splits["test"], name=meta.get("name", stem),
         fingerprint=fingerprint_files(list(files.values())),
         files={role: str(p) for role, p in files.items()},
+        categories=tuple(meta.get("categories", ())), meta=meta,
     )
+
+
+GOLD_SIDE_FILES = ("lengths", "category")
+"""Optional per-split arrays beside a gold folder's seed-format files: `{kind}_{stem}_{split}.npy`."""
+
+
+def write_gold_folder(folder: Path, stem: str, train: CandidateSet, test: CandidateSet, meta: dict) -> dict[str, Path]:
+    """Write a gold dataset folder: seed-format embd_/reward_ files, the side arrays the candidate sets carry,
+    and dataset.json last. Each file is written atomically; stage the folder to make the whole write atomic."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, cs in (("train", train), ("test", test)):
+        arrays = {"embd": cs.embeddings, "reward": cs.gold, "lengths": cs.lengths, "category": cs.category}
+        for kind, arr in arrays.items():
+            if arr is not None:
+                out[f"{kind}_{split}"] = atomic_save(folder / f"{kind}_{stem}_{split}.npy", arr)
+    with atomic_file(folder / PAIR_MANIFEST) as tmp:
+        tmp.write_text(json.dumps({**meta, "kind": "gold", "stem": stem}, indent=2))
+    return out
 
 
 def write_seed_folder(folder: Path, data: GoldData, stem: str = "synth_synth_gold") -> dict[str, Path]:
@@ -148,25 +180,54 @@ def atomic_save(path: Path, arr: np.ndarray) -> Path:
     return path
 
 
-def load_pair_folder(folder: Path) -> PairData:
+def read_manifest(folder: Path) -> dict:
+    """A dataset folder's dataset.json, checked to be a JSON object with a known 'kind'."""
     manifest = folder / PAIR_MANIFEST
     try:
         meta = json.loads(manifest.read_text())
     except json.JSONDecodeError as exc:
         raise DataError(f"{manifest}: not valid JSON ({exc}); rewrite it or re-run `rmsearch data embed`.") from None
-    if meta.get("kind") != "pairs":
-        raise DataError(f"{manifest}: 'kind' must be \"pairs\" for a pair dataset, got {meta.get('kind')!r}.")
+    if not isinstance(meta, dict) or meta.get("kind") not in ("pairs", "gold"):
+        kind = meta.get("kind") if isinstance(meta, dict) else None
+        raise DataError(f"{manifest}: 'kind' must be \"pairs\" (a pair dataset) or \"gold\" (scored candidates), "
+                        f"got {kind!r}; rewrite it or re-run `rmsearch data embed`.")
+    return meta
+
+
+PAIR_SIDE_FILES = ("prompts", "category", "lengths")
+"""Optional per-pair arrays of a pair folder: `{name}.npy`."""
+
+
+def load_pair_folder(folder: Path) -> PairData:
+    meta = read_manifest(folder)
+    if meta["kind"] != "pairs":
+        raise DataError(f"{folder / PAIR_MANIFEST}: 'kind' must be \"pairs\" for a pair dataset, got "
+                        f"{meta['kind']!r}.")
     paths = [folder / "chosen.npy", folder / "rejected.npy"]
     chosen, rejected = (open_npy(p) for p in paths)
+    side = {name: open_npy(folder / f"{name}.npy") for name in PAIR_SIDE_FILES if (folder / f"{name}.npy").is_file()}
+    if chosen.shape[:1] != rejected.shape[:1]:
+        raise DataError(f"{folder}: chosen.npy has {chosen.shape[0]} rows but rejected.npy has {rejected.shape[0]}; "
+                        f"row i of each must be the two sides of pair i. Re-run `rmsearch data embed`.")
     return PairData.checked(
-        chosen, rejected, name=meta.get("name", folder.name), fingerprint=fingerprint_files(paths),
-        files={"chosen": str(paths[0]), "rejected": str(paths[1])}, meta=meta,
+        chosen, rejected, name=meta.get("name", folder.name),
+        fingerprint=fingerprint_files(paths + [folder / f"{name}.npy" for name in side]),
+        files={"chosen": str(paths[0]), "rejected": str(paths[1]),
+               **{name: str(folder / f"{name}.npy") for name in side}},
+        meta=meta, categories=tuple(meta.get("categories", ())), **side,
     )
 
 
-def write_pair_folder(folder: Path, chosen: np.ndarray, rejected: np.ndarray, meta: dict) -> None:
+def write_pair_folder(folder: Path, chosen: np.ndarray, rejected: np.ndarray, meta: dict, *,
+                      prompts: np.ndarray | None = None, category: np.ndarray | None = None,
+                      lengths: np.ndarray | None = None) -> None:
+    """Write a pair dataset folder, dataset.json last (each file atomically; stage the folder to make the
+    whole write atomic). `meta["categories"]` names the `category` codes."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save(folder / "chosen.npy", chosen)
     atomic_save(folder / "rejected.npy", rejected)
+    for name, arr in (("prompts", prompts), ("category", category), ("lengths", lengths)):
+        if arr is not None:
+            atomic_save(folder / f"{name}.npy", np.asarray(arr, np.int64))
     with atomic_file(folder / PAIR_MANIFEST) as tmp:
         tmp.write_text(json.dumps({"kind": "pairs", **meta}, indent=2))

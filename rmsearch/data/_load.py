@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.data._files import PAIR_MANIFEST, find_seed_files, load_pair_folder, load_seed_folder
+from rmsearch.data._files import PAIR_MANIFEST, find_seed_files, load_pair_folder, load_seed_folder, read_manifest
 from rmsearch.data._kinds import GoldData, PairData
 from rmsearch.data._synth import SynthConfig, synth
 from rmsearch.errors import DataError
@@ -44,6 +44,9 @@ def load_data(spec: str | Path, seed: int | None = None) -> GoldData | PairData:
     if not path.is_dir():
         raise DataError(f"--data {s}: is a file; give the folder that holds the dataset's .npy files.")
     if (path / PAIR_MANIFEST).exists():
+        meta = read_manifest(path)
+        if meta["kind"] == "gold":
+            return load_seed_folder(path, stem or meta.get("stem"), meta)
         return load_pair_folder(path)
     if find_seed_files(path) is not None:
         return load_seed_folder(path, stem or None)

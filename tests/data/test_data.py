@@ -191,8 +191,9 @@ def test_small_pair_data_selects_by_cross_validation(tmp_path):
 
 def test_pair_dataset_row_mismatch(tmp_path):
     write_pair_folder(tmp_path, np.zeros((5, 4), np.float32), np.zeros((4, 4), np.float32), {})
-    with pytest.raises(DataError, match="chosen has 5 rows but rejected has 4"):
+    with pytest.raises(DataError, match="chosen.npy has 5 rows but rejected.npy has 4") as err:
         load_data(tmp_path)
+    assert str(tmp_path) in str(err.value)  # names the folder
 
 
 def test_seed_release_naming_float16_loads_and_trains(tmp_path, small_data):
