@@ -2,6 +2,7 @@
 the task (train / early-stop / validation / test) carved from them."""
 
 from rmsearch.data._annotate import NOISE_LEVELS, Annotator, Pairs, annotate
+from rmsearch.data._degenerate import check_not_degenerate
 from rmsearch.data._embed import add_embed_parser
 from rmsearch.data._files import (
     atomic_save,
@@ -19,7 +20,7 @@ from rmsearch.data._validate import check_float_array
 
 __all__ = [
     "NOISE_LEVELS", "Annotator", "CandidateSet", "Data", "GoldData", "PairData", "Pairs", "Split", "SynthConfig", "Task",
-    "TaskConfig", "add_embed_parser", "annotate", "atomic_save", "check_float_array", "describe", "full_split",
-    "load_data", "load_pair_folder", "load_seed_folder", "make_task", "open_npy", "synth", "write_pair_folder",
+    "TaskConfig", "add_embed_parser", "annotate", "atomic_save", "check_float_array", "check_not_degenerate",
+    "describe", "full_split", "load_data", "load_pair_folder", "load_seed_folder", "make_task", "open_npy", "synth", "write_pair_folder",
     "write_seed_folder",
 ]
