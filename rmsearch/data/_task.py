@@ -6,7 +6,11 @@ come from the train split's prompts; validation and test pools are carved from t
 because over-optimization only shows in large pools. Pair data: a 10% test split, and either a 10% validation
 split or, when that would be too small to rank trials on (one standard error of an accuracy on 180 pairs is
 3.7 points), k-fold cross-validation over all the other pairs: each member is trained once per fold and once on
-all of them, and its validation scores are its out-of-fold scores.
+all of them, and its validation scores are its out-of-fold scores. Pair data cuts by prompt where pairs carry
+one (`PairData.prompts`): the shares are of prompts, and a prompt's pairs stay together in one split and fold.
+
+Every split knows its units -- the prompts (gold pools, or pair data's prompts) that bootstrap intervals
+resample -- and, where the data came from text, each row's response length and each unit's category.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rmsearch.data._annotate import Annotator, Pairs, annotate
-from rmsearch.data._kinds import GoldData, PairData
+from rmsearch.data._kinds import CandidateSet, GoldData, PairData
 from rmsearch.errors import DataError
 
 
@@ -30,9 +34,37 @@ class Split:
     rows: np.ndarray
     pairs: Pairs
     gold: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    """Pair data: (pairs,) the unit (prompt, 0..units-1) of each pair; None: each pair is its own unit."""
+    lengths: np.ndarray | None = None
+    """(rows,) the response length in characters of each row, where the data came from text."""
+    category: np.ndarray | None = None
+    """(units,) each unit's category code (an index into `categories`, -1 for none), where the data has them."""
+    categories: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def unit_of_pair(self) -> np.ndarray:
+        """(pairs,) the unit of each labelled pair: its prompt (gold pools are laid out prompt-major), or its
+        pair-data prompt group."""
+        if self.gold is not None:
+            return self.pairs.a // self.gold.shape[1]
+        return np.arange(len(self.pairs)) if self.groups is None else self.groups
+
+    @property
+    def units(self) -> int:
+        """How many units (prompts) the split holds: what bootstrap intervals resample."""
+        if self.gold is not None:
+            return self.gold.shape[0]
+        return len(self.pairs) if self.groups is None else int(self.groups.max(initial=-1)) + 1
+
+    def per_unit(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pair `values` -> (sum over each unit's pairs, each unit's pair count), both (units,)."""
+        owner = self.unit_of_pair
+        return (np.bincount(owner, weights=values, minlength=self.units),
+                np.bincount(owner, minlength=self.units).astype(np.float64))
 
     def chunks(self, size: int = 65536):
         """Yield (start, rows as a float32 array) in order: streams a memory map without loading it whole."""
@@ -126,18 +158,49 @@ def _cut(n: int, fraction: float, rng: np.random.Generator, what: str) -> tuple[
     order = rng.permutation(n)
     k = int(round(n * fraction))
     if k < 1 or k >= n:
-        raise DataError(f"{what}: {n} items are too few to hold out {fraction:.0%} (need at least one on each side).")
+        need = int(np.ceil(max(1 / fraction, 1 / (1 - fraction)) - 1e-9))
+        raise DataError(f"{what}: {n} are too few to hold out {fraction:.0%}: at least {need} are needed so that "
+                        f"both sides get one. Use more data, or another fraction.")
     return np.sort(order[k:]), np.sort(order[:k])
 
 
-def _pool_split(cs_emb: np.ndarray, gold: np.ndarray, prompts: np.ndarray, pairs_per_prompt: int, seed: int) -> Split:
-    P, M, D = cs_emb.shape
-    source = cs_emb.reshape(P * M, D)
+def _pool_split(cs: CandidateSet, prompts: np.ndarray, pairs_per_prompt: int, seed: int,
+                categories: tuple[str, ...] = ()) -> Split:
+    P, M, D = cs.embeddings.shape
+    source = cs.embeddings.reshape(P * M, D)
     rows = (prompts[:, None] * M + np.arange(M)).ravel()
-    g = np.asarray(gold[prompts], dtype=np.float64)
+    g = np.asarray(cs.gold[prompts], dtype=np.float64)
     local = np.arange(len(prompts))
     pairs, _ = annotate(None, g, local, Annotator(pairs_per_prompt=pairs_per_prompt, flip_rate=0.0), seed)
-    return Split(source=source, rows=rows, pairs=pairs, gold=g)
+    lengths = None if cs.lengths is None else np.asarray(cs.lengths, np.int64).reshape(P * M)[rows]
+    category = None if cs.category is None else np.asarray(cs.category, np.int64)[prompts]
+    return Split(source=source, rows=rows, pairs=pairs, gold=g, lengths=lengths, category=category,
+                 categories=categories)
+
+
+def _pair_rows(data: PairData) -> tuple[np.ndarray, np.ndarray | None]:
+    """All pairs' rows stacked (chosen, then rejected) as float32, and their lengths in the same order."""
+    X = np.concatenate([np.asarray(data.chosen, np.float32), np.asarray(data.rejected, np.float32)])
+    lengths = None if data.lengths is None else np.concatenate([data.lengths[:, 0], data.lengths[:, 1]])
+    return X, lengths
+
+
+def _pair_split(data: PairData, X: np.ndarray, lengths: np.ndarray | None, a: np.ndarray, b: np.ndarray,
+                y: np.ndarray, idx: np.ndarray) -> Split:
+    """The pairs `idx` (rows a[idx], b[idx] of X, labels y[idx]) as an evaluation split over their prompts."""
+    rows = np.concatenate([a[idx], b[idx]])
+    n = len(idx)
+    local = Pairs(None, np.arange(n), np.arange(n, 2 * n), np.asarray(y[idx], np.float32))
+    groups = category = None
+    if data.prompts is not None:
+        _, first, groups = np.unique(data.groups[idx], return_index=True, return_inverse=True)
+        if data.category is not None:
+            category = np.asarray(data.category, np.int64)[idx][first]
+    elif data.category is not None:
+        category = np.asarray(data.category, np.int64)[idx]
+    return Split(source=X, rows=rows, pairs=local, groups=groups,
+                 lengths=None if lengths is None else lengths[rows], category=category,
+                 categories=data.categories)
 
 
 def full_split(data: GoldData | PairData, config: TaskConfig = TaskConfig()) -> Split:
@@ -150,12 +213,12 @@ def full_split(data: GoldData | PairData, config: TaskConfig = TaskConfig()) -> 
     """
     if isinstance(data, PairData):
         M = data.chosen.shape[0]
-        X = np.concatenate([np.asarray(data.chosen, np.float32), np.asarray(data.rejected, np.float32)])
+        X, lengths = _pair_rows(data)
         idx = np.arange(M)
-        return Split(source=X, rows=np.arange(2 * M), pairs=Pairs(None, idx, idx + M, np.ones(M, np.float32)))
+        return _pair_split(data, X, lengths, idx, idx + M, np.ones(M, np.float32), idx)
     te = data.test
-    return _pool_split(te.embeddings, te.gold, np.arange(te.prompts), config.eval_pairs_per_prompt,
-                       config.seed * 1000 + 5)
+    return _pool_split(te, np.arange(te.prompts), config.eval_pairs_per_prompt, config.seed * 1000 + 5,
+                       data.categories)
 
 
 def make_task(data: GoldData | PairData, config: TaskConfig = TaskConfig()) -> Task:
@@ -172,8 +235,8 @@ def make_task(data: GoldData | PairData, config: TaskConfig = TaskConfig()) -> T
     stop, _ = annotate(X, gold, stop_prompts, config.annotator, seed=config.seed * 1000 + 2)
     te = data.test
     test_prompts, val_prompts = _cut(te.prompts, config.val_fraction, rng, "test split prompts")
-    val = _pool_split(te.embeddings, te.gold, val_prompts, config.eval_pairs_per_prompt, config.seed * 1000 + 3)
-    test = _pool_split(te.embeddings, te.gold, test_prompts, config.eval_pairs_per_prompt, config.seed * 1000 + 4)
+    val = _pool_split(te, val_prompts, config.eval_pairs_per_prompt, config.seed * 1000 + 3, data.categories)
+    test = _pool_split(te, test_prompts, config.eval_pairs_per_prompt, config.seed * 1000 + 4, data.categories)
     record = {
         "train_split": {"train_prompts": train_prompts.tolist(), "early_stop_prompts": stop_prompts.tolist()},
         "test_split": {"validation_prompts": val_prompts.tolist(), "test_prompts": test_prompts.tolist()},
@@ -185,48 +248,59 @@ def make_task(data: GoldData | PairData, config: TaskConfig = TaskConfig()) -> T
 
 
 def _pair_task(data: PairData, config: TaskConfig, rng: np.random.Generator) -> Task:
+    """Shares, folds and early-stopping holdouts are cut over prompts (`PairData.groups`; each pair is its own
+    prompt where the data names none, which draws exactly as a cut over pairs)."""
     M = data.chosen.shape[0]
-    X = np.concatenate([np.asarray(data.chosen, np.float32), np.asarray(data.rejected, np.float32)])
+    X, lengths = _pair_rows(data)
     # orient half the pairs rejected-first so no head can learn "the left side wins"
     flip = rng.random(M) < 0.5
     idx = np.arange(M)
     a = np.where(flip, idx + M, idx)
     b = np.where(flip, idx, idx + M)
     all_pairs = Pairs(X, a, b, (~flip).astype(np.float32))
-    rest, test_idx = _cut(M, config.pair_test_fraction, rng, "pairs")
+    group = data.groups
+    G = int(group.max()) + 1
+    noun = "prompts" if data.prompts is not None else "pairs"
+
+    def pairs_of(groups: np.ndarray) -> np.ndarray:
+        """The pairs (sorted) of the given prompts."""
+        return np.flatnonzero(np.isin(group, groups)) if data.prompts is not None else np.sort(groups)
+
+    rest, test_g = _cut(G, config.pair_test_fraction, rng, noun)
     rest = rest[rng.permutation(len(rest))]
     n_folds = config.folds_for(data)
 
-    def split_of(idx: np.ndarray) -> Split:
-        rows = np.concatenate([a[idx], b[idx]])
-        n = len(idx)
-        local = Pairs(None, np.arange(n), np.arange(n, 2 * n), all_pairs.y[idx])
-        return Split(source=X, rows=rows, pairs=local)
-
-    def train_stop(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        train, stop = _cut(len(idx), config.stop_fraction, rng, "training pairs")
-        return idx[train], idx[stop]
+    def train_stop(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        train, stop = _cut(len(groups), config.stop_fraction, rng, f"training {noun}")
+        return pairs_of(groups[train]), pairs_of(groups[stop])
 
     folds: tuple[Fold, ...] = ()
     if n_folds:
         if n_folds > len(rest):
-            raise DataError(f"folds={n_folds}: only {len(rest)} pairs outside the test split; use fewer folds.")
-        val_idx = np.sort(rest)  # every pair outside the test split is validated, out of fold
-        assignment = np.empty(len(val_idx), np.int64)
-        assignment[rng.permutation(len(val_idx))] = np.arange(len(val_idx)) % n_folds
+            raise DataError(f"folds={n_folds}: only {len(rest)} {noun} outside the test split; use at most "
+                            f"{len(rest)} folds.")
+        val_g = np.sort(rest)  # every prompt outside the test split is validated, out of fold
+        fold_of = np.empty(len(val_g), np.int64)
+        fold_of[rng.permutation(len(val_g))] = np.arange(len(val_g)) % n_folds
+        val_idx = pairs_of(val_g)
+        assignment = fold_of[np.searchsorted(val_g, group[val_idx])]
         for f in range(n_folds):
-            tr, st = train_stop(val_idx[assignment != f])
+            tr, st = train_stop(val_g[fold_of != f])
             folds += (Fold(all_pairs.subset(tr), all_pairs.subset(st), np.flatnonzero(assignment == f)),)
-        train_idx, stop_idx = train_stop(val_idx)
+        train_idx, stop_idx = train_stop(val_g)
     else:
-        k = int(round(M * config.pair_test_fraction))
-        val_idx, rest = np.sort(rest[:k]), np.sort(rest[k:])
-        train_idx, stop_idx = train_stop(rest)
+        k = int(round(G * config.pair_test_fraction))
+        val_idx = pairs_of(np.sort(rest[:k]))
+        train_idx, stop_idx = train_stop(np.sort(rest[k:]))
+    test_idx = pairs_of(test_g)
     record = {"pairs": {"train": train_idx.tolist(), "early_stop": stop_idx.tolist(),
                         "validation": val_idx.tolist(), "test": test_idx.tolist()},
-              "folds": n_folds}
+              "folds": n_folds, "split_by": noun}
+    if data.prompts is not None:
+        record["prompts"] = {"count": G, "test": len(test_g)}
     if n_folds:
         record["pairs"]["fold_of_validation_pair"] = assignment.tolist()
-    return Task(train=all_pairs.subset(train_idx), stop=all_pairs.subset(stop_idx), val=split_of(val_idx),
-                test=split_of(test_idx), dim=data.dim, kind="pairs", data_name=data.name,
-                fingerprint=data.fingerprint, label_error=None, record=record, folds=folds)
+    return Task(train=all_pairs.subset(train_idx), stop=all_pairs.subset(stop_idx),
+                val=_pair_split(data, X, lengths, a, b, all_pairs.y, val_idx),
+                test=_pair_split(data, X, lengths, a, b, all_pairs.y, test_idx), dim=data.dim, kind="pairs",
+                data_name=data.name, fingerprint=data.fingerprint, label_error=None, record=record, folds=folds)

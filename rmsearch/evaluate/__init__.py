@@ -7,22 +7,23 @@ from rmsearch.evaluate._metrics import bon_curve, pair_metrics, robustness_metri
 
 # the modules below import the ones above
 from rmsearch.evaluate._calibration import fit_temperature, pair_margins, reliability, sigmoid  # noqa: I001
-from rmsearch.evaluate._intervals import intervals, unit_table
+from rmsearch.evaluate._intervals import category_intervals, intervals, unit_table
+from rmsearch.evaluate._length import LENGTH_NAME, LENGTH_RULE, length_scores
 from rmsearch.evaluate._report import (
     check_report_target, fmt_value, markdown_table, metrics_rows, plot_curves, plot_reliability, write_report,
 )
 from rmsearch.evaluate._robustness import compare_aggregations
 from rmsearch.evaluate._split import evaluate_split
-from rmsearch.evaluate._units import paired_bootstrap, unit_values
+from rmsearch.evaluate._units import paired_bootstrap, unit_groups, unit_values
 from rmsearch.evaluate._configuration import ConfigurationResult, evaluate_configuration
 from rmsearch.evaluate._exports import SPLIT_HELP, SPLITS, evaluate_exports
-from rmsearch.evaluate._exports_report import facts, legend, table_rows, write_result_report
+from rmsearch.evaluate._exports_report import category_tables, facts, legend, table_rows, write_result_report
 
 __all__ = [
-    "SPLITS", "SPLIT_HELP", "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
+    "LENGTH_NAME", "LENGTH_RULE", "SPLITS", "SPLIT_HELP", "category_intervals", "category_tables", "length_scores", "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
     "bon_weights", "check_report_target", "compare_aggregations", "evaluate_configuration", "evaluate_exports",
     "evaluate_split", "facts", "fit_temperature", "fmt_value", "intervals", "kl_bon", "kl_bon_iid", "legend",
     "log_grid", "markdown_table", "metrics_rows", "pair_margins", "pair_metrics",
     "paired_bootstrap", "plot_curves", "plot_reliability", "reliability", "robustness_metrics", "sigmoid",
-    "table_rows", "unit_table", "unit_values", "write_report", "write_result_report",
+    "table_rows", "unit_groups", "unit_table", "unit_values", "write_report", "write_result_report",
 ]

@@ -21,7 +21,8 @@ import numpy as np
 
 from rmsearch.errors import RMSearchError
 from rmsearch.evaluate._calibration import ECE_HELP, pair_margins, reliability, sigmoid
-from rmsearch.evaluate._intervals import intervals, unit_table
+from rmsearch.evaluate._intervals import category_intervals, intervals, unit_table
+from rmsearch.evaluate._length import LENGTH_NAME, LENGTH_RULE, length_scores
 from rmsearch.evaluate._split import evaluate_split
 
 SPLITS = ("all", "test", "val")
@@ -38,6 +39,7 @@ class Scored:
     source: str
     """What it is: 'export FOLDER', or a baseline's recipe and training."""
     ensemble: object
+    """An `Ensemble`; None for a fixed rule that scores without embeddings (the length baseline)."""
     trained: bool | None = None
     """--data is its training data (True), is not (False), or its manifest does not say (None)."""
     task: dict | None = None
@@ -227,6 +229,8 @@ def train_baselines(baselines: dict, task, dim: int, status) -> list[Scored]:
 def score_entries(entries: list[Scored], split, status) -> None:
     """Aggregated scores and member uncertainty of every row of `split` (uncertainty only with 2+ members)."""
     for e in entries:
+        if e.ensemble is None:  # a fixed rule, scored when it was made
+            continue
         with status(f"scoring {len(split):,} rows with {e.name} …"):
             parts = [e.ensemble.score_and_uncertainty(block) for _, block in split.chunks()]
         e.scores = np.concatenate([p[0] for p in parts])
@@ -240,8 +244,10 @@ def evaluate_entries(entries: list[Scored], scope: Scope) -> dict:
     split = scope.split
     for e in entries:
         e.evaluation = evaluate_split(e.scores, split, e.uncertainty)
-    ci = intervals([unit_table(e.scores, split, e.uncertainty) for e in entries])
-    calibrated = [e for e in entries if e.ensemble.temperature]
+    tables = [unit_table(e.scores, split, e.uncertainty) for e in entries]
+    ci = intervals(tables)
+    ci["categories"] = category_intervals(tables, split)
+    calibrated = [e for e in entries if e.ensemble is not None and e.ensemble.temperature]
     if calibrated:  # the same resamples: paired differences to the first entry where it has a temperature
         at_t = intervals([unit_table(e.scores / e.ensemble.temperature, split) for e in calibrated])
         diffs = at_t["differences"] if calibrated[0] is entries[0] else [None] * len(calibrated)
@@ -256,6 +262,8 @@ def evaluate_entries(entries: list[Scored], scope: Scope) -> dict:
 
 
 def _trained_on(e: Scored) -> str:
+    if e.ensemble is None:
+        return "nothing (a fixed rule)"
     if e.baseline:
         return "this data's training split"
     return {True: "this data (fingerprint matches its manifest)", False: "other data (fingerprint differs)",
@@ -274,8 +282,10 @@ def result_blob(spec: str, data, scope: Scope, entries: list[Scored], ci: dict) 
         "calibration": ECE_HELP + "; at T: of σ((s_a − s_b) / T) with the export's fitted temperature T. A "
                        "resample's ECE is biased upward, so its interval can lie above the value",
         "notes": scope.notes,
+        "categories": ci.get("categories"),
         "ensembles": [{"name": e.name, "source": e.source, "trained_on": _trained_on(e),
-                       "temperature": e.ensemble.temperature, "metrics": values, "difference_to_first": diff,
+                       "temperature": e.ensemble.temperature if e.ensemble is not None else None,
+                       "metrics": values, "difference_to_first": diff,
                        **{k: v for k, v in e.evaluation.items() if k != "metrics"}}
                       for e, values, diff in zip(entries, ci["values"], ci["differences"])],
     }
@@ -292,6 +302,9 @@ def evaluate_exports(paths: list[str], data, spec: str, given, split: str | None
     exports = load_exports(paths, data, spec)
     scope = resolve_scope(spec, split, given, data, exports, bool(baselines))
     entries = exports + (train_baselines(baselines, scope.task, data.dim, status) if baselines else [])
+    lengths = length_scores(scope.split)
+    if lengths is not None:  # text-derived data: "prefer the longer answer" belongs beside every model
+        entries.append(Scored(LENGTH_NAME, LENGTH_RULE, None, baseline=True, scores=lengths))
     score_entries(entries, scope.split, status)
     ci = evaluate_entries(entries, scope)
     return result_blob(spec, data, scope, entries, ci)

@@ -40,15 +40,45 @@ def table_rows(blob: dict) -> tuple[list[str], list[list[str]]]:
     for k in keys:
         row = [names.get(k, k)]
         for i, e in enumerate(entries):
-            m = e["metrics"].get(k)
-            row.append("–" if m is None else f"{_fmt(k, m['value'])} [{_fmt(k, m['low'])}, {_fmt(k, m['high'])}]")
+            row.append(_cell(k, e["metrics"].get(k)))
             if i:
-                d = (e["difference_to_first"] or {}).get(k)
-                excludes = d is not None and (d["low"] > 0 or d["high"] < 0)
-                row.append("–" if d is None else f"{_fmt(k, d['diff'], True)} [{_fmt(k, d['low'], True)}, "
-                                                 f"{_fmt(k, d['high'], True)}]" + (" *" if excludes else ""))
+                row.append(_diff_cell(k, (e["difference_to_first"] or {}).get(k)))
         rows.append(row)
     return header, rows
+
+
+def _cell(key: str, m: dict | None) -> str:
+    return "–" if m is None else f"{_fmt(key, m['value'])} [{_fmt(key, m['low'])}, {_fmt(key, m['high'])}]"
+
+
+def _diff_cell(key: str, d: dict | None) -> str:
+    if d is None:
+        return "–"
+    excludes = d["low"] > 0 or d["high"] < 0
+    return f"{_fmt(key, d['diff'], True)} [{_fmt(key, d['low'], True)}, {_fmt(key, d['high'], True)}]" + \
+        (" *" if excludes else "")
+
+
+def category_tables(categories: dict | None, names: list[str]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per metric of a `category_intervals` result for entries `names`: a row per category
+    and the weighted mean; each entry's value [95% interval], and after the first its paired difference to it."""
+    if not categories:
+        return []
+    out = []
+    for key in categories["metrics"]:
+        header = ["category", categories["units"]] + [names[0]]
+        for name in names[1:]:
+            header += [name, f"{name} − {names[0]}"]
+        rows = []
+        for row in categories["rows"]:
+            cells = [row["name"], f"{row['n']:,}"]
+            for i, (value, diff) in enumerate(zip(row["values"], row["differences"])):
+                cells.append(_cell(key, value.get(key)))
+                if i:
+                    cells.append(_diff_cell(key, (diff or {}).get(key)))
+            rows.append(cells)
+        out.append((f"{labels().get(key, key)} per category", header, rows))
+    return out
 
 
 def legend(blob: dict) -> list[str]:
@@ -86,6 +116,8 @@ def write_result_report(out: Path, option: str, json_name: str, title: str, blob
         md = [f"# {title}", ""] + [f"- **{what}**: {text}" for what, text in facts(blob)]
         md += ["", f"## Split {blob['split']}: {blob['n_units']:,} {blob['units']}, value [95% interval]", "",
                markdown_table(header, rows)]
+        for heading, cat_header, cat_rows in category_tables(blob.get("categories"), [e["name"] for e in entries]):
+            md += ["", f"## {heading}", "", markdown_table(cat_header, cat_rows)]
         md += [""] + [line + "." for line in legend(blob)] + [""]
         curves = {e["name"]: e["curve"] for e in entries if e.get("curve")}
         split = {"all": "test", "test": "test", "val": "validation"}[blob["split"]]

@@ -1,7 +1,8 @@
 """Every metric of `evaluate_split` with a 95% bootstrap interval, and paired differences between ensembles.
 
 The bootstrap resamples units: prompts for gold data (a prompt's candidates and its gold-labelled pairs move
-together), pairs for pair data. Each metric is a function of unit sums, so one resample is a weight vector w
+together) and for pair data whose pairs name their prompt (a prompt's pairs move together: they are not
+independent), pairs for pair data without prompts. Each metric is a function of unit sums, so one resample is a weight vector w
 (how often each unit was drawn) and every metric of every ensemble is computed from w @ (per-unit table):
 
     mean over units   gold_final, gain, bon_auc, spearman, uncertainty_error_spearman   (per-prompt values,
@@ -53,30 +54,31 @@ class UnitTable:
     def n(self) -> int:
         return len(self.pair_count)
 
+    def subset(self, mask: np.ndarray) -> "UnitTable":
+        """The table of the units where `mask` holds (e.g. one category's prompts)."""
+        return UnitTable(self.units, {k: v[mask] for k, v in self.means.items()},
+                         {k: v[mask] for k, v in self.pair_sums.items()}, self.pair_count[mask], self.ece[mask],
+                         None if self.curves is None else self.curves[mask], self.ns)
+
 
 def unit_table(scores: np.ndarray, split, uncertainty: np.ndarray | None = None) -> UnitTable:
     """The per-unit table of aggregated `scores` (len(split),) on `split`; `uncertainty` (len(split),) adds
-    `uncertainty_error_spearman` on gold splits."""
+    `uncertainty_error_spearman` on gold splits. Units are the split's prompts (`Split.units`): a gold pool's
+    prompts, or the prompts pair data's pairs answer (each pair its own unit where the data names none)."""
     s = np.asarray(scores, np.float64)
     correct, nll = unit_values(s, split, "pair_correct"), unit_values(s, split, "pair_nll")
     margins, y = pair_margins(s, split)
     terms = ece_terms(sigmoid(margins), y)
-    if split.gold is None:  # units are the pairs themselves
-        return UnitTable("pairs", {}, {"pair_accuracy": correct, "pair_nll": nll}, np.ones(len(correct)), terms)
-    prompts, m = split.gold.shape
-    owner = split.pairs.a // m  # pairs are within one prompt's pool; rows are laid out prompt-major
-
-    def per_prompt(v):
-        return np.bincount(owner, weights=v, minlength=prompts)
-
-    ns = np.union1d(log_grid(m), [1, m])  # the grid `robustness_metrics` uses
+    pair_sums = {"pair_accuracy": split.per_unit(correct)[0], "pair_nll": split.per_unit(nll)[0]}
+    count = split.per_unit(np.ones(len(correct)))[1]
+    ece = np.stack([split.per_unit(terms[:, j])[0] for j in range(terms.shape[1])], 1)
+    if split.gold is None:
+        return UnitTable("prompts" if split.groups is not None else "pairs", {}, pair_sums, count, ece)
+    ns = np.union1d(log_grid(split.gold.shape[1]), [1, split.gold.shape[1]])  # the grid `robustness_metrics` uses
     means = {"bon_auc": unit_values(s, split, "bon_auc"), "spearman": unit_values(s, split, "spearman")}
     if uncertainty is not None:
         means["uncertainty_error_spearman"] = uncertainty_error_spearman(s, uncertainty, split)
-    return UnitTable("prompts", means, {"pair_accuracy": per_prompt(correct), "pair_nll": per_prompt(nll)},
-                     per_prompt(np.ones(len(owner))),
-                     np.stack([per_prompt(terms[:, j]) for j in range(terms.shape[1])], 1),
-                     prompt_curves(s, split, ns), ns)
+    return UnitTable("prompts", means, pair_sums, count, ece, prompt_curves(s, split, ns), ns)
 
 
 def _metrics(t: UnitTable, w: np.ndarray) -> dict[str, np.ndarray]:
@@ -120,16 +122,78 @@ def intervals(tables: list[UnitTable], *, draws: int = DRAWS, level: float = LEV
             for k, v in _metrics(t, w).items():
                 r[k].append(v)
     reps_arr = [{k: np.concatenate(v) for k, v in r.items()} for r in reps]
+    values, diffs = _summarize(point, reps_arr, level)
+    return {"units": tables[0].units, "n": n, "draws": draws, "level": level, "values": values, "differences": diffs}
+
+
+def _summarize(point: list[dict], reps: list[dict], level: float) -> tuple[list[dict], list[dict | None]]:
+    """Point values with percentile intervals of each table's metrics, and each table's paired difference to the
+    first (`intervals`' "values" and "differences")."""
     tail = (1 - level) / 2
 
     def ci(x):
+        if not np.isfinite(x).any():
+            return float("nan"), float("nan")
         lo, hi = np.nanquantile(x, [tail, 1 - tail])
         return float(lo), float(hi)
 
-    values = [{k: dict(zip(("value", "low", "high"), (p[k], *ci(r[k])))) for k in p} for p, r in zip(point, reps_arr)]
+    values = [{k: dict(zip(("value", "low", "high"), (p[k], *ci(r[k])))) for k in p} for p, r in zip(point, reps)]
     diffs: list[dict | None] = [None]
-    for p, r in zip(point[1:], reps_arr[1:]):
+    for p, r in zip(point[1:], reps[1:]):
         keys = [k for k in p if k in point[0]]
-        diffs.append({k: dict(zip(("diff", "low", "high"), (p[k] - point[0][k], *ci(r[k] - reps_arr[0][k]))))
+        diffs.append({k: dict(zip(("diff", "low", "high"), (p[k] - point[0][k], *ci(r[k] - reps[0][k]))))
                       for k in keys})
-    return {"units": tables[0].units, "n": n, "draws": draws, "level": level, "values": values, "differences": diffs}
+    return values, diffs
+
+
+CATEGORY_METRICS = {"gold": ("gold_final", "bon_auc"), "pairs": ("pair_accuracy",)}
+"""What the per-category tables report: BoN gold at N = M and its AUC on gold pools, accuracy on pairs."""
+NO_CATEGORY = "(none)"
+
+
+def category_intervals(tables: list[UnitTable], split, *, draws: int = DRAWS, level: float = LEVEL,
+                       seed: int = 0) -> dict | None:
+    """Per category of `split`'s units (its prompts), each table's `CATEGORY_METRICS` with 95% bootstrap intervals
+    and paired differences to the first table, and their prompt-weighted mean over categories (each category's
+    value weighted by its number of prompts, as RewardBench weights its subsets into sections). The resamples
+    are `intervals`' (the same seed draws the same prompts), each category's value computed from the prompts it
+    drew. None where the split has no categories.
+
+    Returns {"metrics", "units", "rows": [{"name", "n", "values", "differences"}, ..., the weighted mean last]}."""
+    if split.category is None:
+        return None
+    keys = CATEGORY_METRICS["gold" if split.gold is not None else "pairs"]
+    codes = np.asarray(split.category)
+    present = sorted(set(codes.tolist()))
+    names = [split.categories[c] if 0 <= c < len(split.categories) else NO_CATEGORY for c in present]
+    masks = [codes == c for c in present]
+    weights = np.array([m.sum() for m in masks], np.float64)
+    subsets = [[t.subset(m) for t in tables] for m in masks]
+
+    def metric_sets(ws: list[np.ndarray]) -> list[list[dict]]:
+        """[category][table] -> metric -> (draws,), and the weighted mean as one more 'category'."""
+        out = [[{k: v for k, v in _metrics(t, w).items() if k in keys} for t in subs] for subs, w in zip(subsets, ws)]
+        with np.errstate(invalid="ignore"):
+            mean = [{k: sum(weights[c] * out[c][i][k] for c in range(len(out))) / weights.sum() for k in keys}
+                    for i in range(len(tables))]
+        return out + [mean]
+
+    n = tables[0].n
+    point = metric_sets([np.ones((1, int(m.sum()))) for m in masks])
+    reps = [[{k: [] for k in keys} for _ in tables] for _ in range(len(masks) + 1)]
+    for w in _weights(n, draws, seed):
+        with np.errstate(invalid="ignore", divide="ignore"):  # a category no prompt of a resample drew: NaN
+            sets = metric_sets([w[:, m] for m in masks])
+        for rc, sc in zip(reps, sets):
+            for rt, st in zip(rc, sc):
+                for k in keys:
+                    rt[k].append(st[k])
+    rows = []
+    weighted = f"mean over categories, weighted by {tables[0].units}"
+    for c, name in enumerate(names + [weighted]):
+        p = [{k: float(v[k][0]) for k in keys} for v in point[c]]
+        r = [{k: np.concatenate(v[k]) for k in keys} for v in reps[c]]
+        values, diffs = _summarize(p, r, level)
+        rows.append({"name": name, "n": int(weights[c]) if c < len(names) else int(weights.sum()),
+                     "values": values, "differences": diffs})
+    return {"metrics": list(keys), "units": tables[0].units, "rows": rows}

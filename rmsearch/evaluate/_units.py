@@ -44,6 +44,15 @@ def unit_values(scores: np.ndarray, split, unit: str) -> np.ndarray:
     raise ConfigError(f"unknown unit {unit!r}; choose one of {', '.join(UNITS)}.")
 
 
+def unit_groups(split, unit: str) -> np.ndarray | None:
+    """What `paired_bootstrap` should resample for `unit_values(..., unit)` on `split`: None where each value is
+    already one unit (a prompt's BoN or Spearman, or a pair of pair data without prompts), else the prompt of
+    each pair (`Split.unit_of_pair`), so a prompt's pairs are drawn together."""
+    if unit in ("pair_correct", "pair_nll") and (split.gold is not None or split.groups is not None):
+        return split.unit_of_pair
+    return None
+
+
 def prompt_curves(scores: np.ndarray, split, ns) -> np.ndarray:
     """(prompts, len(ns)) exact BoN gold of each prompt at each N of `ns`: the per-prompt terms whose mean over
     prompts is the BoN curve (`bon_curve`'s gold)."""
@@ -55,20 +64,28 @@ def prompt_curves(scores: np.ndarray, split, ns) -> np.ndarray:
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, draws: int = 2000, level: float = 0.95,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, groups: np.ndarray | None = None) -> dict:
     """Mean of a − b over paired units (the same prompts or pairs), with a percentile bootstrap interval.
 
-    Returns {"diff", "low", "high", "n", "level"}; `low > 0` means a beats b at that level.
+    `groups` (one id 0..G-1 per entry) makes the resampled units the groups, e.g. the prompts that labelled pairs
+    answer: a group's entries are drawn together and the mean is a ratio of sums, so correlated entries of one
+    prompt do not count as independent evidence. Returns {"diff", "low", "high", "n" (units resampled),
+    "level"}; `low > 0` means a beats b at that level.
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise ConfigError(f"paired_bootstrap: a {a.shape} and b {b.shape} must be the same non-empty 1-d units.")
     d = a - b
+    if groups is None:
+        sums, counts = d, np.ones(len(d))
+    else:
+        sums = np.bincount(groups, weights=d)
+        counts = np.bincount(groups, minlength=len(sums)).astype(np.float64)
     rng = np.random.default_rng(seed)
     means = np.empty(draws)
     for start in range(0, draws, 256):  # bounded memory for large splits
-        idx = rng.integers(0, len(d), (min(256, draws - start), len(d)))
-        means[start : start + len(idx)] = d[idx].mean(1)
+        idx = rng.integers(0, len(sums), (min(256, draws - start), len(sums)))
+        means[start : start + len(idx)] = sums[idx].sum(1) / counts[idx].sum(1)
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
-    return {"diff": float(d.mean()), "low": float(low), "high": float(high), "n": int(len(d)), "level": level}
+    return {"diff": float(d.mean()), "low": float(low), "high": float(high), "n": int(len(sums)), "level": level}

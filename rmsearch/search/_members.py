@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rmsearch.ensembles import Aggregation, Ensemble, Member, standardize
-from rmsearch.evaluate import evaluate_split
+from rmsearch.evaluate import evaluate_split, length_scores
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,26 @@ class Combination:
         for r in self.records:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
         return " + ".join(f"{n}×{k}" for k, n in kinds.items()) + f" {self.aggregation.name}"
+
+
+@dataclass(frozen=True)
+class LengthRule:
+    """The length-only baseline as a combination of no members (`rmsearch.evaluate.length_scores`): scores a
+    task's splits by response length, so reports and paired comparisons treat it like any ensemble."""
+
+    task: object
+    records: tuple = ()
+
+    def scores(self, split_name: str) -> np.ndarray:
+        return length_scores(getattr(self.task, split_name))
+
+    def describe(self) -> str:
+        return "longer answer wins"
+
+    @classmethod
+    def of(cls, task) -> "LengthRule | None":
+        """The rule for `task`, or None where its splits carry no response lengths (data not made from text)."""
+        return cls(task) if task.test.lengths is not None and task.val.lengths is not None else None
 
 
 def evaluate_members(task, combination: Combination, splits=("val",), objective=None) -> dict:
