@@ -11,11 +11,12 @@
     calibration {temperature, pairs, nll_before, nll_after, fitted_on} (optional; exports of a search have it),
     packages {python, rmsearch, numpy, safetensors, torch?, scikit-learn?},
     files {"members.safetensors": {sha256, size}}
+`checksums.sha256`: the seal, `sha256sum` lines for manifest.json and members.safetensors.
 `members.safetensors`: member i's array `name` as tensor `m{i}.{name}` (MLP layers, input standardization,
 feature subspaces and boosted trees as plain arrays; see `rmsearch.heads._forward` and `rmsearch.heads._trees`).
 
-Loading verifies the format version, every listed file's size and sha256, every manifest value and array
-shape before use, and refuses a folder that holds files the manifest does not list (they are never opened).
+Loading verifies the seal (so any edit to any file, the manifest included, is refused, naming the folder and the
+file), the format version, every listed file's size and sha256, every manifest value and array shape before use, and refuses a folder that holds files the manifest does not list (they are never opened).
 It never unpickles and never imports torch or anything named in the folder.
 """
 

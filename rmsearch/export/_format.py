@@ -14,10 +14,31 @@ from rmsearch.errors import ExportError
 from rmsearch.files import jsonable, sha256_file  # noqa: F401 (imported from here by _write)
 
 FORMAT = "rmsearch-ensemble"
-FORMAT_VERSION = 1
-"""Bumped whenever the manifest or array layout changes incompatibly; loaders refuse versions they don't know."""
+FORMAT_VERSION = 2
+"""Bumped whenever the manifest or array layout changes incompatibly; loaders refuse versions they don't know.
+Version 2 seals the folder with `checksums.sha256`."""
 MANIFEST = "manifest.json"
 MEMBERS = "members.safetensors"
+CHECKSUMS = "checksums.sha256"
+"""The seal: the sha256 of every other file of the folder, manifest included, in `sha256sum` format (so
+`sha256sum -c checksums.sha256` checks a folder too). Any edit to any file, this one included, fails the check."""
+_CHECKSUM_LINE = re.compile(r"([0-9a-f]{64})  ([^/\\\n]+)")
+
+
+def checksums_text(digests: dict[str, str]) -> str:
+    """The content of `CHECKSUMS` for file name -> hex sha256, sorted by name: one canonical text per folder."""
+    return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+
+
+def parse_checksums(text: str) -> dict[str, str] | None:
+    """File name -> sha256 of a `CHECKSUMS` text, or None where it is not exactly what `checksums_text` writes."""
+    out = {}
+    for line in text.split("\n")[:-1]:
+        m = _CHECKSUM_LINE.fullmatch(line)
+        if not m or m.group(2) in out:
+            return None
+        out[m.group(2)] = m.group(1)
+    return out if out and checksums_text(out) == text else None
 TREE_ARRAYS = ("node_feature", "node_threshold", "node_left", "node_right", "node_is_leaf", "node_value",
                "tree_roots", "baseline")
 TENSOR_NAME = re.compile(r"^m(0|[1-9][0-9]*)\.([A-Za-z_][A-Za-z0-9_]*)$")

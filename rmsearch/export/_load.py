@@ -1,21 +1,26 @@
 """Load an export folder into an `Ensemble`, with numpy + safetensors only (torch is never imported).
 
 Order of checks, all before any array is used:
-1. `manifest.json` exists, is a JSON object, and names a known format and format version.
-2. The folder holds exactly `manifest.json` and the files the manifest lists: an unlisted file (a planted
-   `members.pkl`, `evil.py`, ...) is refused, never opened. Each listed file exists, has the listed size and
-   sha256 (hashed from the very bytes that are then parsed).
-3. Manifest values: input dim, member count, head types and configs, seeds, stats, aggregation, and the
+1. The seal: `checksums.sha256` is exactly what an export writes, and `manifest.json`'s bytes have the sha256 it
+   lists, so any edit to the manifest (or to the seal) is refused before the manifest is read.
+2. `manifest.json` is a JSON object and names a known format and format version.
+3. The folder holds exactly `manifest.json`, the seal and the files the manifest lists: an unlisted file (a
+   planted `members.pkl`, `evil.py`, ...) is refused, never opened. Each listed file exists, has the listed size
+   and the sha256 both the manifest and the seal list (hashed from the very bytes that are then parsed).
+4. Manifest values: input dim, member count, head types and configs, seeds, stats, aggregation, and the
    calibration temperature where there is one (exports without it load with `temperature` None).
-4. Arrays: the tensor names match the member list, and each member's arrays have the shapes, dtypes and
+5. Arrays: the tensor names match the member list, and each member's arrays have the shapes, dtypes and
    tree structure its head type's forward pass expects, consistent with the input dim.
-Nothing is unpickled, and nothing named in the folder is imported: head types map to fixed numpy code.
+Nothing is unpickled, and nothing named in the folder is imported: head types map to fixed numpy code. Every
+error names the export folder and the file at fault. (The seal catches edits and corruption; someone who edits a
+file and rewrites the seal to match is not caught: checksums without a key cannot tell who wrote them.)
 """
 
 from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,7 @@ import numpy as np
 from rmsearch.ensembles import AGGREGATORS, Aggregation, Ensemble, Member
 from rmsearch.errors import ConfigError, ExportError
 from rmsearch.export._format import (
+    CHECKSUMS,
     FORMAT,
     FORMAT_VERSION,
     HEAD_KINDS,
@@ -30,6 +36,7 @@ from rmsearch.export._format import (
     MEMBERS,
     TENSOR_NAME,
     check_member_arrays,
+    parse_checksums,
     sha256_bytes,
 )
 from rmsearch.heads import HEAD_CONFIGS
@@ -49,15 +56,42 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _read_manifest(folder: Path) -> dict:
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise ExportError(f"{folder}: is not a folder; pass the folder written by `rmsearch export`.")
-    if not path.is_file():
-        _err(str(path), "missing; this folder is not an rmsearch export (or the export is incomplete)",
-             "pass the folder written by `rmsearch export`, or re-export the ensemble.")
+@contextmanager
+def _naming(folder: Path):
+    """Errors raised inside name the export folder they are about (`compare` loads several)."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        yield
+    except ExportError as e:
+        raise ExportError(f"export {folder}: {e}") from None
+
+
+def _read_seal(folder: Path) -> dict[str, str]:
+    """The seal's file name -> sha256, after checking it is exactly what an export writes."""
+    path = folder / CHECKSUMS
+    if path.is_symlink() or not path.is_file():
+        _err(CHECKSUMS, "missing; every export is sealed by it (the sha256 of each of its files), so the export is "
+             "incomplete, or it was written by an rmsearch before exports were sealed (format version 1)",
+             "copy the whole export folder again, or re-export the ensemble.")
+    try:
+        seal = parse_checksums(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        seal = None
+    if seal is None:
+        _err(CHECKSUMS, "is not the checksum list an export writes (one '<sha256>  <file name>' line per file, "
+             "sorted by name); the file was edited or corrupted")
+    if MANIFEST not in seal:
+        _err(CHECKSUMS, f"does not list {MANIFEST}; the file was edited or corrupted")
+    return seal
+
+
+def _read_manifest(folder: Path, seal: dict[str, str]) -> dict:
+    path = folder / MANIFEST
+    blob = path.read_bytes()
+    if sha256_bytes(blob) != seal[MANIFEST]:
+        _err(MANIFEST, f"sha256 does not match the one {CHECKSUMS} lists; the manifest (or the seal) was edited or "
+             "corrupted")
+    try:
+        manifest = json.loads(blob.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         _err(MANIFEST, f"is not valid JSON ({e}); the file was edited or corrupted", REEXPORT)
     if not isinstance(manifest, dict):
@@ -72,7 +106,15 @@ def _read_manifest(folder: Path) -> dict:
     return manifest
 
 
-def _verify_files(folder: Path, manifest: dict) -> dict[str, bytes]:
+def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ExportError("is not a folder; pass the folder written by `rmsearch export`.")
+    if (folder / MANIFEST).is_symlink() or not (folder / MANIFEST).is_file():
+        _err(MANIFEST, "missing; this folder is not an rmsearch export (or the export is incomplete)",
+             "pass the folder written by `rmsearch export`, or re-export the ensemble.")
+
+
+def _verify_files(folder: Path, manifest: dict, seal: dict[str, str]) -> dict[str, bytes]:
     files = manifest.get("files")
     if not isinstance(files, dict) or MEMBERS not in files:
         _err(f"{MANIFEST} field 'files'", f"must list {MEMBERS} with its sha256 and size")
@@ -83,9 +125,9 @@ def _verify_files(folder: Path, manifest: dict) -> dict[str, bytes]:
                 or not _is_int(entry.get("size")) or entry["size"] < 0):
             _err(f"{MANIFEST} field 'files.{name}'", "must hold a 64-hex-digit 'sha256' and an integer 'size'")
     # Refuse anything the manifest does not list; it is never opened, let alone unpickled or imported.
-    unlisted = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST and p.name not in files)
+    unlisted = sorted(p.name for p in folder.iterdir() if p.name not in (MANIFEST, CHECKSUMS) and p.name not in files)
     if unlisted:
-        _err(str(folder), f"holds {', '.join(map(repr, unlisted))}, not listed in {MANIFEST}; an export folder holds "
+        _err("the folder", f"holds {', '.join(map(repr, unlisted))}, not listed in {MANIFEST}; an export folder holds "
              "only the manifest and the files it lists, so something was added to it",
              "remove the unlisted files without opening them (they may be malicious), or re-export the ensemble.")
     data = {}
@@ -98,9 +140,15 @@ def _verify_files(folder: Path, manifest: dict) -> dict[str, bytes]:
         if len(blob) != entry["size"]:
             _err(name, f"has {len(blob)} bytes but the manifest says {entry['size']}; the file was truncated, "
                  "edited or corrupted")
-        if sha256_bytes(blob) != entry["sha256"].lower():
+        digest = sha256_bytes(blob)
+        if digest != entry["sha256"]:
             _err(name, "sha256 does not match the manifest; the file was edited or corrupted")
+        if seal.get(name) != digest:
+            _err(CHECKSUMS, f"lists {name} with another sha256 (or not at all); the seal was edited or corrupted")
         data[name] = blob
+    if set(seal) != {MANIFEST, *files}:
+        _err(CHECKSUMS, f"lists {', '.join(sorted(set(seal) - {MANIFEST, *files}))}, which the manifest does not; the "
+             "seal was edited or corrupted")
     return data
 
 
@@ -212,11 +260,11 @@ def load_ensemble(path) -> Ensemble:
     Needs numpy and safetensors only; never unpickles and never imports torch or anything named in the folder.
     """
     folder = Path(path)
-    manifest = _read_manifest(folder)
-    blobs = _verify_files(folder, manifest)
-    dim, members, stats, aggregation = _check_values(manifest)
-    temperature = _temperature(manifest)
-    arrays = _member_arrays(blobs[MEMBERS], members, dim)
+    with _naming(folder):
+        manifest, blobs = _read_sealed(folder)
+        dim, members, stats, aggregation = _check_values(manifest)
+        temperature = _temperature(manifest)
+        arrays = _member_arrays(blobs[MEMBERS], members, dim)
     return Ensemble(
         [Member(m["kind"], dict(m["config"]), int(m["seed"]), a) for m, a in zip(members, arrays)],
         stats, aggregation, dim, weights=[int(m.get("weight", 1)) for m in members], temperature=temperature,
@@ -226,6 +274,13 @@ def load_ensemble(path) -> Ensemble:
 def read_manifest(path) -> dict:
     """The manifest of an export folder, after its format and file checksums are verified."""
     folder = Path(path)
-    manifest = _read_manifest(folder)
-    _verify_files(folder, manifest)
-    return manifest
+    with _naming(folder):
+        return _read_sealed(folder)[0]
+
+
+def _read_sealed(folder: Path) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and the bytes of every file it lists, each verified against the manifest and the seal."""
+    _check_folder(folder)
+    seal = _read_seal(folder)
+    manifest = _read_manifest(folder, seal)
+    return manifest, _verify_files(folder, manifest, seal)

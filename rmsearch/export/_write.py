@@ -14,11 +14,13 @@ from rmsearch.ensembles import Aggregation, Ensemble, Member
 from rmsearch.errors import ExportError
 from rmsearch.export._format import (
     FORMAT,
+    CHECKSUMS,
     FORMAT_VERSION,
     HEAD_KINDS,
     MANIFEST,
     MEMBERS,
     check_member_arrays,
+    checksums_text,
     jsonable,
     sha256_file,
 )
@@ -110,9 +112,10 @@ def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, e
                  calibration: dict | None = None) -> Path:
     """Write `ensemble` to the folder `out_dir` and return its path.
 
-    The folder holds `members.safetensors` (every member array as tensor `m{index}.{name}`) and `manifest.json`
+    The folder holds `members.safetensors` (every member array as tensor `m{index}.{name}`), `manifest.json`
     (format version, input dim, members with head type, config, seed and standardization stats, aggregation,
-    metrics, `dataset`, `extra`, package versions, and the sha256 and size of every other file) and, where given,
+    metrics, `dataset`, `extra`, package versions, and the sha256 and size of every other file) and
+    `checksums.sha256`, the seal (the sha256 of both, the manifest included); and, where given,
     `calibration` ({"temperature": T > 0, ...} from `fit_temperature`; loads as `Ensemble.temperature`). Everything is
     written into a temporary folder beside `out_dir` and renamed into place, so a failure leaves no half-written
     export. An existing export (or empty folder) at `out_dir` is replaced (the old one stays until the new one is
@@ -139,4 +142,6 @@ def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, e
             manifest["files"][f.name] = {"sha256": sha256_file(f), "size": f.stat().st_size}
         text = json.dumps(manifest, indent=2, allow_nan=False)
         (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")
+        seal = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())}
+        (tmp / CHECKSUMS).write_text(checksums_text(seal), encoding="utf-8")
     return out

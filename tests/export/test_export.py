@@ -52,7 +52,7 @@ def _same(a, b, X):
 
 
 def test_roundtrip_same_scores_and_manifest(exported, ensemble, X):
-    assert sorted(p.name for p in exported.iterdir()) == ["manifest.json", "members.safetensors"]
+    assert sorted(p.name for p in exported.iterdir()) == ["checksums.sha256", "manifest.json", "members.safetensors"]
     assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
     m = json.loads((exported / "manifest.json").read_text())
     assert m["format_version"] == FORMAT_VERSION and m["input_dim"] == DIM and m["member_count"] == 4
@@ -64,6 +64,8 @@ def test_roundtrip_same_scores_and_manifest(exported, ensemble, X):
     assert m["metrics"] == {"bon_gold": 0.5, "nll": None} and m["dataset"]["fingerprint"] == "abc123"
     assert {"rmsearch", "numpy", "safetensors"} <= set(m["packages"])
     assert set(m["files"]) == {"members.safetensors"} and len(m["files"]["members.safetensors"]["sha256"]) == 64
+    r = subprocess.run(["sha256sum", "-c", "checksums.sha256"], cwd=exported, capture_output=True, text=True)
+    assert r.returncode == 0 and "manifest.json: OK" in r.stdout and "members.safetensors: OK" in r.stdout
     loaded = load_ensemble(exported)
     assert len(loaded) == 4 and loaded.dim == DIM and loaded.aggregation == ensemble.aggregation
     np.testing.assert_array_equal(loaded.stats, ensemble.stats)
@@ -129,11 +131,22 @@ def test_edited_safetensors_byte(exported):
         load_ensemble(exported)
 
 
-def _edit_manifest(folder, edit):
+def _edit_manifest(folder, edit, reseal=True):
+    """Edit the manifest; with `reseal`, also rewrite the seal to match, as someone who means to would (then the
+    manifest's own checks must catch what is wrong)."""
     path = folder / "manifest.json"
     m = json.loads(path.read_text())
     edit(m)
     path.write_text(json.dumps(m))
+    if reseal:
+        reseal_folder(folder)
+
+
+def reseal_folder(folder):
+    from rmsearch.export._format import checksums_text, sha256_bytes
+
+    names = [p.name for p in folder.iterdir() if p.name != "checksums.sha256"]
+    (folder / "checksums.sha256").write_text(checksums_text({n: sha256_bytes((folder / n).read_bytes()) for n in names}))
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -159,6 +172,9 @@ def test_edited_manifest_values(exported, edit, message):
 
 def test_manifest_not_json(exported):
     (exported / "manifest.json").write_text("{ not json")
+    with pytest.raises(ExportError, match=r"manifest\.json: sha256 does not match the one checksums\.sha256 lists"):
+        load_ensemble(exported)
+    reseal_folder(exported)
     with pytest.raises(ExportError, match=r"manifest\.json: is not valid JSON"):
         load_ensemble(exported)
 
@@ -269,3 +285,105 @@ def test_bad_calibration_temperature_refused(tmp_path, ensemble, value):
         load_ensemble(out)
     with pytest.raises(ExportError, match="temperature"):
         write_export(tmp_path / "bad", ensemble, metrics={}, dataset={}, calibration={"temperature": value})
+
+
+def _leaves(value, path=()):
+    """Every leaf of a JSON value with its path."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path, value
+
+
+def _changed(value):
+    """Another JSON value of a leaf: a number nudged, a string altered, a boolean flipped, a null or [] filled."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value * 1.5 + 0.001
+    if isinstance(value, str):
+        return value + "x"
+    return 1
+
+
+def _set(m, path, value):
+    for key in path[:-1]:
+        m = m[key]
+    m[path[-1]] = value
+
+
+def test_every_manifest_field_edited_in_turn_is_refused(exported):
+    """The seal covers the manifest: editing any single field (the weight of a member, a metric, a date) is
+    refused at load, naming the folder and manifest.json."""
+    original = (exported / "manifest.json").read_text()
+    leaves = list(_leaves(json.loads(original)))
+    assert len(leaves) > 100 and any(p[-1] == "weight" for p, _ in leaves)
+    for path, value in leaves:
+        _edit_manifest(exported, lambda m: _set(m, path, _changed(value)), reseal=False)
+        with pytest.raises(ExportError, match=rf"export {exported}: manifest\.json: sha256 does not match"):
+            load_ensemble(exported)
+        (exported / "manifest.json").write_text(original)
+    load_ensemble(exported)
+
+
+def test_40_random_edits_to_any_file_are_all_refused(exported, X, ensemble):
+    rng = np.random.default_rng(22)
+    files = ["manifest.json", "members.safetensors", "checksums.sha256"]
+    originals = {f: (exported / f).read_bytes() for f in files}
+    leaves = list(_leaves(json.loads(originals["manifest.json"])))
+    kinds = []
+    for i in range(40):
+        name = files[i % 3]
+        blob = bytearray(originals[name])
+        if name == "manifest.json" and i % 2:  # a JSON field, the file re-serialized as the writer does
+            path, value = leaves[rng.integers(len(leaves))]
+            m = json.loads(originals[name])
+            _set(m, path, _changed(value))
+            blob = bytearray((json.dumps(m, indent=2) + "\n").encode())
+            kinds.append("field")
+        else:  # one byte changed, inserted or deleted
+            at = int(rng.integers(len(blob)))
+            how = rng.integers(3)
+            if how == 0:
+                blob[at] ^= int(rng.integers(1, 256))
+            elif how == 1:
+                blob.insert(at, int(rng.integers(256)))
+            else:
+                del blob[at]
+            kinds.append("byte")
+        (exported / name).write_bytes(bytes(blob))
+        with pytest.raises(ExportError, match=rf"export {exported}: ({name}|checksums\.sha256|manifest\.json)"):
+            load_ensemble(exported)
+        (exported / name).write_bytes(originals[name])
+    assert kinds.count("field") == 7 and kinds.count("byte") == 33
+    _same(load_ensemble(exported), ensemble, X)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", r"checksums\.sha256: missing; every export is sealed"),
+    ("uppercase", r"checksums\.sha256: is not the checksum list an export writes"),
+    ("lists-more", r"checksums\.sha256: lists zz-extra, which the manifest does not"),
+    ("other-hash", r"checksums\.sha256: lists members\.safetensors with another sha256"),
+], ids=["missing", "uppercase", "lists-more", "other-hash"])
+def test_a_damaged_seal_is_refused(exported, damage, message):
+    seal = exported / "checksums.sha256"
+    text = seal.read_text()
+    if damage == "missing":
+        seal.unlink()
+    elif damage == "uppercase":  # what `sha256sum -c` would accept, but not what an export writes
+        seal.write_text(text.upper().replace("MANIFEST.JSON", "manifest.json").replace("MEMBERS.SAFETENSORS",
+                                                                                        "members.safetensors"))
+    elif damage == "lists-more":
+        seal.write_text(text + "0" * 64 + "  zz-extra\n")
+    else:
+        lines = text.splitlines(keepends=True)
+        lines[1] = "0" * 64 + lines[1][64:]
+        seal.write_text("".join(lines))
+    with pytest.raises(ExportError, match=message):
+        load_ensemble(exported)

@@ -52,7 +52,7 @@ def test_export_follows_the_umask(tmp_path, ensemble, mask):
     with umask(mask):
         out = write_export(tmp_path / "shared" / "ens", ensemble, metrics={}, dataset={})
         got = modes(out)
-        assert set(got) == {".", "manifest.json", "members.safetensors"}
+        assert set(got) == {".", "checksums.sha256", "manifest.json", "members.safetensors"}
         assert got == expected(out, mask), {k: oct(v) for k, v in got.items()}
         write_export(out, ensemble, metrics={}, dataset={})  # replacing an earlier export: same modes
         assert modes(out) == expected(out, mask)
