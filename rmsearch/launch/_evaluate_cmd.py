@@ -207,12 +207,14 @@ def _score_exports(args, paths: list[str], baselines: list[str], out: str | None
 
 def print_result(blob: dict, console) -> None:
     """The facts, the table of every metric with its interval, and the legend of an `evaluate_exports` result."""
-    from rmsearch.evaluate import facts, legend, table_rows
+    from rmsearch.evaluate import category_tables, facts, legend, table_rows
 
     for what, text in facts(blob):
         console.print(f"{what}: {text}")
     console.print(f"split {blob['split']}: {blob['n_units']:,} {blob['units']} scored; value [95% interval]")
     console.print(rich_table(*table_rows(blob)))
+    for title, header, rows in category_tables(blob.get("categories"), [e["name"] for e in blob["ensembles"]]):
+        console.print(rich_table(header, rows, title=title))
     for line in legend(blob):
         console.print(line, highlight=False)
 

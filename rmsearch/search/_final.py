@@ -21,10 +21,10 @@ import numpy as np
 
 from rmsearch.data import NOISE_LEVELS, make_task
 from rmsearch.ensembles import EnsembleConfig
-from rmsearch.evaluate import paired_bootstrap, unit_values, write_report
+from rmsearch.evaluate import LENGTH_RULE, paired_bootstrap, unit_groups, unit_values, write_report
 from rmsearch.search._baselines import BASELINES
 from rmsearch.search._jobs import TaskRecipe, train_members
-from rmsearch.search._members import Combination, absolute_spec, evaluate_members
+from rmsearch.search._members import Combination, LengthRule, absolute_spec, evaluate_members
 from rmsearch.search._progress import StepProgress
 from rmsearch.search._select import library, select_across_trials
 
@@ -139,7 +139,7 @@ def choose_export(handle, top, select: bool = True) -> Choice:
     if select:
         _, records = library(handle)
         selection, trace, _ = select_across_trials(task, records, obj)
-        ahead = paired_bootstrap(units(selection), units(best))
+        ahead = paired_bootstrap(units(selection), units(best), groups=unit_groups(task.val, obj.unit))
         info |= {"selection validation": trace[-1], "selection trace": trace, "selection ahead": ahead}
         leader.selection = selection
         if obj.sign * trace[-1] > obj.sign * info["best trial validation"] and ahead["low"] > 0:
@@ -183,7 +183,7 @@ def compare(task, objective, chosen: Combination, others: dict[str, Combination]
         mine = unit_values(chosen.scores("test"), task.test, unit)
         for name, other in others.items():
             theirs = unit_values(other.scores("test"), task.test, unit)
-            diff = paired_bootstrap(mine, theirs)
+            diff = paired_bootstrap(mine, theirs, groups=unit_groups(task.test, unit))
             if objective.unit == unit and objective.direction == "minimize" or unit == "pair_nll":
                 diff |= {"better": diff["high"] < 0}
             else:
@@ -244,18 +244,22 @@ def _final(search, steps: StepProgress) -> dict:
     candidates = _candidates(h, top, decision)
     baselines = _baselines(search, steps)
     candidates |= {label: combination for label, combination, _ in baselines.values()}
+    others = {name: c for name, (_, c, _) in baselines.items()}
+    length = LengthRule.of(h.task)
+    if length is not None:  # text-derived data: the length-only rule beside every model
+        candidates[f"baseline length: {LENGTH_RULE}"] = others["length"] = length
     steps.step("scoring the test split")
     ensure_test_scores(h, [r for c in candidates.values() for r in c.records])
     results = {label: evaluate_members(h.task, c, ("val", "test"), h.objective) for label, c in candidates.items()}
-    rows = compare(h.task, h.objective, decision.combination, {name: c for name, (_, c, _) in baselines.items()})
+    rows = compare(h.task, h.objective, decision.combination, others)
     sections = []
     if o.stress and h.task.has_gold:
         steps.step(f"label-noise stress ({len(NOISE_LEVELS)} retrainings)")
         sections.append(_stress_section(search, top[0]))
     steps.step("report and export")
+    notes = _notes(h.task, baselines, rows) + _category_notes(h.task, decision.combination, others)
     report = write_report(h.study_dir / "report", f"Search {h.name}: top {len(top)} trials", results,
-                          _context(h, top[0], decision, baselines, rows), notes=_notes(h.task, baselines, rows),
-                          sections=sections)
+                          _context(h, top[0], decision, baselines, rows), notes=notes, sections=sections)
     export = export_combination(h, decision.combination, h.study_dir / "best", decision.source)
     return {"report": report, "export": export, "exported": decision.name, "chosen": decision.combination,
             "choice": decision.info, "decision": decision, "comparisons": rows, "results": results,
@@ -313,11 +317,28 @@ def _context(handle, best, decision: Choice, baselines: dict, rows: list[dict]) 
     }
 
 
+def _category_notes(task, chosen: Combination, others: dict) -> str:
+    """The report's per-category section (test split), where the data has categories: the exported ensemble and
+    each baseline, with 95% intervals and paired differences to the export."""
+    from rmsearch.evaluate import category_intervals, category_tables, markdown_table, unit_table
+
+    names = ["exported"] + [f"baseline {n}" for n in others]
+    tables = [unit_table(c.scores("test"), task.test) for c in [chosen, *others.values()]]
+    md = []
+    for title, header, body in category_tables(category_intervals(tables, task.test), names):
+        md += [f"## {title} (test split)", "", markdown_table(header, body), ""]
+    if md:
+        md.insert(2, "Per category of the test prompts, value [95% bootstrap interval over the category's "
+                     "prompts]; a difference is paired (the same resamples), * where its interval excludes 0. "
+                     "The last row weights each category by its number of prompts.\n")
+    return "\n\n" + "\n".join(md) if md else ""
+
+
 def _notes(task, baselines: dict, rows: list[dict]) -> str:
     """The report's section comparing the export with the baselines."""
     if not rows:
         return ""
-    units_name = "test prompts" if task.has_gold else "test pairs"
+    units_name = "test prompts" if task.has_gold or task.test.groups is not None else "test pairs"
     return (f"## The exported ensemble against the baselines (test split)\n\nPaired per {units_name[5:-1]}: mean "
             f"difference (exported − baseline) with a 95% percentile bootstrap interval over {units_name}; ✓ "
             f"marks an interval that excludes 0 in the exported ensemble's favour. Baselines cost "
