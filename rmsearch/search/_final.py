@@ -257,9 +257,10 @@ def _final(search, steps: StepProgress) -> dict:
         steps.step(f"label-noise stress ({len(NOISE_LEVELS)} retrainings)")
         sections.append(_stress_section(search, top[0]))
     steps.step("report and export")
-    notes = _notes(h.task, baselines, rows) + _category_notes(h.task, decision.combination, others)
-    report = write_report(h.study_dir / "report", f"Search {h.name}: top {len(top)} trials", results,
-                          _context(h, top[0], decision, baselines, rows), notes=notes, sections=sections)
+    categories = _categories(h.task, decision.combination, others)
+    context = _context(h, top[0], decision, baselines, rows) | {"categories": categories}
+    report = write_report(h.study_dir / "report", f"Search {h.name}: top {len(top)} trials", results, context,
+                          notes=_notes(h.task, baselines, rows) + _category_notes(categories), sections=sections)
     export = export_combination(h, decision.combination, h.study_dir / "best", decision.source)
     return {"report": report, "export": export, "exported": decision.name, "chosen": decision.combination,
             "choice": decision.info, "decision": decision, "comparisons": rows, "results": results,
@@ -317,15 +318,23 @@ def _context(handle, best, decision: Choice, baselines: dict, rows: list[dict]) 
     }
 
 
-def _category_notes(task, chosen: Combination, others: dict) -> str:
-    """The report's per-category section (test split), where the data has categories: the exported ensemble and
-    each baseline, with 95% intervals and paired differences to the export."""
-    from rmsearch.evaluate import category_intervals, category_tables, markdown_table, unit_table
+def _categories(task, chosen: Combination, others: dict) -> dict | None:
+    """Per category of the test prompts (where the data has categories): the exported ensemble and each
+    baseline, with 95% intervals and paired differences to the export (`category_intervals`)."""
+    from rmsearch.evaluate import category_intervals, unit_table
 
-    names = ["exported"] + [f"baseline {n}" for n in others]
+    if task.test.category is None:
+        return None
     tables = [unit_table(c.scores("test"), task.test) for c in [chosen, *others.values()]]
+    return {"names": ["exported"] + [f"baseline {n}" for n in others], **category_intervals(tables, task.test)}
+
+
+def _category_notes(categories: dict | None) -> str:
+    """The report's per-category section."""
+    from rmsearch.evaluate import category_tables, markdown_table
+
     md = []
-    for title, header, body in category_tables(category_intervals(tables, task.test), names):
+    for title, header, body in category_tables(categories, categories["names"] if categories else []):
         md += [f"## {title} (test split)", "", markdown_table(header, body), ""]
     if md:
         md.insert(2, "Per category of the test prompts, value [95% bootstrap interval over the category's "
