@@ -57,7 +57,9 @@ def load_data(spec: str | Path, seed: int | None = None) -> GoldData | PairData:
 
 
 def describe(data: GoldData | PairData, label_error: float | None = None) -> dict:
-    """Facts for `rmsearch data inspect`, as a JSON-able dict."""
+    """Facts for `rmsearch data inspect`, as a JSON-able dict: shapes, gold statistics, and where the data came
+    from text, prompts (pairs per prompt), categories with counts (prompts of a gold split, pairs of pair data) and
+    whether response lengths are kept."""
     out: dict = {"name": data.name, "kind": data.kind, "dim": data.dim, "fingerprint": data.fingerprint}
     if isinstance(data, GoldData):
         for split, cs in (("train", data.train), ("test", data.test)):
@@ -66,10 +68,50 @@ def describe(data: GoldData | PairData, label_error: float | None = None) -> dic
                 "prompts": cs.prompts, "responses": cs.responses, "dim": cs.dim, "dtype": str(cs.embeddings.dtype),
                 "gold": {"mean": float(g.mean()), "std": float(g.std()), "min": float(g.min()), "max": float(g.max()),
                          "within_prompt_std": float(g.std(axis=1).mean())},
+                "categories": _category_counts(cs.category, data.categories),
+                "lengths": cs.lengths is not None,
             }
     else:
         out["pairs"] = {"count": int(data.chosen.shape[0]), "dim": data.dim, "dtype": str(data.chosen.dtype)}
+        per = np.bincount(data.groups)
+        out["prompts"] = {"count": int(len(per)), "known": data.prompts is not None,
+                          "pairs_per_prompt": {"min": int(per.min(initial=0)), "median": float(np.median(per)) if
+                                               len(per) else 0.0, "max": int(per.max(initial=0))}}
+        out["categories"] = _category_counts(data.category, data.categories)
+        out["lengths"] = data.lengths is not None
     if label_error is not None:
         out["label_error_rate"] = label_error
     out["files"] = data.files
     return out
+
+
+def _category_counts(codes: np.ndarray | None, names: tuple[str, ...]) -> dict[str, int] | None:
+    """{name: count} of the codes (-1 counted as "(none)"); None where the data has no categories."""
+    if codes is None:
+        return None
+    codes = np.asarray(codes, np.int64)
+    out = {name: int((codes == i).sum()) for i, name in enumerate(names)}
+    unknown = int(((codes < 0) | (codes >= len(names))).sum())
+    if unknown:
+        out["(none)"] = unknown
+    return out
+
+
+def describe_text(info: dict) -> list[str]:
+    """The lines `rmsearch data inspect` prints about prompts, categories and lengths (from `describe`)."""
+
+    def counts(c: dict | None) -> str:
+        return "none" if not c else ", ".join(f"{name} {n:,}" for name, n in c.items())
+
+    def lengths(kept: bool) -> str:
+        return "kept" if kept else "absent"
+
+    if info["kind"] == "gold":
+        return [f"{split:5s} categories (prompts): {counts(info[split]['categories'])}; response lengths: "
+                f"{lengths(info[split]['lengths'])}" for split in ("train", "test")]
+    p = info["prompts"]
+    ppp = p["pairs_per_prompt"]
+    prompts = (f"prompts: {p['count']:,}, pairs per prompt min {ppp['min']}, median {ppp['median']:g}, max "
+               f"{ppp['max']}" if p["known"] else f"prompts: not recorded (each of the {p['count']:,} pairs counts "
+               f"as its own prompt)")
+    return [prompts, f"categories (pairs): {counts(info['categories'])}", f"lengths: {lengths(info['lengths'])}"]

@@ -46,7 +46,7 @@ def cmd_data_synth(args) -> int:
 
 
 def cmd_data_inspect(args) -> int:
-    from rmsearch.data import TaskConfig, describe, load_data, make_task
+    from rmsearch.data import TaskConfig, describe, describe_text, load_data, make_task
 
     data = load_data(args.path)
     error = make_task(data, TaskConfig()).label_error if data.kind == "gold" else None
@@ -64,4 +64,6 @@ def cmd_data_inspect(args) -> int:
         print(f"  label error rate of the default annotator (Bradley-Terry, q=2, within-prompt): {error:.3f}")
     else:
         print(f"  pairs M={info['pairs']['count']} D={info['dim']} {info['pairs']['dtype']}")
+    for line in describe_text(info):
+        print(f"  {line}")
     return 0

@@ -2,6 +2,7 @@
 the real model (offline)."""
 
 import gzip
+import hashlib
 import json
 from itertools import islice
 from pathlib import Path
@@ -32,20 +33,26 @@ def write_jsonl(path, rows, gz=False):
 
 
 class FakeEncoder:
-    """Deterministic 8-d 'embeddings' from a text hash; counts calls and texts."""
+    """Deterministic 8-d 'embeddings' from a text hash (the encoder protocol without a model); counts calls and
+    texts; texts longer than `cut` characters count as truncated."""
 
-    name, dim = "fake", 8
+    name, dim, identity = "fake", 8, "fake-8-v1"
 
-    def __init__(self, fail_after=None):
+    def __init__(self, fail_after=None, cut=10_000):
         self.calls = self.texts = 0
-        self.fail_after = fail_after
+        self.fail_after, self.cut = fail_after, cut
+
+    def describe(self):
+        return {"name": self.name, "dim": self.dim}
 
     def encode(self, texts):
         if self.fail_after is not None and self.calls >= self.fail_after:
             raise RuntimeError("encoder died")
         self.calls += 1
         self.texts += len(texts)
-        return np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=self.dim) for t in texts]).astype(np.float32)
+        seeds = [int.from_bytes(hashlib.sha256(t.encode()).digest()[:4], "little") for t in texts]
+        vecs = np.stack([np.random.default_rng(s).normal(size=self.dim) for s in seeds]).astype(np.float32)
+        return vecs, np.array([len(t) > self.cut for t in texts])
 
 
 # ------------------------------------------------------------------------------------------ what is embedded
@@ -114,13 +121,13 @@ def test_bad_lines_are_counted_and_skipped(tmp_path):
     assert pairs.examples["malformed"] == 11 and pairs.examples["identical"] == 2
 
     out = tmp_path / "ds"
-    res = embed_file(tmp_path / "in.jsonl.gz", out, encoder=FakeEncoder(), name="fake", dim=8, progress=False)
+    res = embed_file(tmp_path / "in.jsonl.gz", out, encoder=FakeEncoder(), progress=False)
     assert res.meta["counts"] == {"lines": 13, "pairs": 2, "skipped": 11}
     assert json.loads((out / "dataset.json").read_text())["skipped"]["not_string"] == 3
 
     write_jsonl(tmp_path / "bad.jsonl", ["nope", {"chosen": "a", "rejected": "a"}])
     with pytest.raises(DataError, match="no usable pair among 2 lines"):
-        embed_file(tmp_path / "bad.jsonl", tmp_path / "ds2", encoder=FakeEncoder(), name="fake", dim=8, progress=False)
+        embed_file(tmp_path / "bad.jsonl", tmp_path / "ds2", encoder=FakeEncoder(), progress=False)
     assert not (tmp_path / "ds2" / "dataset.json").exists()
     with pytest.raises(DataError, match="no such file"):
         read_pairs(tmp_path / "missing.jsonl")
@@ -137,43 +144,41 @@ def test_max_pairs(tmp_path):
 def test_rerun_uses_cache_and_skips_the_model(tmp_path):
     rows = [{"chosen": f"good answer {i}", "rejected": f"bad answer {i}"} for i in range(10)]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
-    made = []
-
-    def factory():
-        made.append(FakeEncoder())
-        return made[-1]
-
-    first = embed_file(src, tmp_path / "ds", encoder=factory, batch_size=3, name="fake", dim=8, progress=False)
-    assert len(made) == 1 and made[0].texts == 20 and made[0].calls == 7 and first.encoded == 20
+    enc = FakeEncoder()
+    first = embed_file(src, tmp_path / "ds", encoder=enc, batch_size=3, progress=False)
+    assert enc.texts == 20 and enc.calls == 7 and first.encoded == 20
     data = load_data(tmp_path / "ds")
     assert data.kind == "pairs" and data.dim == 8 and data.chosen.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(np.asarray(data.chosen), axis=1), 1.0, rtol=1e-5)
 
-    second = embed_file(src, tmp_path / "ds", encoder=factory, name="fake", dim=8, progress=False)
-    assert len(made) == 1 and second.encoded == 0 and not second.encoder_loaded  # no encoder made, no call
+    enc = FakeEncoder()
+    second = embed_file(src, tmp_path / "ds", encoder=enc, progress=False)
+    assert enc.calls == 0 and second.encoded == 0 and not second.encoder_loaded  # the encoder is never called
     np.testing.assert_array_equal(second.chosen, first.chosen)
 
-    # two new pairs: only their four texts are encoded; a separate --cache folder is honoured
+    # two new pairs: only their new texts are encoded; a separate --cache folder is honoured
     src2 = write_jsonl(tmp_path / "in2.jsonl", rows + [{"chosen": "new 1", "rejected": "new 2"},
                                                         {"chosen": "new 3", "rejected": "good answer 0"}])
-    third = embed_file(src2, tmp_path / "ds", encoder=factory, name="fake", dim=8, progress=False)
-    assert len(made) == 2 and made[1].texts == 3 and third.encoded == 3  # "good answer 0" was cached
+    enc = FakeEncoder()
+    third = embed_file(src2, tmp_path / "ds", encoder=enc, progress=False)
+    assert enc.texts == 3 and third.encoded == 3  # "good answer 0" was cached
     cache = tmp_path / "cache"
-    embed_file(src, tmp_path / "ds3", encoder=factory, cache_dir=cache, name="fake", dim=8, progress=False)
+    embed_file(src, tmp_path / "ds3", encoder=FakeEncoder(), cache=cache, progress=False)
     assert any(cache.glob("emb-*.npz")) and not (tmp_path / "ds3" / ".cache").exists()
 
 
 def test_failed_run_leaves_the_old_dataset(tmp_path):
     rows = [{"chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(6)]
     out = tmp_path / "ds"
-    embed_file(write_jsonl(tmp_path / "a.jsonl", rows), out, encoder=FakeEncoder(), name="fake", dim=8, progress=False)
+    embed_file(write_jsonl(tmp_path / "a.jsonl", rows), out, encoder=FakeEncoder(), progress=False)
     before = np.load(out / "chosen.npy")
     rows2 = [{"chosen": f"other {i}", "rejected": f"worse {i}"} for i in range(6)]
     with pytest.raises(RuntimeError, match="encoder died"):
         embed_file(write_jsonl(tmp_path / "b.jsonl", rows2), out, encoder=FakeEncoder(fail_after=1), batch_size=4,
-                   name="fake", dim=8, progress=False)
+                   progress=False)
     np.testing.assert_array_equal(load_data(out).chosen, before)
-    assert sorted(p.name for p in out.iterdir()) == [".cache", "chosen.npy", "dataset.json", "lines.npy", "rejected.npy"]
+    assert sorted(p.name for p in out.iterdir()) == [".cache", "chosen.npy", "dataset.json", "lengths.npy", "lines.npy",
+                                                     "prompts.npy", "rejected.npy"]
 
 
 def test_missing_extra_is_a_data_error_with_install_hint(monkeypatch):
@@ -226,10 +231,7 @@ def test_real_lines_embed_offline_and_rerun_from_cache(tmp_path, monkeypatch, ca
     meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert meta["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2" and meta["counts"]["pairs"] == 12
 
-    # the rerun takes every text from the cache: the model is never loaded, the encoder never called
-    def no_model():
-        raise AssertionError("the model was loaded although every text is cached")
-
-    again = embed_file(src, tmp_path / "ds", encoder=no_model, progress=False)
+    # the rerun takes every text from the cache: the encoder is never called, so the model is never loaded
+    again = embed_file(src, tmp_path / "ds", progress=False)
     assert again.encoded == 0 and not again.encoder_loaded
     np.testing.assert_array_equal(again.chosen, C)
