@@ -29,12 +29,14 @@ from rmsearch.data._candidates import GOLD, GOLD_EPS, RAGGED
 from rmsearch.data._embed_dataset import embed_file
 from rmsearch.data._embed_folders import EmbedResult
 from rmsearch.data._encoder import INSTALL_COMMAND, INSTALL_HINT  # noqa: F401 (tests/launch read INSTALL_HINT here)
-from rmsearch.data._formats import FIELDS, FORMATS
+from rmsearch.data._formats import ALIASES, FIELDS, FORMATS
 from rmsearch.data._text_pairs import SKIP_REASONS, WHAT
 
 
 def _common(console, m: dict, result: EmbedResult, seconds: float) -> None:
     model, t = m["model"], m["texts"]
+    if m["source"]["fields"]:
+        console.print("  columns: " + ", ".join(f"{k} = {v}" for k, v in m["source"]["fields"].items()))
     console.print(f"  model {model.get('name')} ({model.get('dim')}-d); embedded: {m['embedded']}")
     note = "" if result.encoder_loaded else " (model not loaded)"
     console.print(f"  {t['encoded']:,} texts encoded, {t['from_cache']:,} from the cache{note}; {t['truncated']:,} "
@@ -45,7 +47,8 @@ def print_pair_summary(console, result: EmbedResult) -> None:
     from rich.table import Table
 
     m = result.meta
-    console.print(f"{m['counts']['pairs']:,} pairs embedded from {m['counts']['lines']:,} rows of {m['source']['path']}")
+    console.print(f"{m['counts']['pairs']:,} pairs embedded from {m['counts']['lines']:,} {m['source']['unit']}s of "
+                  f"{m['source']['path']}")
     p = m["prompts"]
     ppp = p["pairs_per_prompt"]
     console.print(f"  {p['count']:,} prompts, pairs per prompt min {ppp['min']} median {ppp['median']:g} max "
@@ -68,7 +71,8 @@ def print_pair_summary(console, result: EmbedResult) -> None:
 def print_gold_summary(console, result: EmbedResult) -> None:
     m = result.meta
     c, r, g, s = m["counts"], m["ragged"], m["gold"], m["split"]
-    console.print(f"{c['prompts_written']:,} prompts × K={c['K']} candidates embedded from {c['rows']:,} rows of "
+    console.print(f"{c['prompts_written']:,} prompts × K={c['K']} candidates embedded from {c['rows']:,} "
+                  f"{m['source']['unit']}s of "
                   f"{m['source']['path']} ({c['prompts_in_input']:,} prompts, {c['duplicate_rows']:,} duplicate rows "
                   f"dropped)")
     console.print(f"  K = {r['k']} ({r['k_from']}); --ragged {r['rule']}: {r['exactly_k']:,} prompts had K, "
@@ -115,10 +119,13 @@ def _input_args(p) -> None:
     p.add_argument("--format", default="auto", metavar="{auto," + ",".join(FORMATS) + "}",
                    help="input format (default: %(default)s: by the suffix, or a folder's contents). "
                         + "; ".join(f"{k}: {v}" for k, v in FORMATS.items()))
+    aliases = ", ".join(f"{k} <- {'/'.join(v)}" for k, v in ALIASES.items())
     p.add_argument("--fields", metavar="NAME=COLUMN,...", help="map input columns onto rmsearch's field names "
-                   "(default: none, the columns carry the names themselves); a column may be a dotted path "
-                   "(meta.score, messages.0.content). Names: " + "; ".join(f"{k}: {v}" for k, v in FIELDS.items())
-                   + ". E.g. AlpacaEval: --fields prompt=instruction,response=output,score=preference")
+                   "(default: none: the columns carry the names themselves; a field the input lacks and --fields "
+                   f"does not map is taken from a known other name where present: {aliases}). A column may be a "
+                   "dotted path (meta.score, messages.0.content). Names: "
+                   + "; ".join(f"{k}: {v}" for k, v in FIELDS.items()) + ". E.g. --fields prompt=question,"
+                   "response=answer,score=reward")
     p.add_argument("--embed", choices=tuple(WHAT), default="turn", help="what to embed of each text (default: "
                    "%(default)s): " + "; ".join(f"'{k}' = {v}" for k, v in WHAT.items()))
 

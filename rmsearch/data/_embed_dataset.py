@@ -23,7 +23,7 @@ import numpy as np
 from rmsearch.data import _candidates as cand
 from rmsearch.data._embed_cache import EmbeddingCache, text_key
 from rmsearch.data._embed_folders import Embedded, EmbedResult, GoldJob, PairJob
-from rmsearch.data._formats import Rows, check_format, detect_kind, parse_fields, read_rows
+from rmsearch.data._formats import Rows, check_format, detect_kind, parse_fields, read_rows, resolve_aliases
 from rmsearch.data._text_pairs import WHAT, check_what
 from rmsearch.errors import DataError
 from rmsearch.files import sha256_file
@@ -143,7 +143,7 @@ def _source(path: Path, rows: Rows, fields_map: dict[str, str]) -> dict:
         digest = h.hexdigest()
     else:
         digest = sha256_file(path)
-    return {"path": str(path.resolve()), "sha256": digest, "format": rows.format,
+    return {"path": str(path.resolve()), "sha256": digest, "format": rows.format, "unit": rows.unit,
             "fields": {k: v for k, v in fields_map.items() if k != v}}
 
 
@@ -193,7 +193,7 @@ def embed_file(input: str | Path, out: str | Path, *, encoder=None, progress: bo
     if not rows.rows:
         raise DataError(f"{input}: empty: no {rows.unit}s to read. Give a file with one pair or scored candidate "
                         f"per {rows.unit}.")
-    fields_map = parse_fields(o.fields)
+    fields_map = resolve_aliases(rows, parse_fields(o.fields), o.fields)
     kind = detect_kind(rows, fields_map)
     if kind == "pairs":
         job = PairJob(input, rows, fields_map, o.max_pairs, o.embed)

@@ -164,6 +164,14 @@ def _codes(names: list[str | None]) -> tuple[np.ndarray, list[str]]:
     return np.array([index.get(n, -1) if n is not None else -1 for n in names], np.int64), sorted_names
 
 
+def _category_counts(prompts: list) -> dict[str, int]:
+    """Prompts per category (sorted by name; "(none)" for prompts without one)."""
+    counts: dict[str, int] = {}
+    for p in prompts:
+        counts[p.category or "(none)"] = counts.get(p.category or "(none)", 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _part(text: str) -> str:
     """A piece of a seed-format stem: no underscores (they separate the pieces)."""
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "x"
@@ -197,6 +205,7 @@ class GoldJob:
             "ragged": {"rule": sel.rule, "description": cand.RAGGED[sel.rule], "k": sel.k, "k_from": sel.k_from,
                        "seed": self.seed, **{n: v for n, v in sel.counts.items() if n not in ("kept",)}},
             "max_prompts": self.max_prompts,
+            "categories_kept": _category_counts(sel.prompts),
             "gold": {"transform": self.gold, "formula": cand.GOLD[self.gold],
                      "eps": self.eps if self.gold != "identity" else None,
                      "score_range": [float(scores.min()), float(scores.max())],

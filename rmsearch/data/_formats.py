@@ -39,6 +39,14 @@ FIELDS = {
 }
 """rmsearch's field names; `--fields` maps input columns onto them."""
 
+ALIASES = {
+    "prompt": ("instruction",),
+    "response": ("output", "completion"),
+    "score": ("preference", "reward"),
+}
+"""Column names taken for a field that --fields does not map and the input lacks (AlpacaEval's instruction,
+output and preference): the first one some row has. The columns used are recorded in dataset.json."""
+
 PYARROW_HINT = "pip install pyarrow (or the extra 'text': pip install -e '.[text]' in the rmsearch source folder)"
 
 MISSING = object()
@@ -294,6 +302,21 @@ KINDS = {
     "wide": ("prompt", "responses", "scores"),
 }
 """What the rows hold, by the fields they carry: preference pairs, or candidates (a row each, or a row a prompt)."""
+
+
+def resolve_aliases(rows: Rows, fields: dict[str, str], spec: str | None) -> dict[str, str]:
+    """`fields` with each field that --fields (`spec`) leaves unmapped and no row has by its own name taken from
+    the first of its `ALIASES` that some row has."""
+    given = {item.partition("=")[0].strip() for item in spec.split(",")} if spec else set()
+    dicts = [r for _, r in rows.rows if isinstance(r, dict)]
+    out = dict(fields)
+    for name, aliases in ALIASES.items():
+        if name in given or any(get(r, fields[name]) is not MISSING for r in dicts):
+            continue
+        found = next((a for a in aliases if any(a in r for r in dicts)), None)
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def detect_kind(rows: Rows, fields: dict[str, str]) -> str:

@@ -74,9 +74,10 @@ def describe(data: GoldData | PairData, label_error: float | None = None) -> dic
     else:
         out["pairs"] = {"count": int(data.chosen.shape[0]), "dim": data.dim, "dtype": str(data.chosen.dtype)}
         per = np.bincount(data.groups)
-        out["prompts"] = {"count": int(len(per)), "known": data.prompts is not None,
-                          "pairs_per_prompt": {"min": int(per.min(initial=0)), "median": float(np.median(per)) if
-                                               len(per) else 0.0, "max": int(per.max(initial=0))}}
+        per = per if len(per) else np.zeros(1, np.int64)
+        out["prompts"] = {"count": int(np.count_nonzero(per)), "known": data.prompts is not None,
+                          "pairs_per_prompt": {"min": int(per.min()), "median": float(np.median(per)),
+                                               "max": int(per.max())}}
         out["categories"] = _category_counts(data.category, data.categories)
         out["lengths"] = data.lengths is not None
     if label_error is not None:
