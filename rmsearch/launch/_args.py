@@ -27,7 +27,7 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synth", help="'synth' (built-in gold world, e.g. synth:seed=1,dim=64), a folder "
                    "of seed-format files (embd_*_{train,test}.npy + reward_*), or a pair-dataset folder "
                    "(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the splits, the annotators and the built-in world "
+    p.add_argument("--seed", type=seed_type, default=0, help="seeds the splits, the annotators and the built-in world "
                    "(default: %(default)s)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quality", type=float, default=None, help="annotation quality q of the Bradley-Terry "
@@ -42,6 +42,18 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int, default=None, metavar="K",
                    help="pair data: select by K-fold cross-validation (0: a held-out 10%% validation split); "
                         "default: 5 folds when a validation split would hold fewer than 1,000 pairs, else 0")
+
+
+def seed_type(text: str) -> int:
+    """argparse type of a --seed: a non-negative integer (numpy's generators take no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer; seeds are 0, 1, 2, ... (e.g. "
+                                         f"--seed 0)")
+    return value
 
 
 def annotator_from_args(args):

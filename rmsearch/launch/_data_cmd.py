@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rmsearch.launch._args import HelpFormatter
+from rmsearch.launch._args import HelpFormatter, seed_type
 
 
 def add_data_parsers(sub) -> None:
@@ -16,7 +16,7 @@ def add_data_parsers(sub) -> None:
                                     "loadable with --data FOLDER.")
     p.add_argument("--out", required=True, metavar="FOLDER", help="folder to write the four .npy files into (created "
                    "if missing; files of the same name are replaced); required")
-    p.add_argument("--seed", type=int, default=0, help="the world is drawn from this seed, bit for bit")
+    p.add_argument("--seed", type=seed_type, default=0, help="the world is drawn from this seed, bit for bit")
     p.add_argument("--dim", type=int, default=32, help="embedding dimension D (at least 6)")
     p.add_argument("--train-prompts", type=int, default=1000, help="training prompts, 10 responses each")
     p.add_argument("--test-prompts", type=int, default=400, help="test prompts (validation prompts are carved out of "
@@ -46,9 +46,10 @@ def cmd_data_synth(args) -> int:
 
 
 def cmd_data_inspect(args) -> int:
-    from rmsearch.data import TaskConfig, describe, describe_text, load_data, make_task
+    from rmsearch.data import TaskConfig, check_not_degenerate, describe, describe_text, load_data, make_task
 
     data = load_data(args.path)
+    check_not_degenerate(data)
     error = make_task(data, TaskConfig()).label_error if data.kind == "gold" else None
     info = describe(data, label_error=error)
     if args.json:

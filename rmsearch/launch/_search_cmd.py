@@ -100,7 +100,24 @@ def cmd_launch(args) -> int:
     )
     search = Search(options).run()
     _print_best(search)
-    return 0
+    return _no_trial_completed(search)
+
+
+def _no_trial_completed(search) -> int:
+    """Exit 1, saying why, where this launch asked trials and none of them completed."""
+    import sys
+
+    s = search.state
+    if not search.options.trials or s.told or s.pruned:
+        return 0
+    failed = sum(s.failures.values())
+    print(f"rmsearch: error: none of the {search.options.trials} trials of this launch completed ({failed} failed); "
+          f"why, by distinct reason:", file=sys.stderr)
+    for reason, count in sorted(s.failures.items(), key=lambda kv: -kv[1]):
+        print(f"  {count} × {reason}", file=sys.stderr)
+    print(f"  (every trial's reason: rmsearch trials --study {search.options.study} --runs {search.options.runs})",
+          file=sys.stderr)
+    return 1
 
 
 def _print_best(search) -> None:
@@ -201,6 +218,9 @@ def cmd_score(args) -> int:
     if out.exists() and not args.force:
         raise RMSearchError(f"--out {out}: exists; scoring would overwrite it. Pass --force to replace it, or choose "
                             f"another --out.")
+    if not out.parent.is_dir():
+        raise RMSearchError(f"--out {out}: its folder {out.parent} does not exist; create it first (mkdir -p "
+                            f"{out.parent}) or choose another --out.")
     ensemble = load_ensemble(args.ensemble)
     X = check_float_array(args.embeddings, open_npy(Path(args.embeddings)), (2,), what="(rows, dim)")
     scores = np.concatenate([ensemble.score(np.asarray(X[s : s + 65536], np.float32)) for s in range(0, len(X), 65536)])

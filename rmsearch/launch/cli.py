@@ -34,11 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(training_env())  # before torch or scikit-learn load (see rmsearch.process_env)
     parser = build_parser()
     args = parser.parse_args(argv)
+    from rmsearch.interrupt import Terminated, raise_on_sigterm
+
+    raise_on_sigterm()
     try:
         return args.func(args)
     except RMSearchError as exc:
         print(f"rmsearch: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("rmsearch: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("rmsearch: interrupted", file=sys.stderr)
         return 130

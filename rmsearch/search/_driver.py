@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.data import TaskConfig, load_data, make_task
+from rmsearch.data import TaskConfig, check_not_degenerate, load_data, make_task
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.errors import ConfigError
 from rmsearch.files import check_writable
 from rmsearch.search._baselines import BASELINES
 from rmsearch.search._final import final_evaluation
+from rmsearch.search._identity import check_identity, check_study_name, identity
 from rmsearch.search._jobs import TaskRecipe
 from rmsearch.search._members import (
     Combination,
@@ -35,6 +36,7 @@ from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._options import LaunchOptions, SearchState
 from rmsearch.search._progress import TrialProgress
 from rmsearch.search._ray import MemberJobs, check_reachable, init_ray, nbytes
+from rmsearch.interrupt import Terminated, raise_on_sigterm
 from rmsearch.search._storage import (
     HOST,
     Heartbeats,
@@ -106,6 +108,7 @@ class Search:
         self._check_options()
         self.space = load_space(o.space)
         data = load_data(o.data, seed=o.seed)
+        check_not_degenerate(data)
         objective = get_objective(o.objective, data.kind)
         task_config = TaskConfig(annotator=o.annotator, seed=o.seed, folds=o.folds)
         task = make_task(data, task_config)
@@ -114,13 +117,18 @@ class Search:
         study = self._open_study(url, study_dir, objective)
         self.handle = StudyHandle(o.study, url, study_dir, study, data, task_config, task, objective)
         self.tb_dir = study_dir / "tb"
-        self._check_same_task()
+        self.identity = identity(o, self.space, data, task_config, objective)
+        check_identity(o.study, study.user_attrs, self.identity)  # before anything is written to the study
         self.requeued = recover_stale_trials(study, self._beating, self._stale, o.grace)
         self._record()
         return self
 
     def _check_options(self) -> None:
         o = self.options
+        check_study_name(o.study, o.runs)
+        if isinstance(o.seed, bool) or not isinstance(o.seed, int) or o.seed < 0:
+            raise ConfigError(f"--seed {o.seed}: must be a non-negative integer (it seeds the splits, the annotator "
+                              f"and the built-in world); e.g. --seed 0.")
         if o.trials < 0:
             raise ConfigError(f"--trials {o.trials} must be >= 0.")
         if o.top < 1:
@@ -181,24 +189,9 @@ class Search:
                                      "fingerprint": self.data.fingerprint, "dim": self.data.dim})
         study.set_user_attr("task", {"key": self.task_key, "config": asdict(self.task_config),
                                      "label_error_rate": self.task.label_error, "record": self.task.record})
+        study.set_user_attr("identity", self.identity)
         study.set_user_attr("objective", self.objective.name)
         study.set_user_attr("space", o.space)
-
-    def _check_same_task(self) -> None:
-        """A study holds trials of one task: relaunching it on other data, or with another annotator, split or
-        seed, would rank trials of different tasks together."""
-        data = self.study.user_attrs.get("data")
-        if data and data.get("fingerprint") != self.data.fingerprint:
-            raise ConfigError(
-                f"study {self.options.study!r} was run on data {data.get('spec')!r} (fingerprint "
-                f"{data.get('fingerprint')}), not on --data {self.options.data!r} (fingerprint {self.data.fingerprint}); "
-                f"use another --study name for other data, or the study's own --data.")
-        task = self.study.user_attrs.get("task")
-        if data and task and task.get("key") != self.task_key:
-            raise ConfigError(
-                f"study {self.options.study!r} was run with task {task.get('config')}, not "
-                f"{asdict(self.task_config)}; relaunch it with the same --seed, --quality/--flip-rate, --pairing, "
-                f"--pairs-per-prompt and --folds, or use another --study name.")
 
     def _check_stale(self) -> None:
         """RDB storages, before asking (at most once per heartbeat interval): fail the trials of drivers that
@@ -224,6 +217,7 @@ class Search:
             log_experiment(self.tb_dir, self.space, trial_metric_tags(self.task.val, self.options.prune))
         with timed("ray start"):
             ray, self.slots, self.threads = init_ray(self.options.address, self.options.workers)
+            raise_on_sigterm()  # again: ray.init replaced the handler with one that exits at once
             self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state)
         rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
         with TrialProgress(self.options.trials, self.options.progress) as progress, self._heartbeats():
@@ -278,10 +272,11 @@ class Search:
                             pass  # another driver found its heartbeat stale, failed it and queued it again
                         pending.remove(p)
                         progress.trial_done()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
             for p in pending:
                 try:
-                    self._fail(p, "the driver was interrupted (Ctrl-C) while the trial ran; its configuration is "
+                    self._fail(p, f"the driver was interrupted ({how}) while the trial ran; its configuration is "
                                   "queued again for the next launch", requeue=True)
                 except UpdateFinishedTrialError:
                     pass  # told just before the interrupt (Ctrl-C during its logging), or failed by another driver
@@ -374,6 +369,8 @@ class Search:
 
 
         p.trial.set_user_attr("fail_reason", reason)
+        if not requeue:
+            self.state.failures[reason] = self.state.failures.get(reason, 0) + 1
         self.study.tell(p.trial, state=optuna.trial.TrialState.FAIL)
         if requeue:
             self.study.enqueue_trial(p.trial.params, user_attrs={"requeued_from": p.trial.number}, skip_if_exists=False)

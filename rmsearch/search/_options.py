@@ -73,6 +73,9 @@ class SearchState:
     phases: dict[str, float] = field(default_factory=dict)
     """Driver wall time per phase: setup, ray start, optuna, evaluation, tensorboard, cache, waiting on jobs, final."""
     told: list[int] = field(default_factory=list)
+    """Trials this launch told COMPLETE."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """Why this launch's trials failed: reason -> how many (interruptions, which queue the trial again, aside)."""
 
     @contextmanager
     def timed(self, phase: str):

@@ -16,6 +16,7 @@ from pathlib import Path
 from rmsearch.data import Annotator, Data, Task, TaskConfig, load_data, make_task
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.errors import RMSearchError
+from rmsearch.search._identity import check_study_name
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._storage import open_storage, storage_of
 from rmsearch.search._store import MemberStore, member_key
@@ -67,15 +68,19 @@ class StudyHandle:
         """Study `name` of run folder `runs` (or of `storage`), with its task rebuilt from its record."""
         import optuna
 
+        check_study_name(name)
         study_dir = Path(runs) / name
         url = open_storage(storage, study_dir)
         if storage is None and not (study_dir / "study.db").exists():
-            raise RMSearchError(f"no study at {study_dir}; check --runs and --study (or pass --storage).")
+            raise RMSearchError(f"no study at {study_dir}; {_existing(runs)}check --runs and --study (or pass "
+                                f"--storage).")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
             study = optuna.load_study(study_name=name, storage=storage_of(url))
         except KeyError:
-            raise RMSearchError(f"storage {url} has no study named {name!r}.") from None
+            names = optuna.get_all_study_names(storage_of(url))
+            raise RMSearchError(f"storage {url} has no study named {name!r}; it holds "
+                                f"{', '.join(map(repr, names)) or 'none'}.") from None
         attrs = study.user_attrs
         if "data" not in attrs or "task" not in attrs:
             raise RMSearchError(f"study {name!r} in {url} records no data or task (it never started a trial); "
@@ -89,3 +94,12 @@ class StudyHandle:
         data = load_data(attrs["data"]["spec"], seed=task_config.seed)
         return cls(name=name, storage=url, study_dir=study_dir, study=study, data=data, task_config=task_config,
                    task=make_task(data, task_config), objective=get_objective(attrs.get("objective"), data.kind))
+
+
+def _existing(runs: str | Path) -> str:
+    """'the studies in RUNS are a, b; ' (or that it holds none), for messages about a study not found."""
+    root = Path(runs)
+    names = sorted(p.name for p in root.iterdir() if (p / "study.db").is_file()) if root.is_dir() else []
+    if not names:
+        return f"--runs {runs} holds no study; "
+    return f"the studies in --runs {runs} are {', '.join(names)}; "

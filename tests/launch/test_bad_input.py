@@ -68,6 +68,11 @@ CASES = [
     ("integer-array", "inspect", ("embd_train", lambda a: (a * 10).astype(np.int64)), "not floating point"),
     ("truncated-npy", "inspect", ("embd_train", lambda a: np.lib.format.magic(1, 0) + b"\x10\x00{'descr'"), "not a readable .npy"),
     ("missing-split-file", "inspect-missing", "reward_test", "missing reward_"),
+    ("constant-train-gold", "inspect", ("reward_train", lambda a: np.full_like(a, 0.5)),
+     "a constant gold reward prefers no response over another"),
+    ("constant-test-gold", "inspect", ("reward_test", lambda a: np.zeros_like(a)), "gold rewards is 0;"),
+    ("identical-embeddings", "inspect", ("embd_train", lambda a: np.broadcast_to(a[:1, :1], a.shape).copy()),
+     "embeddings are the same vector"),
 ]
 
 

@@ -1,0 +1,23 @@
+"""SIGTERM handled like Ctrl-C: a driver told to stop (by `kill`, a scheduler, a container runtime) fails the
+trials it has in flight with the reason and queues their configurations again, as it does on Ctrl-C, instead of
+leaving them RUNNING until a relaunch's grace period passes."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread. Ray's `ray.init` installs its own SIGTERM handler
+    (which exits at once), so a launch calls this again once Ray is up."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
