@@ -12,8 +12,18 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread when the process receives SIGTERM."""
 
 
+_received = []
+
+
 def _raise_terminated(signum, frame):
+    _received.append(signum)
     raise Terminated()
+
+
+def terminated(exc: BaseException) -> bool:
+    """Whether the interrupt `exc` came from SIGTERM: Ray's waits turn any exception a signal handler raises into
+    a plain KeyboardInterrupt, so the handler also notes the signal."""
+    return isinstance(exc, Terminated) or bool(_received)
 
 
 def raise_on_sigterm() -> None:

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(training_env())  # before torch or scikit-learn load (see rmsearch.process_env)
     parser = build_parser()
     args = parser.parse_args(argv)
-    from rmsearch.interrupt import Terminated, raise_on_sigterm
+    from rmsearch.interrupt import raise_on_sigterm, terminated
 
     raise_on_sigterm()
     try:
@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except RMSearchError as exc:
         print(f"rmsearch: error: {exc}", file=sys.stderr)
         return 2
-    except Terminated:
-        print("rmsearch: terminated (SIGTERM)", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if terminated(exc):
+            print("rmsearch: terminated (SIGTERM)", file=sys.stderr)
+            return 143
         print("rmsearch: interrupted", file=sys.stderr)
         return 130
     except Exception:  # an unexpected failure: show where, exit 1

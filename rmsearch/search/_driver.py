@@ -36,7 +36,7 @@ from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._options import LaunchOptions, SearchState
 from rmsearch.search._progress import TrialProgress
 from rmsearch.search._ray import MemberJobs, check_reachable, init_ray, nbytes
-from rmsearch.interrupt import Terminated, raise_on_sigterm
+from rmsearch.interrupt import raise_on_sigterm, terminated
 from rmsearch.search._storage import (
     HOST,
     Heartbeats,
@@ -273,7 +273,7 @@ class Search:
                         pending.remove(p)
                         progress.trial_done()
         except KeyboardInterrupt as exc:
-            how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            how = "SIGTERM" if terminated(exc) else "Ctrl-C"
             for p in pending:
                 try:
                     self._fail(p, f"the driver was interrupted ({how}) while the trial ran; its configuration is "

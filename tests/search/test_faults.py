@@ -141,9 +141,20 @@ def test_two_drivers_share_one_journal_study(tmp_path):
     assert len(owners) == 2  # both drivers did work, each trial told once by the driver that asked it
 
 
-def _training_workers() -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines()[1:] if "ray::train_members" in line]
+def _training_workers(root: int) -> list[int]:
+    """The Ray workers training members that descend from process `root` (the launch this test started, and the
+    local Ray it started): never another process of the machine that has the same name."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines() if line.strip()]
+    children: dict[int, list[int]] = {}
+    for pid, ppid, *_ in rows:
+        children.setdefault(int(ppid), []).append(int(pid))
+    mine, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        mine.add(pid)
+        todo += [c for c in children.get(pid, []) if c not in mine]
+    return [int(pid) for pid, _, *args in rows if int(pid) in mine and args and "ray::train_members" in args[0]]
 
 
 @pytest.mark.slow
@@ -154,7 +165,7 @@ def test_killed_ray_worker_job_is_retried_and_search_completes(tmp_path):
     killed = None
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and killed is None:
-        pids = _training_workers()
+        pids = _training_workers(proc.pid)
         if pids:
             time.sleep(0.5)  # let it get into training
             try:

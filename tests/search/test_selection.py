@@ -192,7 +192,10 @@ def test_launch_refuses_before_any_work(tmp_path, args, match):
 
 
 @pytest.mark.slow
-def test_ctrl_c_fails_the_trials_in_flight_and_queues_them_again(tmp_path):
+@pytest.mark.parametrize("sig, code, how", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_fails_the_trials_in_flight_and_queues_them_again(tmp_path, sig, code, how):
+    """Ctrl-C, and SIGTERM (a `kill`, a scheduler stopping the job) alike."""
     space = tmp_path / "slow.yaml"
     space.write_text("head: mlp\nmembers: 2\naggregation: mean\nmlp.hidden: [256, 256]\nmlp.epochs: 2000\n"
                      "mlp.patience: 0\nmlp.lr: {log: [1.0e-4, 1.0e-3]}\n")
@@ -212,12 +215,12 @@ def test_ctrl_c_fails_the_trials_in_flight_and_queues_them_again(tmp_path):
                 pass  # the driver is still creating the schema
     assert running, "no trial started"
     time.sleep(2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     study = optuna.load_study(study_name="c", storage=f"sqlite:///{db}")
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     queued = [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
-    assert failed and all("interrupted" in t.user_attrs["fail_reason"] for t in failed)
+    assert failed and all(f"interrupted ({how})" in t.user_attrs["fail_reason"] for t in failed)
     assert sorted(t.user_attrs["requeued_from"] for t in queued) == sorted(t.number for t in failed)
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
