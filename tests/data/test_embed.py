@@ -181,6 +181,28 @@ def test_failed_run_leaves_the_old_dataset(tmp_path):
                                                      "prompts.npy", "rejected.npy"]
 
 
+def test_failed_run_on_a_new_folder_leaves_no_folder(tmp_path, monkeypatch):
+    from rmsearch.data import _embed_dataset
+
+    monkeypatch.setattr(_embed_dataset, "FLUSH_EVERY", 2)  # the first batch reaches OUT/.cache before the failure
+    rows = [{"chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(6)]
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="encoder died"):
+        embed_file(write_jsonl(tmp_path / "a.jsonl", rows), out, encoder=FakeEncoder(fail_after=1), batch_size=4,
+                   progress=False)
+    assert not out.exists()
+
+
+def test_truncated_texts_are_counted(tmp_path):
+    rows = [{"chosen": "x" * 50, "rejected": "short"}, {"chosen": "y" * 60, "rejected": "tiny"}]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    res = embed_file(src, tmp_path / "ds", encoder=FakeEncoder(cut=20), progress=False)
+    assert res.meta["texts"] | {"truncated_of": None} == {"embedded": 4, "unique": 4, "encoded": 4, "from_cache": 0,
+                                                          "truncated": 2, "truncated_of": None}
+    again = embed_file(src, tmp_path / "ds", encoder=FakeEncoder(cut=20), progress=False)
+    assert again.meta["texts"]["from_cache"] == 4 and again.meta["texts"]["truncated"] == 0
+
+
 def test_missing_extra_is_a_data_error_with_install_hint(monkeypatch):
     import sys
 
