@@ -243,13 +243,13 @@ def candidate_texts(prompts: list[Prompt], what: str) -> list[str]:
     return [extract_difference(c.response, c.response, p.text, what)[0] for p in prompts for c in p.candidates]
 
 
-def category_codes(prompts: list[Prompt]) -> tuple[np.ndarray | None, list[str]]:
-    """(P,) codes into the sorted category names (-1 for none), or None when no prompt has a category."""
-    names = sorted({p.category for p in prompts if p.category is not None})
-    if not names:
+def category_codes(names: list[str | None]) -> tuple[np.ndarray | None, list[str]]:
+    """Codes into the sorted category names (-1 for none), or (None, []) when no entry has a category."""
+    sorted_names = sorted({n for n in names if n is not None})
+    if not sorted_names:
         return None, []
-    index = {n: i for i, n in enumerate(names)}
-    return np.array([index.get(p.category, -1) for p in prompts], np.int64), names
+    index = {n: i for i, n in enumerate(sorted_names)}
+    return np.array([-1 if n is None else index[n] for n in names], np.int64), sorted_names
 
 
 def build_splits(prompts: list[Prompt], K: int, vectors: np.ndarray, transform: str, eps: float,
@@ -260,7 +260,7 @@ def build_splits(prompts: list[Prompt], K: int, vectors: np.ndarray, transform: 
     X = np.asarray(vectors, np.float32).reshape(P, K, -1)
     gold = gold_of(np.array([[c.score for c in p.candidates] for p in prompts]), transform, eps)
     lengths = np.array([[len(final_answer(c.response)) for c in p.candidates] for p in prompts], np.int64)
-    category, names = category_codes(prompts)
+    category, names = category_codes([p.category for p in prompts])
     train, test = split_prompts(P, test_fraction, seed)
     sets, side = [], {}
     for split, idx in (("train", train), ("test", test)):

@@ -91,7 +91,6 @@ def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-
 class PairJob:
     """Pairs: read and checked at construction; `write` drops pairs that embed identically and writes."""
 
@@ -115,12 +114,13 @@ class PairJob:
             raise DataError("every pair embeds identically; nothing to write.")
         chosen, rejected, lines = chosen[keep], rejected[keep], np.asarray(p.lines, np.int64)[keep]
         prompts, prompt_facts = _prompt_ids([p.prompts[i] for i in keep])
-        category, names = _codes([p.categories[i] for i in keep])
+        category, names = cand.category_codes([p.categories[i] for i in keep])
         lengths = np.asarray(p.lengths, np.int64).reshape(-1, 2)[keep]
         meta.update({
             "counts": {"lines": p.read, "pairs": int(len(keep)), "skipped": int(sum(p.skipped.values()))},
             "skipped": dict(p.skipped), "skipped_first_line": dict(p.examples),
-            "prompts": {**prompt_facts, "from": dict(p.prompt_sources)},
+            "prompts": {**prompt_facts, "from": {k: sum(p.prompt_from[i] == k for i in keep)
+                                                 for k in ("field", "dialogue", "none")}},
             "categories": names,
             "category_pairs": {n: int((category == i).sum()) for i, n in enumerate(names)},
             "lengths": "lengths.npy: characters of the chosen and rejected final answers",
@@ -128,8 +128,7 @@ class PairJob:
         })
 
         def write(folder: Path) -> None:
-            write_pair_folder(folder, chosen, rejected, meta, prompts=prompts, category=category if names else None,
-                              lengths=lengths)
+            write_pair_folder(folder, chosen, rejected, meta, prompts=prompts, category=category, lengths=lengths)
             atomic_save(folder / "lines.npy", lines)
 
         _write_atomically(out, write)
@@ -155,13 +154,6 @@ def _prompt_ids(keys: list[str | None]) -> tuple[np.ndarray, dict]:
     return ids, {"count": int(n), "pairs_per_prompt": {
         "min": int(per.min()), "median": float(np.median(per)), "max": int(per.max()),
         "histogram": {str(int(s)): int(c) for s, c in zip(sizes, counts)}}}
-
-
-def _codes(names: list[str | None]) -> tuple[np.ndarray, list[str]]:
-    """Codes into the sorted names (-1 for None)."""
-    sorted_names = sorted({n for n in names if n is not None})
-    index = {n: i for i, n in enumerate(sorted_names)}
-    return np.array([index.get(n, -1) if n is not None else -1 for n in names], np.int64), sorted_names
 
 
 def _category_counts(prompts: list) -> dict[str, int]:

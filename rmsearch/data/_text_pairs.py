@@ -165,8 +165,8 @@ class Pairs:
     skipped: dict[str, int] = field(default_factory=lambda: {k: 0 for k in SKIP_REASONS})
     examples: dict[str, int] = field(default_factory=dict)
     """First line number of each skip reason (for the summary)."""
-    prompt_sources: dict[str, int] = field(default_factory=lambda: {"field": 0, "dialogue": 0, "none": 0})
-    """How many kept pairs got their prompt from a prompt field, a dialogue prefix, or neither."""
+    prompt_from: list[str] = field(default_factory=list)
+    """Where each kept pair's prompt came from: "field", "dialogue" (its prefix) or "none"."""
 
     def skip(self, reason: str, line: int) -> None:
         self.skipped[reason] += 1
@@ -223,7 +223,7 @@ def _add(out: Pairs, number: int, row: dict, texts: tuple[str, str, str | None],
     if key is None:
         source = "none"
     out.prompts.append(key)
-    out.prompt_sources[source] += 1
+    out.prompt_from.append(source)
     out.categories.append(category_name(get(row, fields["category"])))
     ca, ra = extract_difference(chosen, rejected, prompt, "answer")
     out.lengths.append((len(ca), len(ra)))
