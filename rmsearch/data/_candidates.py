@@ -225,6 +225,14 @@ def select(cands: CandidateRows, k: int | None = None, rule: str = "subsample", 
     return Selection(kept, k, k_from, rule, counts)
 
 
+def sample_prompts(prompts: list[Prompt], n: int | None, seed: int) -> list[Prompt]:
+    """A seeded random `n` of the prompts, in input order (all of them when n is None or not smaller)."""
+    if n is None or n >= len(prompts):
+        return prompts
+    idx = np.sort(np.random.default_rng([seed, 3]).choice(len(prompts), size=n, replace=False))
+    return [prompts[i] for i in idx]
+
+
 def split_prompts(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of n prompts into (train, test) indices, each sorted."""
     if not 0 < test_fraction < 1:

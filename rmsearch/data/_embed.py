@@ -78,7 +78,7 @@ def print_gold_summary(console, result: EmbedResult) -> None:
     console.print(f"  K = {r['k']} ({r['k_from']}); --ragged {r['rule']}: {r['exactly_k']:,} prompts had K, "
                   f"{r['subsampled']:,} with more were subsampled, {r['dropped_fewer']:,} with fewer and "
                   f"{r['dropped_more']:,} with more dropped (seed {r['seed']})"
-                  + (f"; --max-prompts kept the first {c['prompts_written']:,} of {c['prompts_kept']:,}"
+                  + (f"; --max-prompts kept a random {c['prompts_written']:,} of {c['prompts_kept']:,}"
                      if c["prompts_written"] < c["prompts_kept"] else ""))
     eps = f", eps {g['eps']:g}" if g["eps"] is not None else ""
     console.print(f"  gold: {g['transform']} ({g['formula']}{eps}); scores [{g['score_range'][0]:g}, "
@@ -142,10 +142,11 @@ def _candidate_args(p) -> None:
     p.add_argument("--test-fraction", type=float, default=0.5, help="share of prompts in the folder's test split "
                    "(default: %(default)s); rmsearch carves validation prompts out of the test split, so 0.5 gives "
                    "50%% train, 25%% validation and 25%% test prompts")
-    p.add_argument("--seed", type=int, default=0, help="seeds the subsample of --ragged subsample and the "
-                   "train/test split of prompts (default: %(default)s)")
-    p.add_argument("--max-prompts", type=int, help="write only the first N prompts (in input order) of those the "
-                   "ragged rule keeps; K and the counts still come from the whole input (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the subsample of --ragged subsample, the sample of "
+                   "--max-prompts and the train/test split of prompts (default: %(default)s)")
+    p.add_argument("--max-prompts", type=int, help="write only a random N (seeded by --seed, kept in input order) of "
+                   "the prompts the ragged rule keeps, e.g. for a quick trial run; K and the counts still come from "
+                   "the whole input (default: all)")
     p.add_argument("--keep-duplicates", action="store_true", help="keep candidate rows identical in every field to "
                    "an earlier row (default: off, such rows are dropped and counted)")
 

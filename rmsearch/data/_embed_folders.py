@@ -179,7 +179,7 @@ class GoldJob:
         self.cands = cand.read_candidates(rows, fields_map, layout, keep_duplicates)
         cand.check_gold(self.cands, gold, eps, rows)
         self.selection = cand.select(self.cands, k, ragged, seed)
-        self.prompts = self.selection.prompts[:max_prompts] if max_prompts else self.selection.prompts
+        self.prompts = cand.sample_prompts(self.selection.prompts, max_prompts, seed)
         cand.split_prompts(len(self.prompts), test_fraction, seed)  # refused here, before any embedding
         self.texts = cand.candidate_texts(self.prompts, what)
         self.gold, self.eps, self.test_fraction, self.seed = gold, eps, test_fraction, seed

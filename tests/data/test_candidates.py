@@ -130,6 +130,17 @@ def test_k_option_strict_rule_and_ties(tmp_path):
         select(cands, k=9, rule="drop")
 
 
+def test_max_prompts_takes_a_seeded_sample_in_input_order(tmp_path):
+    from rmsearch.data._candidates import sample_prompts
+
+    prompts = select(candidates(long_rows([3] * 30), tmp_path)).prompts
+    a, b = sample_prompts(prompts, 10, seed=0), sample_prompts(prompts, 10, seed=1)
+    order = [int(p.text.split()[1]) for p in a]
+    assert len(a) == 10 and order == sorted(order) and order != list(range(10))
+    assert [p.text for p in a] == [p.text for p in sample_prompts(prompts, 10, seed=0)] != [p.text for p in b]
+    assert sample_prompts(prompts, None, seed=0) == prompts == sample_prompts(prompts, 30, seed=0)
+
+
 def test_duplicate_rows_are_dropped_and_counted(tmp_path):
     rows = long_rows([3, 3])
     rows = rows + rows[:2]  # two rows listed again
@@ -263,7 +274,9 @@ def test_alpaca_file_builds_a_gold_folder(tmp_path):
     assert m["gold"]["eps"] == 1e-6 and m["gold"]["score_range"][0] >= 1.0 and m["gold"]["score_range"][1] <= 2.0
     data = load_data(out)
     assert data.train.embeddings.shape == (10, 34, 8) and data.test.gold.shape == (10, 34)
-    assert set(data.categories) <= set(ALPACA_CATEGORIES) and (data.train.lengths > 0).mean() > 0.99
+    assert data.categories == tuple(ALPACA_CATEGORIES)  # a random 20 of the kept prompts: all five categories here
+    assert sum(m["category_prompts"].values()) == 20 and len(m["category_prompts"]) == 5
+    assert (data.train.lengths > 0).mean() > 0.99
     assert np.abs(data.train.gold).max() <= 13.82
 
 
