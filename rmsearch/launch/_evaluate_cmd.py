@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+from rmsearch.console import plain_console
 from rmsearch.errors import RMSearchError
 from rmsearch.evaluate import SPLIT_HELP, SPLITS
 from rmsearch.files import write_json
@@ -195,7 +195,7 @@ def _score_exports(args, paths: list[str], baselines: list[str], out: str | None
     data = load_data(args.data, seed=args.seed)
     blob = evaluate_exports(paths, data, args.data, task_config_from_args(args), args.split,
                             {name: BASELINES[name]() for name in baselines}, status=console.status)
-    print_result(blob, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
+    print_result(blob, plain_console(highlight=False))
     if json_path is not None:
         write_json(Path(json_path), blob)
         print(f"json:   {json_path}")
@@ -220,11 +220,9 @@ def print_result(blob: dict, console) -> None:
 
 
 def print_table(rows: dict[str, dict], title: str = "test split") -> None:
-    from rich.console import Console
-
     from rmsearch.evaluate import metrics_rows
 
-    Console().print(rich_table(*metrics_rows(rows), title=title))
+    plain_console().print(rich_table(*metrics_rows(rows), title=title))
 
 
 def rich_table(header: list[str], body: list[list[str]], title: str | None = None):

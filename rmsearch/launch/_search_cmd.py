@@ -50,6 +50,9 @@ def _add_launch_parser(sub) -> None:
     p.add_argument("--stress", action="store_true", help="also retrain the best configuration at label-flip rates "
                    "5/15/25/40%% (costs about four times its training)")
     p.add_argument("--no-final", action="store_true", help="skip the final evaluation and export")
+    p.add_argument("--progress-every", type=float, default=30.0, metavar="S", help="where output is not a terminal "
+                   "(a log file, a pipe): seconds between the plain progress lines printed instead of progress bars "
+                   "(default: %(default)s)")
     p.set_defaults(func=cmd_launch)
 
 
@@ -96,7 +99,7 @@ def cmd_launch(args) -> int:
         storage=args.storage, heartbeat=args.heartbeat, grace=args.grace, address=args.address, workers=args.workers,
         objective=args.objective, seed=args.seed, multi_objective=args.multi_objective, top=args.top,
         annotator=annotator_from_args(args), folds=args.folds, baselines=baselines, select=not args.no_select,
-        stress=args.stress, final=not args.no_final, prune=args.prune,
+        stress=args.stress, final=not args.no_final, prune=args.prune, progress_interval=args.progress_every,
     )
     search = Search(options).run()
     _print_best(search)
@@ -121,12 +124,12 @@ def _no_trial_completed(search) -> int:
 
 
 def _print_best(search) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from rmsearch.console import plain_console
     from rmsearch.evaluate import fmt_value
 
-    console = Console()
+    console = plain_console()
     s = search.state
     done = search.completed()
     final = search.state.phases.get("final evaluation", 0.0)

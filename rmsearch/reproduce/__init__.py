@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rmsearch.reproduce._findings import Finding, findings, verdict_table
+from rmsearch.reproduce._findings import MIN_SEEDS, Finding, findings, verdict_table
 from rmsearch.reproduce._report import write_study
 from rmsearch.reproduce._study import QUICK_DATA, StudyConfig, run_study
 
@@ -44,8 +44,7 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_reproduce(args) -> int:
-    from rich.console import Console
-
+    from rmsearch.console import plain_console
     from rmsearch.reproduce._report import _check_target
 
     out = Path(args.out)
@@ -54,13 +53,20 @@ def cmd_reproduce(args) -> int:
     result = run_study(config, address=args.address, workers=args.workers,
                        progress=not getattr(args, "no_progress", False))
     write_study(out, result)
-    console = Console()
-    for f in findings(result["rows"], result["per_seed"]):
+    console = plain_console()
+    if config.quick:
+        console.print(f"quick mode: a tiny world ({config.data}), {config.seeds} seed(s), {config.members} members; "
+                      f"the numbers mean little", highlight=False)
+    found = findings(result["rows"], result["per_seed"], MIN_SEEDS)
+    for f in found:
         count = f" ({f.count})" if f.count else ""
         console.print(f"({f.key}) {f.claim}: [bold]{f.verdict}[/bold]{count}", highlight=False)
         for g in f.per_head:
             count = f" ({g.count})" if g.count else ""
             console.print(f"    {g.scope}: {g.verdict}{count}", highlight=False)
+    if any(f.verdict == "not enough seeds" for f in found):
+        console.print(f"not enough seeds: a verdict needs at least {MIN_SEEDS} seeds (this run has {config.seeds}); "
+                      f"rerun with --seeds {MIN_SEEDS} or more", highlight=False)
     console.print(f"{len(result['rows'])} rows, {result['wall_seconds']:.0f} s; report: {out / 'report.md'}",
                   highlight=False)
     return 0

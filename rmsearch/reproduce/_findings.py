@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+MIN_SEEDS = 3
+"""Fewer seeds than this give no verdict in what `rmsearch reproduce` prints and reports: "not enough seeds"
+(one or two worlds and a handful of prompts decide a mean by chance)."""
 CONSERVATIVE = ("min", "uwo")
 ENSEMBLES = ("mean", "min", "uwo")
 
@@ -47,6 +50,8 @@ class Finding:
     """Their standard deviation over seeds (empty with one seed)."""
     per_head: tuple = ()
     """The same finding decided for each head type on its own."""
+    min_seeds: int = 0
+    """Below this many seeds the verdict is "not enough seeds"."""
 
     @property
     def verdict(self) -> str:
@@ -55,6 +60,8 @@ class Finding:
         evenly), 'not tested' where the table cannot test it."""
         if self.reproduced is None:
             return "not tested"
+        if self.seeds < self.min_seeds:
+            return "not enough seeds"
         if self.holds is None or self.seeds < 2:
             return "reproduced" if self.reproduced else "not reproduced"
         if self.reproduced and 2 * self.holds > self.seeds:
@@ -177,7 +184,7 @@ UNTESTABLE = {
 }
 
 
-def _decide(key: str, table: dict, seed_tables: list[dict], heads=None) -> Finding:
+def _decide(key: str, table: dict, seed_tables: list[dict], heads=None, min_seeds: int = 0) -> Finding:
     claim, stats_of, text_of, _ = CHECKS[key]
     table = _restrict(table, heads)
     scope = "mlp_clf vs mlp" if key == "c" else "all heads" if heads is None else ", ".join(heads)
@@ -193,23 +200,25 @@ def _decide(key: str, table: dict, seed_tables: list[dict], heads=None) -> Findi
     if spread:
         evidence += f" Mean over {len(seed_tables)} seeds ± std; on its own the criterion holds in {holds} of them."
     return Finding(key, claim, ok, evidence, holds=holds, seeds=max(1, len(seed_tables)), scope=scope,
-                   stats=stats, spread=spread)
+                   stats=stats, spread=spread, min_seeds=min_seeds)
 
 
-def findings(rows: list[dict], per_seed: list[dict] | None = None) -> list[Finding]:
+def findings(rows: list[dict], per_seed: list[dict] | None = None, min_seeds: int = 0) -> list[Finding]:
     """The three findings, decided from `rows` (see the module docstring). With `per_seed` (the same rows with a
     "seed" key, one per seed), each also gets the spread of its statistic over seeds and the number of seeds in
-    which its criterion holds; (a) and (b) get a sub-finding per head type (`Finding.per_head`)."""
+    which its criterion holds; (a) and (b) get a sub-finding per head type (`Finding.per_head`). With fewer than
+    `min_seeds` seeds, each verdict is "not enough seeds"."""
     table = _index(rows)
     seeds = sorted({r["seed"] for r in per_seed or []})
     seed_tables = [_index([r for r in per_seed if r["seed"] == s]) for s in seeds] if len(seeds) > 1 else []
     heads = sorted({k[0] for k in table}, key=lambda h: [r["head"] for r in rows].index(h))
     out = []
     for key, (_, _, _, per_head) in CHECKS.items():
-        f = _decide(key, table, seed_tables)
+        f = _decide(key, table, seed_tables, min_seeds=min_seeds)
         if per_head and f.reproduced is not None and len(heads) > 1:
-            subs = tuple(_decide(key, table, seed_tables, (h,)) for h in heads)
-            f = Finding(f.key, f.claim, f.reproduced, f.evidence, f.holds, f.seeds, f.scope, f.stats, f.spread, subs)
+            subs = tuple(_decide(key, table, seed_tables, (h,), min_seeds) for h in heads)
+            f = Finding(f.key, f.claim, f.reproduced, f.evidence, f.holds, f.seeds, f.scope, f.stats, f.spread, subs,
+                        min_seeds)
         out.append(f)
     return out
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from rmsearch.errors import RMSearchError
 from rmsearch.files import atomic_dir, write_json
-from rmsearch.reproduce._findings import findings, verdict_table
+from rmsearch.reproduce._findings import MIN_SEEDS, findings, verdict_table
 from rmsearch.reproduce._study import AGG_LABELS, METRICS, ROW_AGGREGATIONS
 
 MARKER = "results.json"
@@ -115,7 +115,7 @@ def write_study(out: Path, result: dict) -> Path:
     _check_target(out)
     cfg, rows, curves = result["config"], result["rows"], result["curves"]
     heads, rates = list(cfg["heads"]), list(cfg["noise_levels"])
-    found = findings(rows, result.get("per_seed"))
+    found = findings(rows, result.get("per_seed"), MIN_SEEDS)
     with atomic_dir(out) as tmp:
         figures = {rate: figure_name(rate) for rate in rates}
         for rate, name in figures.items():

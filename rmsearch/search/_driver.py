@@ -133,6 +133,8 @@ class Search:
             raise ConfigError(f"--trials {o.trials} must be >= 0.")
         if o.top < 1:
             raise ConfigError(f"--top {o.top} must be at least 1 (the number of best trials in the final report).")
+        if not o.progress_interval > 0:
+            raise ConfigError(f"--progress-every {o.progress_interval} must be a number of seconds > 0 (e.g. 30).")
         if o.workers is not None and o.workers < 1:
             raise ConfigError(f"--workers {o.workers} must be at least 1.")
         if o.heartbeat < 1 or o.grace <= o.heartbeat:
@@ -220,7 +222,8 @@ class Search:
             raise_on_sigterm()  # again: ray.init replaced the handler with one that exits at once
             self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state)
         rss_start = _rss_mb()  # after Ray and the data are up: what grows from here grows with trials
-        with TrialProgress(self.options.trials, self.options.progress) as progress, self._heartbeats():
+        o = self.options
+        with TrialProgress(o.trials, o.progress, o.progress_interval) as progress, self._heartbeats():
             self.jobs.progress = progress
             self._loop(progress)
         self.search_seconds = time.perf_counter() - t0

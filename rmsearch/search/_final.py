@@ -230,8 +230,12 @@ def _stress(search, config: EnsembleConfig) -> dict:
 def final_evaluation(search) -> dict:
     o = search.options
     stages = 3 + len(o.baselines) + (o.stress and search.task.has_gold)
-    with StepProgress(stages, o.progress) as steps:
-        out = _final(search, steps)
+    with StepProgress(stages, o.progress, o.progress_interval) as steps:
+        search.jobs.progress = steps  # the member jobs of the stages that train (the baselines) show there
+        try:
+            out = _final(search, steps)
+        finally:
+            search.jobs.progress = None
         steps.step("done")
     return out
 

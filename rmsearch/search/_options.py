@@ -52,6 +52,8 @@ class LaunchOptions:
     final: bool = True
     """Run the final robustness evaluation and export the best ensemble at the end."""
     progress: bool = True
+    progress_interval: float = 30.0
+    """Where output is not a terminal: seconds between the plain progress lines that stand in for the bars."""
 
 
 @dataclass

@@ -144,3 +144,15 @@ def test_export_of_a_missing_study_lists_the_studies(study, tmp_path):
     r = rmsearch("export", "--study", "nosuch", "--runs", root / "runs", "--out", tmp_path / "e")
     assert r.returncode == 2 and f"the studies in --runs {root / 'runs'} are s;" in r.stderr, r.stderr
     assert not (tmp_path / "e").exists()
+
+
+def test_evaluate_to_a_pipe_prints_whole_values(tiny_export):
+    """Output to a pipe (here: captured) is not laid out for an 80-column terminal: no value cut to '0.2…', no
+    table row wrapped, no escape codes."""
+    r = rmsearch("evaluate", "--ensemble", tiny_export, "--data", "synth:train_prompts=100,test_prompts=8,"
+                 "test_responses=20,dim=6", "--split", "all")
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout and "\x1b[" not in r.stdout
+    rows = [line for line in r.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) >= 10 and len({len(row) for row in rows}) == 1  # one line per metric, all as wide
+    assert max(len(line) for line in r.stdout.splitlines()) > 80

@@ -47,21 +47,27 @@ def test_parser_wires_cmd_reproduce(tmp_path):
         "seed-ensembles", True, 2, 1, "127.0.0.1:6379", None)
 
 
-def test_quick_end_to_end(tmp_path, ray_module):
+def test_quick_end_to_end(tmp_path, ray_module, capsys):
     out = tmp_path / "study"
     assert cmd_reproduce(_args(out, quick=True, seeds=2)) == 0
+    shown = capsys.readouterr().out
+    assert "quick mode: a tiny world" in shown and "the numbers mean little" in shown
+    assert re.search(r"^\(a\) .+: not enough seeds \(holds in [012] of 2 seeds\)$", shown, re.M), shown
+    assert "not enough seeds: a verdict needs at least 3 seeds (this run has 2)" in shown
+    assert not re.search(r": (reproduced|not reproduced|mixed)\b", shown), shown
     md = (out / "report.md").read_text()
     assert "| head | label flips | label error | aggregation | BoN gold @ N=M |" in md
     assert "## Findings of the literature" in md
     lines = [l for l in md.splitlines() if re.match(r"- \([abc]\) ", l)]
     assert len(lines) == 3
     for line in lines:
-        assert re.search(r"\*\*(reproduced|not reproduced|mixed)\*\* \(holds in [012] of 2 seeds\)", line), line
+        # 2 seeds: below the 3 a verdict needs, so none is given
+        assert re.search(r"\*\*not enough seeds\*\* \(holds in [012] of 2 seeds\)", line), line
         assert re.search(r"\d\.\d{3} ± \d\.\d{3}", line), line  # the numbers behind the verdict, with their spread
     # (a) and (b) are decided for each head type too: one row per head in the verdict table
     for key in ("a", "b"):
         for head in ("all heads", "mlp", "mlp_clf", "gbdt", "linear"):
-            assert re.search(rf"\| \({key}\) \| {head} \| .+ \| [012] of 2 \| (reproduced|not reproduced|mixed) \|",
+            assert re.search(rf"\| \({key}\) \| {head} \| .+ \| [012] of 2 \| not enough seeds \|",
                              md), (key, head)
     for head in ("mlp", "mlp_clf", "gbdt", "linear"):
         assert f"| {head} | 40% |" in md

@@ -1,5 +1,6 @@
-"""What `rmsearch launch` shows while it waits: the final evaluation as its own progress bar with its own time,
-and a summary whose time is the launch's wall time."""
+"""What `rmsearch launch` shows while it waits, redirected to a file as a batch job's log would be: plain progress
+lines at a fixed interval (trials, member jobs, the final evaluation's stages and the baselines' member jobs),
+whole values in its tables, and a summary whose time is the launch's wall time."""
 
 import re
 import subprocess
@@ -9,18 +10,30 @@ import time
 from tests.search.conftest import SMALL, TINY_SPACE
 
 
-def test_the_final_evaluation_shows_its_own_progress_bar_and_counts_in_the_launch_time(tmp_path):
+def test_a_launch_to_a_file_prints_progress_lines_and_whole_values(tmp_path):
     space = tmp_path / "tiny.yaml"
-    space.write_text(TINY_SPACE)
+    space.write_text(TINY_SPACE.replace("mlp.epochs: 3", "mlp.epochs: 60"))  # trials that take seconds
     start = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space),
-                        "--trials", "3", "--study", "p", "--runs", str(tmp_path / "runs"), "--baselines", "linear"],
-                       capture_output=True, text=True, timeout=600)
+    with open(tmp_path / "log.txt", "w") as log:
+        r = subprocess.run([sys.executable, "-m", "rmsearch", "launch", "--data", SMALL, "--space", str(space),
+                            "--trials", "4", "--study", "p", "--runs", str(tmp_path / "runs"), "--baselines", "linear",
+                            "--progress-every", "1", "--workers", "1"],
+                           stdout=log, stderr=subprocess.PIPE, text=True, timeout=600)
     wall = time.perf_counter() - start
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out
-    # 3 stages + 1 baseline, each named while it runs; the bar ends at "done" with every stage counted
-    assert re.search(r"final evaluation: done\s.*\b4/4\b", out), out
+    out = (tmp_path / "log.txt").read_text()
+    assert r.returncode == 0, out + r.stderr
+    lines = [line for line in out.splitlines() if line.startswith("progress: ")]
+    elapsed = [int(re.search(r"; (\d+) s elapsed$", line).group(1)) for line in lines if line.startswith("progress: trials")]
+    assert len(elapsed) >= 3 and elapsed[0] <= 3, lines
+    assert max(b - a for a, b in zip(elapsed, elapsed[1:])) <= 3, elapsed  # one a second (+ a loaded machine)
+    assert re.match(r"progress: trials 4/4 done, member jobs (\d+)/\1 done;", [x for x in lines if x.startswith("progress: trials")][-1])
+    # 3 stages + 1 baseline, each named as it starts, the baseline's member jobs counted; the last one "done"
+    assert "progress: final evaluation stage 2/4: baseline linear (1×linear mean)" in out, lines
+    assert re.search(r"final evaluation stage 4/4: done; \d+ s elapsed", out), lines
+    assert "\x1b[" not in out and "…" not in out  # no escape codes, no value cut short
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert rows and all(len(row) == len(rows[0]) or "│" in row[1:] for row in rows)
+    assert any(re.search(r"│\s+cross-trial selection", row) or re.search(r"│\s+trial \d+:", row) for row in rows)
     assert "--stress" not in out and "label-noise stress" not in out  # stress retraining is opt-in
     m = re.search(r"([\d.]+) s in all \(([\d.]+) s search, ([\d.]+) s final\s+evaluation\)", out)
     assert m, out
