@@ -1,6 +1,9 @@
 """Pair data keeps its prompts: splits, folds and early-stopping holdouts never split a prompt's pairs, and bootstrap
 intervals resample prompts (a prompt's pairs are not independent evidence)."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -107,3 +110,28 @@ def test_bootstrap_resamples_prompts_not_pairs():
     # treating the 1,000 copies as independent pairs gives a narrower, wrong interval
     flat = paired_bootstrap(unit_values(scores5, split5, "pair_correct"), unit_values(other5, split5, "pair_correct"))
     assert flat["high"] - flat["low"] < 0.6 * (d1["high"] - d1["low"])
+
+
+SHARED = Path(os.environ.get("RMSEARCH_SHARED_DATA", Path(__file__).parents[2] / "../shared/data")).resolve()
+HH = SHARED / "hh-harmless-pairs.jsonl.gz"
+
+
+@pytest.mark.skipif(not HH.is_file(), reason=f"{HH} not found: set RMSEARCH_SHARED_DATA to the shared data folder")
+@pytest.mark.parametrize("folds", [0, 5])
+def test_hh_pairs_splits_and_folds_never_share_a_prompt(folds):
+    """The shared hh-rlhf pairs, their prompts taken from the dialogues' shared prefix as `data embed` does (text
+    only: random embeddings stand in for the encoder's, which do not decide the splits)."""
+    from rmsearch.data._text_pairs import read_pairs
+
+    texts = read_pairs(HH)
+    ids = {p: i for i, p in enumerate(dict.fromkeys(texts.prompts))}
+    prompts = np.array([ids[p] for p in texts.prompts])
+    assert len(prompts) == 1796 and len(ids) < len(prompts)  # a prompt answered twice: a real group
+    data = pair_data(prompts)
+    task = make_task(data, TaskConfig(folds=folds))
+    test = split_prompts(task.test, data)
+    fitted = prompts_of(task.train, data) | prompts_of(task.stop, data)
+    assert not test & fitted and not test & split_prompts(task.val, data)
+    for fold in task.folds:
+        held = set(prompts[task.val.rows[task.val.pairs.a[fold.held_out]] % len(prompts)].tolist())
+        assert not held & (prompts_of(fold.train, data) | prompts_of(fold.stop, data))
