@@ -26,6 +26,7 @@ from rmsearch.search._baselines import BASELINES
 from rmsearch.search._jobs import TaskRecipe, train_members
 from rmsearch.search._members import Combination, LengthRule, absolute_spec, evaluate_members
 from rmsearch.search._progress import StepProgress
+from rmsearch.search._tensorboard import log_final
 from rmsearch.search._select import library, select_across_trials
 
 UNIT_LABELS = {"bon_final": "BoN gold @ N=M", "bon_auc": "BoN gold, mean over log N (AUC)",
@@ -236,6 +237,7 @@ def final_evaluation(search) -> dict:
             out = _final(search, steps)
         finally:
             search.jobs.progress = None
+        log_final(search.tb_dir, out["results"])  # test-split numbers in TensorBoard, under tags naming the split
         steps.step("done")
     return out
 

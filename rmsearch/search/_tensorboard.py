@@ -10,6 +10,11 @@ Layout (DESIGN.md "TensorBoard"), with `tb_root = RUN_DIR/<study>/tb`:
   trial's HParams session (start: its parameter values; end: its status) in this same run, and a text
   `trial/status`.
 - `tb_root/study/`: scalars `study/value` and `study/best_value` at step = trial number.
+- After the final evaluation (`log_final`), each ensemble it reports, on the split each tag names:
+  `test/ensemble/<metric>` (step 0) and `test/bon/gold`, `test/bon/proxy` (step = N) in a top trial's own run;
+  the cross-trial selection and the baselines in runs of their own, `final-selection` and `final-baseline-<name>`,
+  with `val/ensemble/<metric>` and `val/bon/*` beside the `test/*` tags. (A trial's `ensemble/*` and `bon/*`,
+  written as it completes, are on the validation split, the only one a search sees.)
 
 Every call opens its own writer, writes, flushes and closes, so calls are independent and safe to repeat across
 driver restarts (a relaunch appends new event files; TensorBoard merges them). The experiment summary is the
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rmsearch.spaces import Space
 
-__all__ = ["log_experiment", "log_study", "log_trial", "trial_dir", "trial_metric_tags"]
+__all__ = ["log_experiment", "log_final", "log_study", "log_trial", "trial_dir", "trial_metric_tags"]
 
 STATUS_TAG = "trial/status"
 CURVE_TAG = "bon/curve"
@@ -317,3 +322,43 @@ def log_study(tb_root: Path, number: int, value: float | None, best: float | Non
         writer.flush()
     finally:
         writer.close()
+
+
+def _final_run(tb_root: Path, label: str) -> tuple[Path, tuple[str, ...]]:
+    """Where `log_final` writes the ensemble `label` of the final evaluation, and on which splits: a trial's own
+    run (its validation numbers are there already), or a run of its own."""
+    if label.startswith("trial "):
+        return trial_dir(tb_root, int(label.split(":")[0].removeprefix("trial "))), ("test",)
+    if label.startswith("baseline "):
+        return Path(tb_root) / f"final-baseline-{label.split(':')[0].removeprefix('baseline ')}", ("val", "test")
+    return Path(tb_root) / "final-selection", ("val", "test")
+
+
+def log_final(tb_root: Path, results: dict[str, dict]) -> list[Path]:
+    """Write the final evaluation's `results` (label -> {"val"/"test": {"metrics", "curve"}}) under tags that name
+    their split (see the module docstring); returns the runs written."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    runs = []
+    for label, ev in results.items():
+        run, splits = _final_run(tb_root, label)
+        run.mkdir(parents=True, exist_ok=True)
+        writer = SummaryWriter(log_dir=str(run))
+        try:
+            for split in splits:
+                for name, value in ev[split]["metrics"].items():
+                    f = _finite(value)
+                    if f is not None:
+                        writer.add_scalar(f"{split}/ensemble/{name}", f, global_step=0)
+                curve = ev[split].get("curve") or {}
+                for key in ("gold", "proxy"):
+                    for n, v in zip(curve.get("n") or [], curve.get(key) or []):
+                        f = _finite(v)
+                        if f is not None:
+                            writer.add_scalar(f"{split}/bon/{key}", f, global_step=int(n))
+            writer.add_text("final/what", label, global_step=0)
+            writer.flush()
+        finally:
+            writer.close()
+        runs.append(run)
+    return runs

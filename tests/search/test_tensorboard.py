@@ -401,3 +401,32 @@ def test_live_tensorboard_server_lists_runs_and_tags(tmp_path, small_task):
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_the_final_evaluation_writes_test_split_numbers_under_tags_naming_the_split(tmp_path, ray_session,
+                                                                                      tiny_space):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from rmsearch.search import LaunchOptions, Search
+    from tests.search.conftest import SMALL
+
+    search = Search(LaunchOptions(data=SMALL, space=str(tiny_space), trials=2, study="f", runs=tmp_path / "runs",
+                                  progress=False, baselines=("linear",), top=1)).run()
+    tb = tmp_path / "runs" / "f" / "tb"
+    best = next(k for k in search.final["results"] if k.startswith("trial "))
+    number = int(best.split(":")[0].removeprefix("trial "))
+
+    def scalars(run):
+        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        acc.Reload()
+        return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+
+    trial = scalars(tb / f"trial-{number}")
+    test = search.final["results"][best]["test"]
+    assert trial["test/ensemble/gold_final"][0].value == pytest.approx(test["metrics"]["gold_final"], rel=1e-6)
+    assert [e.step for e in trial["test/bon/gold"]] == [int(n) for n in test["curve"]["n"]]
+    assert "ensemble/objective" in trial and not any(t.startswith("val/ensemble") for t in trial)
+    baseline = scalars(tb / "final-baseline-linear")
+    assert {"val/ensemble/objective", "test/ensemble/objective", "val/bon/gold", "test/bon/gold"} <= set(baseline)
+    if any(k.startswith("cross-trial selection") for k in search.final["results"]):
+        assert "test/ensemble/objective" in scalars(tb / "final-selection")
