@@ -10,6 +10,7 @@ from rmsearch.errors import RMSearchError
 from rmsearch.launch._data_cmd import add_data_parsers
 from rmsearch.launch._evaluate_cmd import DEFAULT_POINT, add_evaluate_parsers
 from rmsearch.launch._search_cmd import add_search_parsers
+from rmsearch.launch._trials_cmd import add_trials_parser
 
 __all__ = ["DEFAULT_POINT", "build_parser", "main"]
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parsers(sub)
     add_evaluate_parsers(sub)
     add_search_parsers(sub)
+    add_trials_parser(sub)
     add_reproduce_parser(sub)
     return parser
 

@@ -9,10 +9,10 @@ from rmsearch.search._final import choose_export, export_combination, export_tri
 from rmsearch.search._jobs import train_members
 from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
 from rmsearch.search._ray import init_ray
-from rmsearch.search._study import StudyHandle
+from rmsearch.search._study import StudyHandle, load_study
 
 __all__ = [
     "BASELINES", "DEFAULT_GOLD", "DEFAULT_PAIRS", "OBJECTIVES", "LaunchOptions", "Search", "StudyHandle",
-    "choose_export", "export_combination", "export_trial", "init_ray", "top_trials",
+    "choose_export", "export_combination", "export_trial", "init_ray", "load_study", "top_trials",
     "train_members",
 ]

@@ -66,21 +66,8 @@ class StudyHandle:
     @classmethod
     def open(cls, name: str, runs: str | Path, storage: str | None = None) -> "StudyHandle":
         """Study `name` of run folder `runs` (or of `storage`), with its task rebuilt from its record."""
-        import optuna
-
-        check_study_name(name)
         study_dir = Path(runs) / name
-        url = open_storage(storage, study_dir)
-        if storage is None and not (study_dir / "study.db").exists():
-            raise RMSearchError(f"no study at {study_dir}; {_existing(runs)}check --runs and --study (or pass "
-                                f"--storage).")
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
-            study = optuna.load_study(study_name=name, storage=storage_of(url))
-        except KeyError:
-            names = optuna.get_all_study_names(storage_of(url))
-            raise RMSearchError(f"storage {url} has no study named {name!r}; it holds "
-                                f"{', '.join(map(repr, names)) or 'none'}.") from None
+        url, study = load_study(name, runs, storage)
         attrs = study.user_attrs
         if "data" not in attrs or "task" not in attrs:
             raise RMSearchError(f"study {name!r} in {url} records no data or task (it never started a trial); "
@@ -103,3 +90,23 @@ def _existing(runs: str | Path) -> str:
     if not names:
         return f"--runs {runs} holds no study; "
     return f"the studies in --runs {runs} are {', '.join(names)}; "
+
+
+def load_study(name: str, runs: str | Path, storage: str | None = None):
+    """(storage URL, optuna.Study) of study `name` in run folder `runs` (or in `storage`), loaded without writing
+    to it; a clear error naming the studies there where it does not exist."""
+    import optuna
+
+    check_study_name(name)
+    study_dir = Path(runs) / name
+    url = open_storage(storage, study_dir)
+    if storage is None and not (study_dir / "study.db").exists():
+        raise RMSearchError(f"no study at {study_dir}; {_existing(runs)}check --runs and --study (or pass "
+                            f"--storage).")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return url, optuna.load_study(study_name=name, storage=storage_of(url))
+    except KeyError:
+        names = optuna.get_all_study_names(storage_of(url))
+        raise RMSearchError(f"storage {url} has no study named {name!r}; it holds "
+                            f"{', '.join(map(repr, names)) or 'none'}.") from None

@@ -9,7 +9,7 @@ import pytest
 from rmsearch.launch.cli import build_parser
 
 VERBS = [("data", "synth"), ("data", "inspect"), ("evaluate",), ("compare",), ("export",), ("score",),
-         ("spaces", "show")]
+         ("spaces", "show"), ("trials",)]
 
 
 def subparser(path):

@@ -156,3 +156,31 @@ def test_evaluate_to_a_pipe_prints_whole_values(tiny_export):
     rows = [line for line in r.stdout.splitlines() if line.startswith("│")]
     assert len(rows) >= 10 and len({len(row) for row in rows}) == 1  # one line per metric, all as wide
     assert max(len(line) for line in r.stdout.splitlines()) > 80
+
+
+def test_trials_lists_states_values_configurations_and_reasons(tmp_path):
+    space = tmp_path / "half.yaml"  # lr 1e30 diverges: trials of it fail, the others complete
+    space.write_text("head: mlp\nmembers: 1\naggregation: mean\nmlp.hidden: [4]\nmlp.epochs: 2\n"
+                     "mlp.lr: {categorical: [0.001, 1.0e+30]}\n")
+    runs = tmp_path / "runs"
+    r = rmsearch("launch", "--data", SMALL, "--space", space, "--trials", 4, "--study", "t", "--runs", runs,
+                 "--no-final", "--workers", 1)
+    assert r.returncode in (0, 1), r.stderr
+    s = optuna.load_study(study_name="t", storage=f"sqlite:///{runs / 't' / 'study.db'}")
+    r = rmsearch("trials", "--study", "t", "--runs", runs, "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    rows = json.loads(r.stdout)
+    assert [(x["number"], x["state"]) for x in rows] == [(t.number, t.state.name) for t in s.trials]
+    for x, t in zip(rows, s.trials):
+        assert x["params"] == t.params and x["values"] == t.values and x["config"]["head"] == "mlp"
+        assert x["reason"] == t.user_attrs.get("fail_reason")
+    assert any(x["state"] == "FAIL" and x["reason"] for x in rows)
+    r = rmsearch("trials", "--study", "t", "--runs", runs, "--state", "FAIL")
+    assert r.returncode == 0, r.stderr
+    failed = [x for x in rows if x["state"] == "FAIL"]
+    assert f"{len(failed)} failed" in r.stdout and failed[0]["reason"] in r.stdout  # whole, not cut short
+    assert "mlp.lr=1e+30" in r.stdout and "COMPLETE" not in r.stdout
+    r = rmsearch("trials", "--study", "nosuch", "--runs", runs)
+    assert r.returncode == 2 and "the studies in --runs" in r.stderr and " t;" in r.stderr, r.stderr
