@@ -316,12 +316,14 @@ class Search:
         return ray.put(self.task)
 
     def _finish(self, p: _Pending) -> None:
-
         records = [self.store.get(k) for k in p.keys]
         if not all(np.isfinite(r.val_scores).all() and np.isfinite(r.stats).all() for r in records):
             return self._fail(p, "member scores are not finite (NaN/inf): a member diverged; lower its learning rate")
         with self.state.timed("evaluation"):
-            ev = evaluate_members(self.task, Combination.of(p.config, records), objective=self.objective)["val"]
+            try:  # what evaluating a trial raises fails that trial, with the reason, as a member job's error does
+                ev = evaluate_members(self.task, Combination.of(p.config, records), objective=self.objective)["val"]
+            except (ArithmeticError, ValueError) as exc:
+                return self._fail(p, f"evaluating the trial failed: {type(exc).__name__}: {exc}")
         m = ev["metrics"]
         value = float(m["objective"])
         cost = int(sum(r.parameters for r in records))
