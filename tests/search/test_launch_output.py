@@ -41,3 +41,11 @@ def test_a_launch_to_a_file_prints_progress_lines_and_whole_values(tmp_path):
     assert final > 0 and abs(total - (search + final)) < 0.5 + 0.05 * total  # the summary's time is both stages
     assert total < wall  # and no more than the process took
     assert (tmp_path / "runs" / "p" / "best" / "manifest.json").exists()
+
+
+def test_progress_lines_come_at_least_once_a_minute_by_default():
+    from rmsearch.launch.cli import build_parser
+    from rmsearch.search import LaunchOptions
+
+    assert 0 < build_parser().parse_args(["launch"]).progress_every <= 60
+    assert 0 < LaunchOptions().progress_interval <= 60
