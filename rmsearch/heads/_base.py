@@ -119,12 +119,24 @@ class HeadConfig:
     """Base of every head type's typed config. Subclasses add their fields, each with a docstring."""
 
     kind: ClassVar[str] = ""
+    switches: ClassVar[tuple[str, ...]] = ()
+    """Fields whose value decides whether other fields apply (`inapplicable`); a space suggests them first."""
 
     def validate(self) -> "HeadConfig":
         return self
 
+    @classmethod
+    def inapplicable(cls, name: str, values: dict) -> str | None:
+        """Why field `name` does nothing given the other `values` (plain field -> value; missing ones at their
+        defaults), or None where it applies. Such a field leaves the space, the head-cache key and the manifest,
+        and setting it is refused where a user sets it. Every field applies unless a head type says otherwise."""
+        return None
+
     def to_dict(self) -> dict:
-        return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
+        """Plain values of the fields that apply (`inapplicable`), with 'kind': what keys the head cache."""
+        values = asdict(self)
+        return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()
+                                      if self.inapplicable(k, values) is None}}
 
     @classmethod
     def typed(cls, name: str, value, style: str | None = None):
@@ -202,6 +214,16 @@ class HeadKind:
     config: type[HeadConfig]
     head: str
     forward: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
+    size: Callable[[dict[str, np.ndarray]], int] | None = None
+    """One member's size in learnable numbers, from its arrays (`parameters`); None counts every entry of
+    every floating-point array, which suits a head whose arrays are all learned."""
+
+    def parameters(self, arrays: dict[str, np.ndarray]) -> int:
+        """One member's learnable numbers: weights and biases of a network, split thresholds and leaf values of
+        trees; never input-normalisation statistics, feature indices or tree structure. Comparable across kinds."""
+        if self.size is not None:
+            return int(self.size(arrays))
+        return int(sum(np.asarray(a).size for a in arrays.values() if np.asarray(a).dtype.kind == "f"))
 
     @property
     def name(self) -> str:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import HeadConfig, HeadKind, head_kind, register_head
-from rmsearch.heads._forward import mlp_forward
-from rmsearch.heads._trees import tree_forward
+from rmsearch.heads._forward import mlp_forward, mlp_parameters
+from rmsearch.heads._trees import tree_forward, tree_parameters
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,21 @@ class LinearConfig(TorchHeadConfig):
     C: float = 1.0
     """lbfgs: inverse L2 strength, as scikit-learn's C (½‖w‖² + C·Σ log-loss over both orientations of each pair)."""
 
+    switches = ("solver",)
+    MINIBATCH = ("lr", "lr_schedule", "weight_decay", "dropout", "epochs", "batch_size", "orderings", "patience",
+                 "stop_rule", "holdout", "eval_steps", "label_smoothing", "precision")
+    """What only solver 'adam' (minibatch training) uses; `C` is what only 'lbfgs' uses."""
+
+    @classmethod
+    def inapplicable(cls, name: str, values: dict) -> str | None:
+        solver = values.get("solver", "adam")
+        if solver == "lbfgs" and name in cls.MINIBATCH:
+            return ("solver 'lbfgs' fits the logistic regression exactly, without minibatches, epochs, early "
+                    "stopping or weight decay (C is its regularization)")
+        if solver != "lbfgs" and name == "C":
+            return "C is the regularization of solver 'lbfgs'; solver 'adam' uses weight_decay"
+        return None
+
     def validate(self):
         if self.hidden:
             raise ConfigError(f"head 'linear' has no hidden layers (got hidden={list(self.hidden)}); use head 'mlp'.")
@@ -177,7 +192,7 @@ def head_config(kind: str, **values) -> HeadConfig:
 
 
 # the head types: one registration each (config, head class imported when first asked for, torch-free forward)
-register_head(HeadKind(LinearConfig, "rmsearch.heads.linear:LinearHead", mlp_forward))
-register_head(HeadKind(MLPConfig, "rmsearch.heads.mlp:MLPHead", mlp_forward))
-register_head(HeadKind(MLPClassifierConfig, "rmsearch.heads.mlp_clf:MLPClassifierHead", mlp_forward))
-register_head(HeadKind(GBDTConfig, "rmsearch.heads.gbdt:GBDTHead", tree_forward))
+register_head(HeadKind(LinearConfig, "rmsearch.heads.linear:LinearHead", mlp_forward, mlp_parameters))
+register_head(HeadKind(MLPConfig, "rmsearch.heads.mlp:MLPHead", mlp_forward, mlp_parameters))
+register_head(HeadKind(MLPClassifierConfig, "rmsearch.heads.mlp_clf:MLPClassifierHead", mlp_forward, mlp_parameters))
+register_head(HeadKind(GBDTConfig, "rmsearch.heads.gbdt:GBDTHead", tree_forward, tree_parameters))

@@ -29,6 +29,11 @@ def mlp_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     return x[:, 0].astype(np.float32)
 
 
+def mlp_parameters(arrays: dict[str, np.ndarray]) -> int:
+    """Learnable numbers of one torch member: its weights and biases (not the input statistics or subspace)."""
+    return int(sum(a.size for k, a in arrays.items() if k[:1] in "wb" and k[1:].isdigit()))
+
+
 def forward(kind: str, arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     """Rewards (n,) of one member of head type `kind` for rows X (n, D); an unknown `kind` is a ConfigError."""
     return head_kind(kind).forward(arrays, X)

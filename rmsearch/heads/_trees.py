@@ -49,6 +49,12 @@ def tree_forward(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def tree_parameters(arrays: dict[str, np.ndarray]) -> int:
+    """Learnable numbers of one boosted-trees member: a threshold per split node, a value per leaf and the
+    baseline (the child indices, leaf flags and split features are structure, not counted)."""
+    return int(len(arrays["node_threshold"])) + 1
+
+
 def _depth(arrays: dict[str, np.ndarray]) -> int:
     """Levels of the deepest tree: the steps from the roots until every path has reached a leaf."""
     leaf, left, right = arrays["node_is_leaf"].astype(bool), arrays["node_left"], arrays["node_right"]

@@ -47,7 +47,10 @@ class MemberRecord:
 
     @property
     def parameters(self) -> int:
-        return int(sum(a.size for a in self.arrays.values()))
+        """Learnable numbers (`HeadKind.parameters`: weights and biases, or split thresholds and leaf values)."""
+        from rmsearch.heads import head_kind
+
+        return head_kind(self.kind).parameters(self.arrays)
 
 
 def records_from_group(group) -> list[MemberRecord]:

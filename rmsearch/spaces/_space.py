@@ -95,6 +95,16 @@ class Param:
         return set(self.choices) if self.dist == "categorical" else {self.value}
 
 
+def _inapplicable(key: str, point: dict) -> str | None:
+    """Why head parameter `key` ('linear.lr') does nothing at `point` (its head's other fields as set there, or at
+    their defaults), or None (`HeadConfig.inapplicable`)."""
+    group, _, name = key.partition(".")
+    if group not in HEAD_CONFIGS or not name:
+        return None
+    values = {k.partition(".")[2]: v for k, v in point.items() if k.partition(".")[0] == group}
+    return HEAD_CONFIGS[group].inapplicable(name, values)
+
+
 def _encode(choice):
     """Optuna's categorical choices must be None/bool/int/float/str: lists travel as '64x32'."""
     return "x".join(str(v) for v in choice) if isinstance(choice, list) else choice
@@ -149,6 +159,8 @@ class Space:
             p = self.params.get(key)
             if p is None:
                 raise ConfigError(f"{where}: {key!r} is not a parameter of this space; starts set its parameters only.")
+            if (why := _inapplicable(key, context)) is not None:
+                raise ConfigError(f"{where}: {key} does nothing here: {why}. Remove it from the start.")
             if not self._active(p, context):
                 raise ConfigError(f"{where}: {key!r} applies only when {p.condition[0]} is {p.condition[1]!r}.")
             inside = {None: lambda v: v == p.value,
@@ -270,6 +282,10 @@ class Space:
                     f"{src} line {p.line}: {p.name!r} applies only when {cond[0]} is {cond[1]!r}, which this space "
                     f"never chooses ({cond[0]}: {sorted(map(str, reachable[cond[0]]))}); remove it or add {cond[1]!r}."
                 )
+            fixed = {k: q.value for k, q in self.params.items() if q.dist is None and k != p.name}
+            switched = cond[0] == "head" and all(f"{group}.{s}" in fixed for s in HEAD_CONFIGS[group].switches)
+            if switched and (why := _inapplicable(p.name, fixed)) is not None:
+                raise ConfigError(f"{src} line {p.line}: {p.name} does nothing in this space: {why}. Remove it.")
             kind = _field_kind(group, name)
             if p.dist in ("int", "float", "log") and kind not in (int, float):
                 raise ConfigError(f"{src} line {p.line}: {p.name} takes {kind.__name__} values; give a fixed value or "
@@ -332,11 +348,15 @@ class Space:
     # ---- use ---------------------------------------------------------------------------------------------------
     def _active(self, p: Param, point: dict) -> bool:
         cond = p.condition
-        return cond is None or point.get(cond[0], DEFAULTS[cond[0]]) == cond[1]
+        if cond is not None and point.get(cond[0], DEFAULTS[cond[0]]) != cond[1]:
+            return False
+        return _inapplicable(p.name, point) is None
 
     def _ordered(self) -> list[Param]:
-        first = [self.params[k] for k in ("head", "aggregation") if k in self.params]
-        return first + [p for k, p in self.params.items() if k not in ("head", "aggregation")]
+        """head and aggregation first, then the fields that switch others on or off (e.g. linear.solver)."""
+        switches = {f"{g}.{s}" for g, c in HEAD_CONFIGS.items() for s in c.switches}
+        first = [k for k in ("head", "aggregation", *sorted(switches)) if k in self.params]
+        return [self.params[k] for k in first] + [p for k, p in self.params.items() if k not in first]
 
     def suggest(self, trial) -> dict:
         """A point: each active parameter suggested under its own name (Optuna's parameter name = point key)."""
