@@ -72,8 +72,12 @@ def task_config_from_args(args):
 def task_from_args(args):
     from rmsearch.data import load_data, make_task
 
+    from rmsearch.search import check_annotator_applies
+
     data = load_data(args.data, seed=args.seed)
-    return data, make_task(data, task_config_from_args(args))
+    config = task_config_from_args(args)
+    check_annotator_applies(config.annotator, data.kind)
+    return data, make_task(data, config)
 
 
 def check_json_target(path: str | None, force: bool, option: str = "--json") -> None:

@@ -74,7 +74,36 @@ def load_point(path: str | None, overrides: list[str]) -> dict:
             check_value(key, point[key], style)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
-    return point
+    return _active_point(point, given)
+
+
+def _active_point(point: dict, given: dict) -> dict:
+    """`point` without the keys that would do nothing (another head's or aggregation's parameters, a field its
+    head's other settings switch off): refused where the user gave one, dropped where it is a default's."""
+    from rmsearch.ensembles import PARAM_NAMES
+    from rmsearch.errors import ConfigError
+    from rmsearch.heads import HEAD_CONFIGS
+
+    head, aggregation = point.get("head", "mlp"), point.get("aggregation", "mean")
+    out = {}
+    for key, value in point.items():
+        group, _, name = key.partition(".")
+        why, fix = None, "drop it"
+        if group in HEAD_CONFIGS and name and group != head:
+            why, fix = f"it applies only when head is {group!r}, and the head is {head!r}", f"add --set head={group}"
+        elif group in PARAM_NAMES and name and group != aggregation:
+            why = f"it applies only when aggregation is {group!r}, and the aggregation is {aggregation!r}"
+            fix = f"add --set aggregation={group}"
+        elif group in HEAD_CONFIGS and name:
+            values = {k.partition(".")[2]: v for k, v in point.items() if k.partition(".")[0] == group}
+            why = HEAD_CONFIGS[group].inapplicable(name, values)
+        if why is None:
+            out[key] = value
+        elif key in given:
+            where = given[key][0] or f"--set {key}={value}"
+            raise ConfigError(f"{where}: {key} does nothing here: {why}. Drop it, or {fix}." if fix != "drop it"
+                              else f"{where}: {key} does nothing here: {why}. Drop it.")
+    return out
 
 
 def _key_lines(node, prefix: str = "") -> dict[str, int]:
@@ -182,6 +211,7 @@ def _score_exports(args, paths: list[str], baselines: list[str], out: str | None
     from rich.console import Console
 
     from rmsearch.data import load_data
+    from rmsearch.search import check_annotator_applies
     from rmsearch.evaluate import (
         check_report_target,
         evaluate_exports,
@@ -193,7 +223,9 @@ def _score_exports(args, paths: list[str], baselines: list[str], out: str | None
         check_report_target(Path(out), "--out", files=("report.md", json_name))
     console = Console(stderr=True)
     data = load_data(args.data, seed=args.seed)
-    blob = evaluate_exports(paths, data, args.data, task_config_from_args(args), args.split,
+    task_config = task_config_from_args(args)
+    check_annotator_applies(task_config.annotator, data.kind)
+    blob = evaluate_exports(paths, data, args.data, task_config, args.split,
                             {name: BASELINES[name]() for name in baselines}, status=console.status)
     print_result(blob, plain_console(highlight=False))
     if json_path is not None:

@@ -7,12 +7,13 @@ from rmsearch.search._baselines import BASELINES
 from rmsearch.search._driver import LaunchOptions, Search
 from rmsearch.search._final import choose_export, export_combination, export_trial, top_trials
 from rmsearch.search._jobs import train_members
+from rmsearch.search._options import check_annotator_applies
 from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
 from rmsearch.search._ray import init_ray
 from rmsearch.search._study import StudyHandle, load_study
 
 __all__ = [
     "BASELINES", "DEFAULT_GOLD", "DEFAULT_PAIRS", "OBJECTIVES", "LaunchOptions", "Search", "StudyHandle",
-    "choose_export", "export_combination", "export_trial", "init_ray", "load_study", "top_trials",
+    "check_annotator_applies", "choose_export", "export_combination", "export_trial", "init_ray", "load_study", "top_trials",
     "train_members",
 ]

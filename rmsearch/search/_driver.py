@@ -33,7 +33,7 @@ from rmsearch.search._members import (
     mean_history,
 )
 from rmsearch.search._objectives import Objective, get_objective
-from rmsearch.search._options import LaunchOptions, SearchState
+from rmsearch.search._options import LaunchOptions, SearchState, check_annotator_applies, check_prune_applies
 from rmsearch.search._progress import TrialProgress
 from rmsearch.search._ray import MemberJobs, check_reachable, init_ray, nbytes
 from rmsearch.interrupt import raise_on_sigterm, terminated
@@ -108,6 +108,7 @@ class Search:
         self._check_options()
         self.space = load_space(o.space)
         data = load_data(o.data, seed=o.seed)
+        check_annotator_applies(o.annotator, data.kind, o.stress)
         check_not_degenerate(data)
         objective = get_objective(o.objective, data.kind)
         task_config = TaskConfig(annotator=o.annotator, seed=o.seed, folds=o.folds)
@@ -143,6 +144,7 @@ class Search:
         unknown = sorted(set(o.baselines) - set(BASELINES))
         if unknown:
             raise ConfigError(f"--baselines {','.join(unknown)}: unknown; choose from {', '.join(BASELINES)} or none.")
+        check_prune_applies(o)
         if o.address:
             check_reachable(o.address)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rmsearch.data import Annotator
+from rmsearch.errors import ConfigError
 
 
 @dataclass
@@ -93,3 +94,29 @@ class SearchState:
             self.train_seconds += r.seconds
             self.fit_seconds += r.fit_seconds
             self.nodes[r.node] = self.nodes.get(r.node, 0) + 1
+
+
+ANNOTATOR_OPTIONS = {"quality": "--quality", "flip_rate": "--flip-rate", "pairing": "--pairing",
+                     "pairs_per_prompt": "--pairs-per-prompt"}
+"""The simulated annotator's fields and the options that set them."""
+
+
+def check_annotator_applies(annotator: Annotator, data_kind: str, stress: bool = False) -> None:
+    """Pair data carries its own labels: the simulated annotator's options (and `--stress`, which relabels with
+    it) would do nothing there, so setting them away from their defaults is refused, naming each."""
+    if data_kind == "gold":
+        return
+    default = Annotator()
+    given = [f"{opt} {getattr(annotator, f)}" for f, opt in ANNOTATOR_OPTIONS.items()
+             if getattr(annotator, f) != getattr(default, f)] + (["--stress"] if stress else [])
+    if given:
+        raise ConfigError(f"{', '.join(given)}: the data is a pair dataset with its own labels; the simulated "
+                          f"annotator (and --stress, which relabels with it at several flip rates) only labels gold "
+                          f"candidate sets, so {'this option does' if len(given) == 1 else 'these options do'} "
+                          f"nothing here. Drop {' and '.join(g.split()[0] for g in given)}.")
+
+
+def check_prune_applies(options: LaunchOptions) -> None:
+    if options.prune and options.multi_objective:
+        raise ConfigError("--prune with --multi-objective: Optuna prunes single-objective trials only, so --prune "
+                          "would do nothing here. Drop --prune, or --multi-objective.")
