@@ -4,7 +4,8 @@ mean    the average
 min     worst case over members
 median  the middle member
 uwo     mean − λ·variance (population variance; uncertainty-weighted optimization, Coste et al. 2023)
-lcb     mean − κ·std (a lower confidence bound)
+lcb     mean − κ·std (a lower confidence bound); where members carry their own predictive variance (a `laplace`
+        head's posterior), std is the mixture's: √(variance over members + mean of the members' own variances)
 
 Each is one `Aggregator` in the registry `AGGREGATORS` (a small object per strategy behind one interface, as
 Optuna's samplers are): its name, its function, and its one parameter if it has one (`AggregatorParam`: the name
@@ -64,13 +65,19 @@ class Aggregator:
     """The one parameter, or None."""
     unanimous: bool = True
     """Whether members that all give the same scores get those scores back (a sum of members would not)."""
+    own_variance: bool = False
+    """Whether `function` takes the members' own predictive variances (k, n) as a third argument (None: none)."""
 
-    def __call__(self, z: np.ndarray, value: float | None = None) -> np.ndarray:
-        """Aggregate member scores z (k, n) -> (n,); `value` is the parameter's (None: its default)."""
+    def __call__(self, z: np.ndarray, value: float | None = None, own_var: np.ndarray | None = None) -> np.ndarray:
+        """Aggregate member scores z (k, n) -> (n,); `value` is the parameter's (None: its default); `own_var`
+        (k, n), the members' own predictive variances in the units of z, is used by aggregations that take it."""
         z = np.asarray(z, dtype=np.float64)
         if self.param is None:
             return self.function(z)
-        return self.function(z, self.param.default if value is None else value)
+        value = self.param.default if value is None else value
+        if self.own_variance:
+            return self.function(z, value, own_var)
+        return self.function(z, value)
 
     def label(self, value: float | None = None) -> str:
         """The name in tables and plots: 'mean', 'uwo (λ=1)'."""
@@ -96,8 +103,18 @@ register_aggregator(Aggregator("min", lambda z: z.min(0)))
 register_aggregator(Aggregator("median", lambda z: np.median(z, axis=0)))
 register_aggregator(Aggregator("uwo", lambda z, lam: z.mean(0) - lam * z.var(0),
                                AggregatorParam("lambda", "λ", default=1.0, search=("log", 0.1, 10.0))))
-register_aggregator(Aggregator("lcb", lambda z, kappa: z.mean(0) - kappa * z.std(0),
-                               AggregatorParam("kappa", "κ", default=1.0, search=("float", 0.0, 3.0))))
+def total_std(z: np.ndarray, own_var: np.ndarray | None = None) -> np.ndarray:
+    """(n,) std of the equal mixture of the members: √(population variance of z over members + mean own variance)
+    (the law of total variance); without own variances, the spread over members alone."""
+    var = np.asarray(z, np.float64).var(0)
+    if own_var is not None:
+        var = var + np.asarray(own_var, np.float64).mean(0)
+    return np.sqrt(var)
+
+
+register_aggregator(Aggregator("lcb", lambda z, kappa, own_var=None: z.mean(0) - kappa * total_std(z, own_var),
+                               AggregatorParam("kappa", "κ", default=1.0, search=("float", 0.0, 3.0)),
+                               own_variance=True))
 
 
 def aggregator(name: str) -> Aggregator:
@@ -170,8 +187,8 @@ class Aggregation:
             out[param.name] = self.param
         return out
 
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        return self.aggregator(z, self.param)
+    def __call__(self, z: np.ndarray, own_var: np.ndarray | None = None) -> np.ndarray:
+        return self.aggregator(z, self.param, own_var)
 
 
 def aggregate(z: np.ndarray, name: str = "mean", param: float | None = None) -> np.ndarray:

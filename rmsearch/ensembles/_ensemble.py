@@ -7,9 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rmsearch.ensembles._aggregate import Aggregation, standardize
-from rmsearch.errors import DataError
-from rmsearch.heads import forward
+from rmsearch.ensembles._aggregate import Aggregation, standardize, total_std
+from rmsearch.errors import ConfigError, DataError
+from rmsearch.heads import forward, forward_std
+
+BETA = 1.0
+"""Default width of `Ensemble.bounds`: mean ± β·std."""
+BOUND_RULE = ("reward = the aggregation; lower, upper = mean ± β·std over the standardized members, where std² = "
+              "variance over members + mean of the members' own posterior variances (law of total variance: a "
+              "laplace member adds its posterior variance, other head types none)")
+"""The definition of `Ensemble.bounds`, as exports record it."""
 
 
 @dataclass(frozen=True)
@@ -22,20 +29,23 @@ class Member:
 
 class Ensemble:
     """score(X) -> (n,), member_scores(X) -> (k, n) standardized, uncertainty(X) -> (n,) member std,
-    preference(Xa, Xb) -> (n,) P(a ≻ b).
+    preference(Xa, Xb) -> (n,) P(a ≻ b), bounds(X) -> (reward, lower, upper) each (n,).
+
+    `beta` is the default width of `bounds` (see `BOUND_RULE`); exports record it.
 
     `weights` are positive integer counts (default 1 each): a member of weight w enters the aggregation w times,
     as greedy selection with replacement picked it (Caruana et al. 2004). `temperature` (None: not calibrated)
     is the T of calibrated preferences σ((score(a) − score(b)) / T), fitted on validation pairs at export."""
 
     def __init__(self, members: list[Member], stats: np.ndarray | None, aggregation: Aggregation, dim: int,
-                 weights: list[int] | None = None, temperature: float | None = None):
+                 weights: list[int] | None = None, temperature: float | None = None, beta: float = BETA):
         self.members = members
         self.stats = stats if stats is not None else np.tile([0.0, 1.0], (len(members), 1))
         self.aggregation = aggregation
         self.dim = dim
         self.weights = np.ones(len(members), np.int64) if weights is None else np.asarray(weights, np.int64)
         self.temperature = temperature
+        self.beta = beta
 
     def _check(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
@@ -67,8 +77,32 @@ class Ensemble:
         """(k, n) member scores after standardization (the values that are aggregated)."""
         return standardize(self.raw_scores(X), self.stats)
 
+    @property
+    def has_own_std(self) -> bool:
+        """Whether any member carries its own predictive std (a `laplace` member)."""
+        from rmsearch.heads import STD_FORWARDS
+
+        return any(m.kind in STD_FORWARDS for m in self.members)
+
+    def member_std(self, X: np.ndarray) -> np.ndarray:
+        """(k, n) each member's own predictive std in standardized units (its raw std / its stats std); 0 for
+        members of head types without one."""
+        X = self._check(X)
+        out = np.zeros((len(self.members), len(X)))
+        for i, m in enumerate(self.members):
+            sd = forward_std(m.kind, m.arrays, X)
+            if sd is not None:
+                out[i] = np.asarray(sd, np.float64) / self.stats[i, 1]
+        return out
+
+    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Weighted standardized member scores and, where any member has one, their own variances."""
+        own = self._weighted(self.member_std(X)) ** 2 if self.has_own_std else None
+        return self._weighted(self.member_scores(X)), own
+
     def score(self, X: np.ndarray) -> np.ndarray:
-        return self.aggregation(self._weighted(self.member_scores(X)))
+        z, own = self._parts(X)
+        return self.aggregation(z, own)
 
     def uncertainty(self, X: np.ndarray) -> np.ndarray:
         """Std over members (counted by weight) of the standardized scores, per row."""
@@ -76,8 +110,21 @@ class Ensemble:
 
     def score_and_uncertainty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(score(X), uncertainty(X)) from one pass of the members."""
-        z = self._weighted(self.member_scores(X))
-        return self.aggregation(z), z.std(0)
+        z, own = self._parts(X)
+        return self.aggregation(z, own), z.std(0)
+
+    def bounds(self, X: np.ndarray, beta: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(reward, lower, upper), each (n,): reward = `score(X)`; lower, upper = mean ± β·std of the standardized
+        members, std² = variance over members + mean own posterior variance (`BOUND_RULE`). `beta` defaults to
+        the ensemble's `beta`."""
+        beta = self.beta if beta is None else beta
+        if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not np.isfinite(beta) \
+                or beta < 0:
+            raise ConfigError(f"bounds: beta={beta!r} must be a finite number >= 0 (the bounds are mean ± β·std), "
+                              f"e.g. 1.0.")
+        z, own = self._parts(X)
+        center, spread = z.mean(0), total_std(z, own)
+        return self.aggregation(z, own), center - beta * spread, center + beta * spread
 
     def preference(self, Xa: np.ndarray, Xb: np.ndarray) -> np.ndarray:
         """P(a ≻ b) for the rows of `Xa` against the same rows of `Xb`: σ((score(a) − score(b)) / T), with the

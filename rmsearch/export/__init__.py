@@ -9,6 +9,8 @@
                arrays {name: {dtype, shape}}}, ...],
     aggregation {name, lambda (uwo) | kappa (lcb)}, metrics, dataset, extra,
     calibration {temperature, pairs, nll_before, nll_after, fitted_on} (optional; exports of a search have it),
+    bounds {beta, definition}: the β of `Ensemble.bounds` and how the bounds are computed (optional; β = 1
+               where absent),
     packages {python, rmsearch, numpy, safetensors, torch?, scikit-learn?},
     files {"members.safetensors": {sha256, size}}
 `checksums.sha256`: the seal, `sha256sum` lines for manifest.json and members.safetensors.

@@ -161,7 +161,49 @@ def _check_trees(i, kind, arrays, dim):
         _fail(i, kind, "has tree nodes whose children point outside their tree or backwards")
 
 
-ARRAY_CHECKS = {"linear": _check_mlp, "mlp": _check_mlp, "mlp_clf": _check_mlp, "gbdt": _check_trees}
+def _check_scaling(i, kind, arrays, width):
+    if ("mean" in arrays) != ("scale" in arrays):
+        _fail(i, kind, "must hold both 'mean' and 'scale' or neither")
+    for name in ("mean", "scale"):
+        if name in arrays:
+            _float_array(arrays[name], i, kind, name, 1)
+            if arrays[name].shape != (width,):
+                _fail(i, kind, f"array {name!r} has shape {arrays[name].shape}, expected ({width},)")
+    if "scale" in arrays and (arrays["scale"] == 0).any():
+        _fail(i, kind, "array 'scale' holds zeros")
+
+
+def _check_laplace(i, kind, arrays, dim):
+    """A linear layer (w0, b0, mean, scale as the MLP heads) and the posterior factor cov_factor (D, D)."""
+    if "cov_factor" not in arrays:
+        _fail(i, kind, "must hold 'cov_factor', its posterior covariance factor")
+    if "features" in arrays:
+        _fail(i, kind, "has an unknown array 'features' (a laplace member sees every embedding dim)")
+    _check_mlp(i, kind, {n: a for n, a in arrays.items() if n != "cov_factor"}, dim)
+    if "w1" in arrays:
+        _fail(i, kind, f"must hold one linear layer w0, b0, cov_factor and optionally mean, scale (got {sorted(arrays)})")
+    _float_array(arrays["cov_factor"], i, kind, "cov_factor", 2)
+    if arrays["cov_factor"].shape != (dim, dim):
+        _fail(i, kind, f"array 'cov_factor' has shape {arrays['cov_factor'].shape}, expected ({dim}, {dim})")
+
+
+def _check_prototype(i, kind, arrays, dim):
+    need = {"prototypes", "values", "log_temperature"}
+    unknown = sorted(set(arrays) - need - {"mean", "scale"})
+    if not need <= set(arrays) or unknown:
+        _fail(i, kind, f"must hold prototypes, values, log_temperature and optionally mean, scale (got {sorted(arrays)})")
+    _check_scaling(i, kind, arrays, dim)
+    _float_array(arrays["prototypes"], i, kind, "prototypes", 2)
+    _float_array(arrays["values"], i, kind, "values", 1)
+    _float_array(arrays["log_temperature"], i, kind, "log_temperature", 1)
+    M = arrays["values"].shape[0]
+    if M < 1 or arrays["prototypes"].shape != (M, dim) or arrays["log_temperature"].shape != (1,):
+        _fail(i, kind, f"arrays 'prototypes' {arrays['prototypes'].shape}, 'values' {arrays['values'].shape} and "
+              f"'log_temperature' {arrays['log_temperature'].shape} must be (M, {dim}), (M,) and (1,)")
+
+
+ARRAY_CHECKS = {"linear": _check_mlp, "mlp": _check_mlp, "mlp_clf": _check_mlp, "gbdt": _check_trees,
+                "laplace": _check_laplace, "prototype": _check_prototype}
 """Head kind -> the check of its members' arrays (layers, or trees) before the numpy forward reads them: a head
 kind registered in `rmsearch.heads` exports once its array layout has a check here."""
 HEAD_KINDS = tuple(ARRAY_CHECKS)

@@ -8,7 +8,8 @@ Order of checks, all before any array is used:
    planted `members.pkl`, `evil.py`, ...) is refused, never opened. Each listed file exists, has the listed size
    and the sha256 both the manifest and the seal list (hashed from the very bytes that are then parsed).
 4. Manifest values: input dim, member count, head types and configs, seeds, stats, aggregation, and the
-   calibration temperature where there is one (exports without it load with `temperature` None).
+   calibration temperature where there is one (exports without it load with `temperature` None), and the β of
+   the bounds (exports without `bounds` load with the default β).
 5. Arrays: the tensor names match the member list, and each member's arrays have the shapes, dtypes and
    tree structure its head type's forward pass expects, consistent with the input dim.
 Nothing is unpickled, and nothing named in the folder is imported: head types map to fixed numpy code. Every
@@ -164,6 +165,20 @@ def _temperature(manifest: dict) -> float | None:
     return float(t)
 
 
+def _beta(manifest: dict) -> float:
+    """The β of the export's bounds (mean ± β·std), or the default for an export written before bounds existed."""
+    from rmsearch.ensembles import BETA
+
+    if "bounds" not in manifest:
+        return BETA
+    b = manifest["bounds"]
+    beta = b.get("beta") if isinstance(b, dict) else None
+    if not _is_num(beta) or beta < 0:
+        _err(f"{MANIFEST} field 'bounds.beta'", f"is {beta!r}, must be a finite number >= 0 (the β of the bounds "
+             f"mean ± β·std)")
+    return float(beta)
+
+
 def _check_values(manifest: dict) -> tuple[int, list[dict], np.ndarray, Aggregation]:
     dim = manifest.get("input_dim")
     if not _is_int(dim) or dim < 1:
@@ -264,10 +279,11 @@ def load_ensemble(path) -> Ensemble:
         manifest, blobs = _read_sealed(folder)
         dim, members, stats, aggregation = _check_values(manifest)
         temperature = _temperature(manifest)
+        beta = _beta(manifest)
         arrays = _member_arrays(blobs[MEMBERS], members, dim)
     return Ensemble(
         [Member(m["kind"], dict(m["config"]), int(m["seed"]), a) for m, a in zip(members, arrays)],
-        stats, aggregation, dim, weights=[int(m.get("weight", 1)) for m in members], temperature=temperature,
+        stats, aggregation, dim, weights=[int(m.get("weight", 1)) for m in members], temperature=temperature, beta=beta,
     )
 
 

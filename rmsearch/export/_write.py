@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.ensembles import Aggregation, Ensemble, Member
+from rmsearch.ensembles import BOUND_RULE, Aggregation, Ensemble, Member
 from rmsearch.errors import ExportError
 from rmsearch.export._format import (
     FORMAT,
@@ -62,6 +62,10 @@ def _check_ensemble(ensemble: Ensemble) -> np.ndarray:
     if stats.shape != (k, 2) or not np.isfinite(stats).all() or (stats[:, 1] <= 0).any():
         raise ExportError(f"write_export: stats must be a finite ({k}, 2) array of (mean, std>0) per member "
                           f"(got shape {stats.shape}).")
+    beta = getattr(ensemble, "beta", None)
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not np.isfinite(beta) or beta < 0:
+        raise ExportError(f"write_export: ensemble.beta={beta!r} must be a finite number >= 0 (the β of its bounds "
+                          f"mean ± β·std).")
     try:
         ensemble.aggregation.validate()
     except Exception as e:
@@ -101,6 +105,7 @@ def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra, calibration) -
         "dataset": jsonable(dict(dataset)),
         "extra": jsonable(dict(extra or {})),
         "packages": package_versions(),
+        "bounds": {"beta": float(ensemble.beta), "definition": BOUND_RULE},
         "files": {},
     }
     if calibration is not None:

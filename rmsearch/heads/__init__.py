@@ -19,6 +19,7 @@ from rmsearch.heads._configs import (
     head_config,
 )
 from rmsearch.heads._forward import forward
+from rmsearch.heads._uq import STD_FORWARDS, LaplaceConfig, PrototypeConfig, forward_std
 
 
 def head_class(kind: str) -> type[Head]:
@@ -40,7 +41,8 @@ def make_head(config: HeadConfig, seeds=(0,), device: str = "cpu") -> Head:
 from rmsearch.heads._base import example_text, typed_value
 
 __all__ = [
-    "GBDTConfig", "HEAD_CONFIGS", "KINDS", "Head", "HeadConfig", "HeadKind", "LinearConfig", "MLPClassifierConfig",
-    "MLPConfig", "TorchHeadConfig", "example_text", "forward", "head_class", "head_config", "head_kind", "make_head",
+    "GBDTConfig", "HEAD_CONFIGS", "KINDS", "Head", "HeadConfig", "HeadKind", "LaplaceConfig", "LinearConfig",
+    "MLPClassifierConfig", "MLPConfig", "PrototypeConfig", "STD_FORWARDS", "TorchHeadConfig", "example_text", "forward",
+    "forward_std", "head_class", "head_config", "head_kind", "make_head",
     "register_head", "typed_value",
 ]

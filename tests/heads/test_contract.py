@@ -26,6 +26,8 @@ SMALL = {
     "mlp": {"hidden": [32, 16], "epochs": 15},
     "mlp_clf": {"hidden": [32, 16], "epochs": 15},
     "gbdt": {"max_iter": 60, "bootstrap": True},
+    "laplace": {"bootstrap": True},
+    "prototype": {"bootstrap": True, "epochs": 15},
 }
 """Settings that keep a type's training short, by type name."""
 
@@ -42,7 +44,7 @@ def val_rows(task):
 
 
 def test_every_kind_is_registered_whole():
-    assert {"linear", "mlp", "mlp_clf", "gbdt"} <= set(KINDS)
+    assert {"linear", "mlp", "mlp_clf", "gbdt", "laplace", "prototype"} <= set(KINDS)
     assert set(SMALL) <= set(KINDS), "SMALL names a head type that is not registered"
     for name, kind in KINDS.items():
         assert kind.config.kind == name and HEAD_CONFIGS[name] is kind.config
