@@ -45,8 +45,8 @@ def _add_launch_parser(sub) -> None:
     p.add_argument("--baselines", default="seed-paper,linear", metavar="LIST",
                    help="fixed recipes trained once (cached) and compared with the export on the test split, "
                         "comma-separated, or none (default: %(default)s)")
-    p.add_argument("--no-select", action="store_true", help="export the best trial without trying a greedy "
-                   "selection over the members of all trials")
+    p.add_argument("--no-select", action="store_true", help="leave out the greedy selection over the members of all "
+                   "trials: the export is the best trial, or a trial with fewer parameters within one standard error")
     p.add_argument("--stress", action="store_true", help="also retrain the best configuration at label-flip rates "
                    "5/15/25/40%% (costs about four times its training)")
     p.add_argument("--no-final", action="store_true", help="skip the final evaluation and export")
@@ -65,8 +65,10 @@ def _add_export_parsers(sub) -> None:
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study (default: "
                    "sqlite:///RUNS/STUDY/study.db)")
     p.add_argument("--trial", type=int, metavar="N", help="trial number to export (default: the best complete trial)")
-    p.add_argument("--select", action="store_true", help="export whichever of the best trial and a greedy selection "
-                   "over the members of all trials has the better validation objective (what launch exports)")
+    p.add_argument("--select", action="store_true", help="export what launch exports: the best trial, or a greedy "
+                   "selection over the members of all trials (picked on half the validation prompts) where it is "
+                   "ahead on the other half by a paired 95%% interval; then the trial with the fewest parameters "
+                   "within one standard error of that; on a multi-objective study a Pareto-front member by that rule")
     p.add_argument("--out", required=True, metavar="FOLDER", help="export folder to write; an earlier export there "
                    "is replaced, any other non-empty folder is refused; required")
     p.set_defaults(func=cmd_export)
@@ -193,20 +195,37 @@ def cmd_export(args) -> int:
 
 def _export_chosen(search, trial, out: Path) -> int:
     """Export what a launch would: the best trial, the cross-trial selection, or a simpler trial within one
-    standard error (see `choose_export`)."""
+    standard error (see `choose_export`); on a multi-objective study, a member of the Pareto front by that rule."""
     from rmsearch.search import choose_export, export_combination
 
     decision = choose_export(search, trial)
-    info = decision.info
-    print(f"validation {search.objective.name}: trial {trial.number} {info['best trial validation']:.4f}, "
-          f"cross-trial selection ({decision.selection.describe()}) {info['selection validation']:.4f}")
-    if "one standard error" in info:
-        e = info["one standard error"]
-        print(f"{e['simpler']} has fewer parameters than {e['leader']} and is within one standard error of it "
-              f"({e['difference']:+.4f} ± {e['standard error']:.4f} per validation unit)")
+    for line in choice_lines(search.objective.name, trial.number, decision.info):
+        print(line)
     export_combination(search, decision.combination, out, decision.source)
     print(f"exported {decision.name} to {out}")
     return 0
+
+
+def choice_lines(objective: str, best: int, info: dict) -> list[str]:
+    """What decided an export (`choose_export`'s info), in words."""
+    lines = []
+    if "rule" in info:
+        lines.append(f"{info['rule']}; Pareto front: trials {', '.join(map(str, info['pareto front']))} (give "
+                     f"--trial N instead of --select for another)")
+    line = f"validation {objective}: trial {best} {info['best trial validation']:.4f}"
+    if "selection validation" in info:
+        a = info["selection ahead"]
+        line += (f", cross-trial selection {info['selection validation']:.4f}; picked on {info['pick units']} "
+                 f"validation units, judged on the other {info['judge units']}: ahead of trial {best} by "
+                 f"{a['diff']:+.4f} [{a['low']:+.4f}, {a['high']:+.4f}] there, {info['pick half advantage']:+.4f} "
+                 f"where it picked (overstated by {info['overstated by']:+.4f})")
+    lines.append(line)
+    if "one standard error" in info:
+        e = info["one standard error"]
+        lines.append(f"{e['simpler']} ({e['parameters']:,} parameters) has fewer parameters than {e['leader']} "
+                     f"({e['leader parameters']:,}) and is within one standard error of it ({e['difference']:+.4f} "
+                     f"± {e['standard error']:.4f} per validation unit)")
+    return lines
 
 
 def cmd_score(args) -> int:

@@ -1,8 +1,10 @@
 """The end of a launch: choose what to export on the validation split, then report it on the test split beside
 the top trials, the cross-trial selection and the fixed baselines, with paired bootstrap intervals.
 
-1. The best trial and, unless turned off, a greedy selection over the members of all trials (`_select`); the one
-   with the better validation objective is exported.
+1. The leader: the best trial or, unless turned off, a greedy selection over the members of all trials
+   (`_select`), picked on half the validation prompts, where it is ahead of the best trial on the other half by a
+   paired 95% interval. The export is the trial with the fewest parameters within one paired standard error of
+   the leader, or the leader itself (`choose_export`); on a multi-objective study, a member of the Pareto front.
 2. Baselines (`_baselines`): the seed paper's recipe and a linear head, trained through the head cache.
 3. Everything is scored on the test split (cached member test scores, computed here where missing) and the
    chosen ensemble is compared with each baseline per test prompt (or pair): mean difference and a 95% bootstrap
@@ -27,7 +29,7 @@ from rmsearch.search._jobs import TaskRecipe, train_members
 from rmsearch.search._members import Combination, LengthRule, absolute_spec, evaluate_members
 from rmsearch.search._progress import StepProgress
 from rmsearch.search._tensorboard import log_final
-from rmsearch.search._select import library, select_across_trials
+from rmsearch.search._select import library, pick_and_judge, select_across_trials
 
 UNIT_LABELS = {"bon_final": "BoN gold @ N=M", "bon_auc": "BoN gold, mean over log N (AUC)",
                "pair_correct": "pair accuracy", "pair_nll": "pair NLL"}
@@ -118,46 +120,83 @@ def _selection_source(combination: Combination, trace: list[float]) -> dict:
                           "members": combination.describe(), "objective_trace": trace}}
 
 
+def trial_parameters(handle, trial) -> int:
+    """A trial's ensemble size in learnable numbers (`HeadKind.parameters`), from its cached members."""
+    return sum(handle.store.get(k).parameters for k in trial.user_attrs["members"])
+
+
+def combination_parameters(combination) -> int:
+    """Learnable numbers of a combination's distinct members (a member picked twice is stored once)."""
+    return sum(r.parameters for r in {id(r): r for r in combination.records}.values())
+
+
+PARETO_RULE = ("on a multi-objective study the export is a member of the Pareto front (objective, parameters): "
+               "the one with the best validation objective, or the one with the fewest parameters within one paired "
+               "standard error of it")
+
+
 def choose_export(handle, top, select: bool = True) -> Choice:
     """What to export of a study (`StudyHandle`) whose best trial is `top`, decided on the validation split:
 
-    1. the leader is the best trial, or the cross-trial selection where it has the better objective and is ahead
-       per validation prompt (or pair) by a paired 95% bootstrap interval above 0 (greedy selection is
-       optimistic on the split it picked on); `select` False leaves the selection out;
-    2. one-standard-error rule (Hastie et al., ESL 7.10): the export is the trial with the fewest parameters whose
-       mean per-unit difference to the leader is within one paired standard error of 0 — on small or noisy
-       validation data, a simpler model that validation cannot tell apart from the best generalizes as well or
-       better, and selection by a noisy maximum does not.
+    1. the leader is the best trial, or the cross-trial selection where it is ahead on prompts it was not picked
+       on: greedy selection picks on half the validation prompts (`pick_and_judge`) and is judged on the other
+       half, where it must have the better objective and be ahead per prompt (or pair) by a paired 95% bootstrap
+       interval above 0 (on the prompts it picked on it is optimistic; `info` says by how much). `select` False
+       leaves the selection out; so does a multi-objective study, whose export is a member of its Pareto front;
+    2. one-standard-error rule (Hastie et al., ESL 7.10): the export is the trial (of the Pareto front, on a
+       multi-objective study) with the fewest parameters whose mean per-unit difference to the leader is within
+       one paired standard error of 0 — on small or noisy validation data, a simpler model that validation cannot
+       tell apart from the best generalizes as well or better, and selection by a noisy maximum does not. Against
+       the selection it is judged on the judge half only.
     """
     obj, task = handle.objective, handle.task
     config, best = trial_combination(handle, top)
     info = {"best trial validation": obj(best.scores("val"), task.val)}
     units = lambda c: obj.sign * unit_values(c.scores("val"), task.val, obj.unit)  # noqa: E731 - larger is better
     leader = Choice(best, f"trial {top.number}", {"trial": top.number, "point": config.to_point()}, None, info)
-    leader_cost = top.user_attrs.get("cost_parameters", np.inf)
+    leader_cost, where = trial_parameters(handle, top), None
+    trials = handle.completed()
     if handle.multi_objective:
-        return leader
+        front = {t.number for t in handle.study.best_trials}
+        trials = [t for t in trials if t.number in front]
+        info["rule"] = PARETO_RULE
+        info["pareto front"] = sorted(front)
+        select = False
     if select:
         _, records = library(handle)
-        selection, trace, _ = select_across_trials(task, records, obj)
-        ahead = paired_bootstrap(units(selection), units(best), groups=unit_groups(task.val, obj.unit))
-        info |= {"selection validation": trace[-1], "selection trace": trace, "selection ahead": ahead}
+        pick, judge = pick_and_judge(task.val, obj.unit)
+        selection, trace, _ = select_across_trials(task, records, obj, units=pick)
+        mine, theirs = units(selection), units(best)
+        groups = unit_groups(task.val, obj.unit)
+        ahead = paired_bootstrap(mine[judge], theirs[judge],
+                                 groups=None if groups is None else np.unique(groups[judge], return_inverse=True)[1])
+        picked = float((mine[pick] - theirs[pick]).mean())
+        judged = obj.sign * obj.reduce(obj.sign * mine[judge]) > obj.sign * obj.reduce(obj.sign * theirs[judge])
+        info |= {"selection validation": obj(selection.scores("val"), task.val), "selection trace": trace,
+                 "selection ahead": ahead, "pick half advantage": picked, "judge half advantage": ahead["diff"],
+                 "overstated by": picked - ahead["diff"], "pick units": int(pick.sum()), "judge units": int(judge.sum())}
         leader.selection = selection
-        if obj.sign * trace[-1] > obj.sign * info["best trial validation"] and ahead["low"] > 0:
+        if judged and ahead["low"] > 0:
             leader = Choice(selection, "the cross-trial selection", _selection_source(selection, trace), selection,
                             info)
-            leader_cost = sum(r.parameters for r in {id(r): r for r in selection.records}.values())
+            leader_cost, where = combination_parameters(selection), judge
     lead = units(leader.combination)
-    for t in sorted(handle.completed(), key=lambda t: (t.user_attrs.get("cost_parameters", np.inf), t.number)):
-        if t.user_attrs.get("cost_parameters", np.inf) >= leader_cost:
+    costs = {t.number: trial_parameters(handle, t) for t in trials}
+    info["parameters"] = {"leader": leader_cost}
+    for t in sorted(trials, key=lambda t: (costs[t.number], t.number)):
+        if costs[t.number] >= leader_cost:
             break
         config, combination = trial_combination(handle, t)
-        d = units(combination) - lead
-        if d.mean() >= -d.std(ddof=1) / np.sqrt(len(d)):
+        d = (units(combination) - lead)[where if where is not None else slice(None)]
+        se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+        if d.mean() >= -se:
             info["one standard error"] = {"leader": leader.name, "simpler": f"trial {t.number}",
-                                          "difference": float(d.mean()), "standard error": float(d.std(ddof=1) / np.sqrt(len(d)))}
+                                          "difference": float(d.mean()), "standard error": se,
+                                          "parameters": costs[t.number], "leader parameters": leader_cost}
+            info["parameters"]["export"] = costs[t.number]
             return Choice(combination, f"trial {t.number}", {"trial": t.number, "point": config.to_point()},
                           leader.selection, info, leader.combination)
+    info["parameters"]["export"] = leader_cost
     leader.leader = leader.combination
     return leader
 
@@ -308,6 +347,14 @@ def _context(handle, best, decision: Choice, baselines: dict, rows: list[dict]) 
     obj, task, data, choice = handle.objective, handle.task, handle.data, decision.info
     why = (f"; the simplest trial within one paired standard error of {choice['one standard error']['leader']}"
            if "one standard error" in choice else "")
+    guard = {}
+    if "selection ahead" in choice:
+        a = choice["selection ahead"]
+        guard = {"cross-trial selection guard": (
+            f"picked on {choice['pick units']} validation units, judged on the other {choice['judge units']}: "
+            f"selection − trial {best.number} there {a['diff']:+.4f} [{a['low']:+.4f}, {a['high']:+.4f}] (95%, "
+            f"paired); on the units it picked on {choice['pick half advantage']:+.4f}, so the pick half overstated "
+            f"its advantage by {choice['overstated by']:+.4f}")}
     return {
         "study": handle.name, "storage": handle.storage, "objective": f"{obj.name} ({obj.help})",
         "data": f"{data.name} ({data.kind}, fingerprint {data.fingerprint})",
@@ -318,6 +365,9 @@ def _context(handle, best, decision: Choice, baselines: dict, rows: list[dict]) 
         "exported": f"{decision.name} (validation objective {choice['best trial validation']:.4f} for trial "
                     f"{best.number}" + (f", {choice['selection validation']:.4f} for the cross-trial selection"
                                         if "selection validation" in choice else "") + why + ")",
+        **guard,
+        "parameters": "learnable numbers per ensemble (weights and biases; for trees, split thresholds and leaf "
+                      f"values): leader {choice['parameters']['leader']:,}, export {choice['parameters']['export']:,}",
         "baseline seconds": {name: round(s, 1) for name, (_, _, s) in baselines.items()},
         "comparisons": rows,
         "split record": task.record,

@@ -42,8 +42,10 @@ class LaunchOptions:
     baselines: tuple[str, ...] = ("seed-paper", "linear")
     """Fixed recipes the final evaluation trains (once; cached) and compares the chosen ensemble with."""
     select: bool = True
-    """After the search, greedy selection over the members of all trials; the export is whichever of it and the
-    best trial wins on validation."""
+    """After the search, greedy selection over the members of all trials, picked on half the validation prompts;
+    it leads where it beats the best trial on the other half by a paired 95% interval, else the best trial leads;
+    the export is the trial with the fewest parameters within one standard error of the leader, or the leader
+    (`choose_export`)."""
     stress: bool = False
     """Retrain the chosen configuration at several label-flip rates in the final evaluation (costs several times
     the configuration's own training)."""

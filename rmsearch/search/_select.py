@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rmsearch.ensembles import Aggregation, greedy_select, standardize
+from rmsearch.evaluate import unit_groups, unit_values
 from rmsearch.search._members import Combination
 
 SIZE = 25
@@ -18,6 +19,8 @@ PATIENCE = 5
 POOL = 30
 """Selection picks among the members with the best validation objectives alone, at most this many (pruning the
 library this way also makes selection overfit less; Caruana et al. 2006)."""
+PICK_SEED = 0
+"""Seeds which validation prompts form the pick half and which the judge half (`pick_and_judge`)."""
 
 
 def library(handle) -> tuple[list[str], list]:
@@ -36,11 +39,30 @@ def library(handle) -> tuple[list[str], list]:
     return out_keys, records
 
 
-def select_across_trials(task, records: list, objective, size: int = SIZE) -> tuple[Combination, list[float], list[int]]:
-    """Greedy selection from the `POOL` best of `records` on the validation split: (the combination, the objective
-    after each pick, the picked indices into `records`)."""
+def pick_and_judge(split, unit: str, seed: int = PICK_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks over the validation units of `split` (prompts, or pairs): the pick half greedy selection
+    picks on and the judge half its guard judges on. Split by prompt (a prompt's pairs stay on one side), half the
+    prompts each, drawn from `seed`."""
+    n = len(unit_values(np.zeros(len(split)), split, unit))
+    groups = unit_groups(split, unit)
+    ids = np.arange(n) if groups is None else np.asarray(groups)
+    distinct = np.unique(ids)
+    judged = np.random.default_rng(seed).permutation(distinct)[: len(distinct) // 2]
+    judge = np.isin(ids, judged)
+    return ~judge, judge
+
+
+def select_across_trials(task, records: list, objective, size: int = SIZE, units: np.ndarray | None = None
+                         ) -> tuple[Combination, list[float], list[int]]:
+    """Greedy selection from the `POOL` best of `records` on the validation split, or on the validation units
+    `units` (a boolean mask, e.g. the pick half of `pick_and_judge`) alone: (the combination, the objective after
+    each pick, the picked indices into `records`)."""
     z = np.stack([standardize(r.val_scores[None], r.stats[None])[0] for r in records])
-    value = lambda s: objective.sign * objective(s, task.val)  # noqa: E731 - larger is better
+    if units is None:
+        value = lambda s: objective.sign * objective(s, task.val)  # noqa: E731 - larger is better
+    else:
+        value = lambda s: objective.sign * objective.reduce(  # noqa: E731
+            unit_values(s, task.val, objective.unit)[units])
     pool = np.argsort([-value(row) for row in z], kind="stable")[:POOL]
     chosen, trace = greedy_select(z[pool], value, size, Aggregation("mean"), patience=PATIENCE)
     chosen = [int(pool[i]) for i in chosen]

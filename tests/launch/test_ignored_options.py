@@ -107,3 +107,18 @@ def test_lbfgs_settings_it_ignores_leave_the_cache_key_and_the_suggested_point()
             assert ("linear.C" in point) == lbfgs
             assert not lbfgs or not {"linear.epochs", "linear.weight_decay", "linear.patience"} & set(point)
     assert seen == {"adam", "lbfgs"}
+
+
+def test_export_select_on_a_multi_objective_study_exports_a_pareto_front_member(tmp_path):
+    import json
+
+    runs = tmp_path / "runs"
+    r = rmsearch("launch", "--data", SMALL, "--space", "coste", "--trials", 3, "--study", "mo", "--runs", runs,
+                 "--multi-objective", "--no-final", "--workers", 1)
+    assert r.returncode == 0, r.stderr
+    r = rmsearch("export", "--study", "mo", "--runs", runs, "--select", "--out", tmp_path / "e")
+    assert r.returncode == 0, r.stderr
+    assert "Pareto front" in r.stdout and "give --trial N instead of --select for another" in r.stdout
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    front = [int(n) for n in r.stdout.split("Pareto front: trials ")[1].split(" (")[0].split(", ")]
+    assert manifest["extra"]["trial"] in front

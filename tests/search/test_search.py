@@ -107,26 +107,6 @@ def test_final_report_and_export(finished):
         assert sum(m["weight"] for m in manifest["members"]) == len(second.final["chosen"].records)
 
 
-def test_the_export_is_the_simplest_trial_validation_cannot_tell_from_the_leader(finished):
-    """One-standard-error rule: no trial with fewer parameters than the export is within one paired standard error
-    of the leader on validation; where the export is not the leader, it is such a trial."""
-    from rmsearch.evaluate._units import unit_values
-    from rmsearch.search._final import trial_combination
-
-    _, _, second = finished
-    obj, task, f = second.objective, second.task, second.final
-    units = lambda c: obj.sign * unit_values(c.scores("val"), task.val, obj.unit)  # noqa: E731
-    lead = units(f["decision"].leader)
-    if f["chosen"] is not f["decision"].leader:
-        d = units(f["chosen"]) - lead
-        assert d.mean() >= -d.std(ddof=1) / np.sqrt(len(d)) and f["exported"] == f["choice"]["one standard error"]["simpler"]
-    exported_cost = sum(r.parameters for r in {id(r): r for r in f["chosen"].records}.values())
-    for t in second.completed():
-        if t.user_attrs["cost_parameters"] < exported_cost:
-            d = units(trial_combination(second, t)[1]) - lead
-            assert d.mean() < -d.std(ddof=1) / np.sqrt(len(d)), t.number
-
-
 def test_export_reloads_without_torch_and_matches_trial(finished, tmp_path):
     _, _, second = finished
     chosen = second.final["chosen"]
