@@ -1,5 +1,8 @@
-"""The embedding cache: sha256(model name, text) -> float32 vector, as .npz shards in one folder (DIR/.cache
-of a dataset, or --cache), so a rerun embeds only texts it has not seen."""
+"""The embedding cache: sha256(encoder identity, text) -> float32 vector, as .npz shards in one folder (DIR/.cache
+of a dataset, or --cache), so a rerun embeds only texts it has not seen.
+
+An encoder's identity (`Encoder.identity`) names the model, the sha256 of its files, the pooling, max length,
+dtype and normalization: vectors made with other files or settings never answer for each other."""
 
 from __future__ import annotations
 
@@ -13,12 +16,14 @@ import numpy as np
 from rmsearch.files import atomic_file
 
 
-def text_key(model: str, text: str) -> bytes:
-    return hashlib.sha256(model.encode() + b"\0" + text.encode("utf-8", "surrogatepass")).digest()
+def text_key(identity, text: str) -> bytes:
+    """The cache key of `text` embedded by an encoder: `identity` is its `Encoder.identity` (or the encoder)."""
+    identity = getattr(identity, "identity", identity)
+    return hashlib.sha256(identity.encode() + b"\0" + text.encode("utf-8", "surrogatepass")).digest()
 
 
 class EmbeddingCache:
-    """sha256(model, text) -> float32 vector, as .npz shards in one folder (each written atomically, so an
+    """sha256(encoder identity, text) -> float32 vector, as .npz shards in one folder (each written atomically, so an
     interrupted run keeps the batches it finished). Shards of another dim are ignored."""
 
     def __init__(self, folder: Path, dim: int):
