@@ -132,6 +132,11 @@ class HeadConfig:
         and setting it is refused where a user sets it. Every field applies unless a head type says otherwise."""
         return None
 
+    def resolved(self, dim: int) -> "HeadConfig":
+        """The config with every machine-dependent choice ('auto') decided for inputs of `dim` dims; the config
+        itself where there is none."""
+        return self
+
     def to_dict(self) -> dict:
         """Plain values of the fields that apply (`inapplicable`), with 'kind': what keys the head cache."""
         values = asdict(self)

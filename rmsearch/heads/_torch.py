@@ -22,27 +22,12 @@ from rmsearch.data import Pairs
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import Head
 from rmsearch.heads._batches import MemberBatches, dropout_masks, member_holdout
-from rmsearch.heads._configs import TorchHeadConfig
+from rmsearch.heads._configs import BF16_MIN_DIM, TorchHeadConfig, cpu_has_bf16  # noqa: F401
 from rmsearch.heads._stack import MemberStack
 
 SCORE_CHUNK = 65536
 SCORE_BYTES = 128 * 2**20
 """Largest activation `score` holds at once: the row chunk shrinks with members × width."""
-
-
-@lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """Native bf16 matmul (AVX512-BF16 or AMX); without it bf16 autocast is slower than fp32."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-BF16_MIN_DIM = 512
-"""'auto' uses bf16 from this input dim up: on small layers autocast's casts cost more than bf16 matmuls save
-(measured on a 2-core AVX512-BF16 CPU: 8 members, D=32, hidden 64-32, bf16 ran 7× slower than fp32)."""
 
 
 def use_bf16(precision: str, dim: int, device: str = "cpu") -> bool:

@@ -136,7 +136,9 @@ def _print_best(search) -> None:
     done = search.completed()
     final = search.state.phases.get("final evaluation", 0.0)
     console.print(f"{len(search.study.trials)} trials in study {search.options.study!r} ({len(done)} complete); this "
-                  f"launch trained {s.trained} members in {s.jobs} jobs, reused {s.reused} from the head cache; "
+                  f"launch trained {s.trained} members in {s.jobs} jobs"
+                  + (f" ({s.retrained} of them again: the cached ones came from other code)" if s.retrained else "")
+                  + f", reused {s.reused} from the head cache; "
                   f"{search.total_seconds:.1f} s in all ({search.search_seconds:.1f} s search, {final:.1f} s final "
                   f"evaluation); driver memory {search.study.user_attrs['last_launch']['driver_rss_mb'][0]:.0f} → "
                   f"{search.study.user_attrs['last_launch']['driver_rss_mb'][1]:.0f} MiB.")

@@ -9,6 +9,7 @@ return numbers in memory, never through files. The launch records its wall time 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -47,6 +48,7 @@ from rmsearch.search._storage import (
     recover_stale_trials,
     storage_of,
 )
+from rmsearch.search._store import code_changes, code_identity
 from rmsearch.search._study import StudyHandle
 from rmsearch.search._tensorboard import (
     log_experiment,
@@ -121,8 +123,31 @@ class Search:
         self.identity = identity(o, self.space, data, task_config, objective)
         check_identity(o.study, study.user_attrs, self.identity)  # before anything is written to the study
         self.requeued = recover_stale_trials(study, self._beating, self._stale, o.grace)
+        self._other_code()
         self._record()
         return self
+
+    def _other_code(self) -> None:
+        """Members of this study trained by other code (another rmsearch, torch or scikit-learn, or edited training
+        code) are keyed apart, so what needs them trains them again: say how many there are, and count them
+        as they are retrained (`SearchState.retrained`)."""
+        import sys
+
+        now, stale, changes = code_identity(), set(), set()
+        for t in self.completed():
+            before = t.user_attrs.get("code")
+            if before == now:
+                continue
+            changes.add(code_changes(before, now) if before else "trained before rmsearch recorded its code")
+            for k in t.user_attrs.get("members", []):
+                if k in self.store:
+                    r = self.store.get(k)
+                    stale.add((json.dumps(r.config, sort_keys=True), r.seed))
+        self.state.stale = stale
+        if stale:
+            print(f"study {self.options.study!r}: {len(stale)} cached members were trained by other code "
+                  f"({'; '.join(sorted(changes))}); trials and baselines that need them train them again "
+                  f"(the launch says how many)", file=sys.stderr)
 
     def _check_options(self) -> None:
         o = self.options
@@ -196,6 +221,7 @@ class Search:
         study.set_user_attr("identity", self.identity)
         study.set_user_attr("objective", self.objective.name)
         study.set_user_attr("space", o.space)
+        study.set_user_attr("code", code_identity())
 
     def _check_stale(self) -> None:
         """RDB storages, before asking (at most once per heartbeat interval): fail the trials of drivers that
@@ -230,6 +256,7 @@ class Search:
             self._loop(progress)
         self.search_seconds = time.perf_counter() - t0
         self.study.set_user_attr("last_launch", {"trained": self.state.trained, "reused": self.state.reused,
+                                                 "retrained": self.state.retrained,
                                                  "jobs": self.state.jobs, "seconds": self.search_seconds,
                                                  "slots": self.slots, "job_seconds": self.state.train_seconds,
                                                  "fit_seconds": self.state.fit_seconds, "phases": self.state.phases,
@@ -298,9 +325,10 @@ class Search:
                 self.study._storage.record_heartbeat(trial._trial_id)
             trial.set_user_attr("driver", {"host": HOST, "pid": os.getpid()})
             point = self.space.suggest(trial)
-            config = EnsembleConfig.from_point(point)
+            config = self.handle.resolve(EnsembleConfig.from_point(point))
             keys = self.member_keys(config)
             trial.set_user_attr("members", keys)
+            trial.set_user_attr("code", code_identity())
             trial.set_user_attr("config", config.to_point())
         self.jobs.submit(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
         return _Pending(trial, point, config, keys, {k for k in keys if k not in self.store})

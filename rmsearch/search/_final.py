@@ -205,7 +205,7 @@ def _baselines(search, steps) -> dict[str, tuple[str, Combination, float]]:
     """name -> (label, combination, seconds it took to get its members: 0 when cached)."""
     out = {}
     for name in search.options.baselines:
-        config = BASELINES[name]()
+        config = search.handle.resolve(BASELINES[name]())
         steps.step(f"baseline {name} ({label_of(config)})")
         keys = search.member_keys(config)
         start = time.perf_counter()

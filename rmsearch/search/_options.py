@@ -90,9 +90,17 @@ class SearchState:
         finally:
             self.phases[phase] = self.phases.get(phase, 0.0) + time.perf_counter() - start
 
+    stale: set = field(default_factory=set)
+    """(config JSON, seed) of the study's members trained by other code (`Search._other_code`)."""
+    retrained: int = 0
+    """Members this launch trained again because the cached ones came from other code."""
+
     def add_records(self, records) -> None:
+        import json
+
         for r in records:
             self.trained += 1
+            self.retrained += (json.dumps(r.config, sort_keys=True), r.seed) in self.stale
             self.train_seconds += r.seconds
             self.fit_seconds += r.fit_seconds
             self.nodes[r.node] = self.nodes.get(r.node, 0) + 1

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +23,43 @@ from safetensors.numpy import load_file, save_file
 from rmsearch.files import atomic_file
 
 
+TRAINING_CODE = ("heads", "ensembles/_train.py")
+"""The parts of rmsearch (folders or files) whose source decides what a member's training computes."""
+
+
+@lru_cache(maxsize=1)
+def code_identity() -> dict:
+    """What trained a member besides its config and data: the versions of rmsearch, torch, scikit-learn and numpy,
+    and the sha256 of rmsearch's training code (`TRAINING_CODE`), so an edit without a version bump counts too."""
+    import rmsearch
+
+    root = Path(rmsearch.__file__).parent
+    files = sorted(f for part in TRAINING_CODE for f in ((root / part).rglob("*.py") if (root / part).is_dir()
+                                                           else [root / part]))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    out = {"rmsearch": rmsearch.__version__}
+    for name in ("torch", "scikit-learn", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out | {"training code": digest.hexdigest()[:16]}
+
+
 def member_key(task_key: str, head_config: dict, seed: int) -> str:
-    blob = json.dumps({"task": task_key, "head": head_config, "seed": int(seed)}, sort_keys=True)
+    """The head-cache key: task (data and how pairs were drawn), head config (precision resolved), member seed
+    and the code that trains it (`code_identity`)."""
+    blob = json.dumps({"task": task_key, "head": head_config, "seed": int(seed), "code": code_identity()},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def code_changes(before: dict, now: dict) -> str:
+    """'torch 2.12.0 → 2.13.0, training code a1… → b2…': what differs between two `code_identity`s."""
+    return ", ".join(f"{k} {before.get(k)} → {now.get(k)}" for k in sorted(set(before) | set(now))
+                     if before.get(k) != now.get(k))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rmsearch.data import Annotator, Data, Task, TaskConfig, load_data, make_task
@@ -58,9 +58,14 @@ class StudyHandle:
 
         return [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
 
+    def resolve(self, config: EnsembleConfig) -> EnsembleConfig:
+        """`config` with its head's machine-dependent choices (precision 'auto') decided on this machine for this
+        task's dim: what its members are keyed and trained by."""
+        return replace(config, head=config.head.resolved(self.task.dim))
+
     def member_keys(self, config: EnsembleConfig) -> list[str]:
-        """The head-cache keys of `config`'s members on this study's task."""
-        head = config.head.to_dict()
+        """The head-cache keys of `config`'s members (precision resolved) on this study's task."""
+        head = self.resolve(config).head.to_dict()
         return [member_key(self.task_key, head, s) for s in config.member_seeds]
 
     @classmethod
