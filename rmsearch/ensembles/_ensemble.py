@@ -113,18 +113,27 @@ class Ensemble:
         z, own = self._parts(X)
         return self.aggregation(z, own), z.std(0)
 
-    def bounds(self, X: np.ndarray, beta: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(reward, lower, upper), each (n,): reward = `score(X)`; lower, upper = mean ± β·std of the standardized
-        members, std² = variance over members + mean own posterior variance (`BOUND_RULE`). `beta` defaults to
-        the ensemble's `beta`."""
+    def score_all(self, X: np.ndarray, beta: float | None = None) -> tuple[np.ndarray, ...]:
+        """(score, uncertainty, lower, upper) of `score_and_uncertainty` and `bounds`, from one pass of the members."""
+        beta = self._beta(beta)
+        z, own = self._parts(X)
+        center, spread = z.mean(0), total_std(z, own)
+        return self.aggregation(z, own), z.std(0), center - beta * spread, center + beta * spread
+
+    def _beta(self, beta) -> float:
         beta = self.beta if beta is None else beta
         if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not np.isfinite(beta) \
                 or beta < 0:
             raise ConfigError(f"bounds: beta={beta!r} must be a finite number >= 0 (the bounds are mean ± β·std), "
                               f"e.g. 1.0.")
-        z, own = self._parts(X)
-        center, spread = z.mean(0), total_std(z, own)
-        return self.aggregation(z, own), center - beta * spread, center + beta * spread
+        return float(beta)
+
+    def bounds(self, X: np.ndarray, beta: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(reward, lower, upper), each (n,): reward = `score(X)`; lower, upper = mean ± β·std of the standardized
+        members, std² = variance over members + mean own posterior variance (`BOUND_RULE`). `beta` defaults to
+        the ensemble's `beta`."""
+        score, _, lower, upper = self.score_all(X, beta)
+        return score, lower, upper
 
     def preference(self, Xa: np.ndarray, Xb: np.ndarray) -> np.ndarray:
         """P(a ≻ b) for the rows of `Xa` against the same rows of `Xb`: σ((score(a) − score(b)) / T), with the

@@ -8,6 +8,7 @@ from rmsearch.evaluate._metrics import bon_curve, pair_metrics, robustness_metri
 # the modules below import the ones above
 from rmsearch.evaluate._calibration import fit_temperature, pair_margins, reliability, sigmoid  # noqa: I001
 from rmsearch.evaluate._intervals import category_intervals, intervals, unit_table
+from rmsearch.evaluate._bounds import BOUNDS_HELP, RANKING_BETA, bound_metrics, pair_bound_terms
 from rmsearch.evaluate._length import LENGTH_NAME, LENGTH_RULE, length_scores
 from rmsearch.evaluate._report import (
     check_report_target, fmt_value, markdown_table, metrics_rows, plot_curves, plot_reliability, write_report,
@@ -20,6 +21,7 @@ from rmsearch.evaluate._exports import SPLIT_HELP, SPLITS, evaluate_exports
 from rmsearch.evaluate._exports_report import category_tables, facts, legend, table_rows, write_result_report
 
 __all__ = [
+    "BOUNDS_HELP", "RANKING_BETA", "bound_metrics", "pair_bound_terms",
     "LENGTH_NAME", "LENGTH_RULE", "SPLITS", "SPLIT_HELP", "category_intervals", "category_tables", "length_scores", "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
     "bon_weights", "check_report_target", "compare_aggregations", "evaluate_configuration", "evaluate_exports",
     "evaluate_split", "facts", "fit_temperature", "fmt_value", "intervals", "kl_bon", "kl_bon_iid", "legend",

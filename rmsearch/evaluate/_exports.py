@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rmsearch.errors import RMSearchError
+from rmsearch.evaluate._bounds import BOUNDS_HELP
 from rmsearch.evaluate._calibration import ECE_HELP, pair_margins, reliability, sigmoid
 from rmsearch.evaluate._intervals import category_intervals, intervals, unit_table
 from rmsearch.evaluate._length import LENGTH_NAME, LENGTH_RULE, length_scores
@@ -47,8 +48,12 @@ class Scored:
     record: dict | None = None
     scores: np.ndarray | None = None
     uncertainty: np.ndarray | None = None
+    bounds: tuple[np.ndarray, np.ndarray] | None = None
+    """(lower, upper) reward bounds of every row (`Ensemble.bounds`), for ensembles with an uncertainty."""
     evaluation: dict = field(default_factory=dict)
     baseline: bool = False
+    derived: str | None = None
+    """For an entry computed from another one's scores (best-of-N by its lower bound): what it is."""
 
 
 def load_exports(paths: list[str], data, spec: str) -> list[Scored]:
@@ -227,14 +232,30 @@ def train_baselines(baselines: dict, task, dim: int, status) -> list[Scored]:
 
 
 def score_entries(entries: list[Scored], split, status) -> None:
-    """Aggregated scores and member uncertainty of every row of `split` (uncertainty only with 2+ members)."""
+    """Aggregated scores, member uncertainty (2+ members) and reward bounds (2+ members, or members with their own
+    std) of every row of `split`."""
     for e in entries:
         if e.ensemble is None:  # a fixed rule, scored when it was made
             continue
         with status(f"scoring {len(split):,} rows with {e.name} …"):
-            parts = [e.ensemble.score_and_uncertainty(block) for _, block in split.chunks()]
-        e.scores = np.concatenate([p[0] for p in parts])
-        e.uncertainty = np.concatenate([p[1] for p in parts]) if len(e.ensemble.members) > 1 else None
+            parts = [e.ensemble.score_all(block) for _, block in split.chunks()]
+        e.scores, uncertainty, lower, upper = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        e.uncertainty = uncertainty if len(e.ensemble.members) > 1 else None
+        if len(e.ensemble.members) > 1 or e.ensemble.has_own_std:
+            e.bounds = (lower, upper)
+
+
+def by_lower_bound(entries: list[Scored]) -> list[Scored]:
+    """`entries` with, after each export that has bounds, best-of-N by its lower bound: its lower bound as the
+    score (the same members, a conservative selection)."""
+    out = []
+    for e in entries:
+        out.append(e)
+        if e.bounds is not None and not e.baseline:
+            beta = e.ensemble.beta
+            out.append(Scored(f"{e.name} by lower bound", f"{e.name}'s lower bound mean − {beta:g}·std as the score",
+                              None, scores=e.bounds[0], derived=f"{e.name}'s members"))
+    return out
 
 
 def evaluate_entries(entries: list[Scored], scope: Scope) -> dict:
@@ -244,7 +265,7 @@ def evaluate_entries(entries: list[Scored], scope: Scope) -> dict:
     split = scope.split
     for e in entries:
         e.evaluation = evaluate_split(e.scores, split, e.uncertainty)
-    tables = [unit_table(e.scores, split, e.uncertainty) for e in entries]
+    tables = [unit_table(e.scores, split, e.uncertainty, e.bounds) for e in entries]
     ci = intervals(tables)
     ci["categories"] = category_intervals(tables, split)
     calibrated = [e for e in entries if e.ensemble is not None and e.ensemble.temperature]
@@ -262,6 +283,8 @@ def evaluate_entries(entries: list[Scored], scope: Scope) -> dict:
 
 
 def _trained_on(e: Scored) -> str:
+    if e.derived:
+        return e.derived
     if e.ensemble is None:
         return "nothing (a fixed rule)"
     if e.baseline:
@@ -282,6 +305,7 @@ def result_blob(spec: str, data, scope: Scope, entries: list[Scored], ci: dict) 
         "calibration": ECE_HELP + "; at T: of σ((s_a − s_b) / T) with the export's fitted temperature T. A "
                        "resample's ECE is biased upward, so its interval can lie above the value",
         "notes": scope.notes,
+        "bounds": BOUNDS_HELP if any(e.bounds is not None for e in entries) else None,
         "categories": ci.get("categories"),
         "ensembles": [{"name": e.name, "source": e.source, "trained_on": _trained_on(e),
                        "temperature": e.ensemble.temperature if e.ensemble is not None else None,
@@ -292,12 +316,13 @@ def result_blob(spec: str, data, scope: Scope, entries: list[Scored], ci: dict) 
 
 
 def evaluate_exports(paths: list[str], data, spec: str, given, split: str | None = None,
-                     baselines: dict | None = None, status=None) -> dict:
+                     baselines: dict | None = None, status=None, lower_bound: bool = False) -> dict:
     """The exports at `paths` (and `baselines`, name -> EnsembleConfig, trained here on the data's training split)
     scored on `data` (named `spec` in messages, as --data): the result blob that `table_rows`, `facts`, `legend`
     and `write_result_report` render. `given` is the TaskConfig of the task options given (used where no
     manifest records one); `split` is 'all', 'test', 'val' or None (the default, see above). `status(text)` is a
-    context manager shown around slow steps (default: none)."""
+    context manager shown around slow steps (default: none). `lower_bound` adds, after each export with bounds,
+    best-of-N by its lower bound (`by_lower_bound`)."""
     status = status or (lambda text: nullcontext())
     exports = load_exports(paths, data, spec)
     scope = resolve_scope(spec, split, given, data, exports, bool(baselines))
@@ -306,5 +331,7 @@ def evaluate_exports(paths: list[str], data, spec: str, given, split: str | None
     if lengths is not None:  # text-derived data: "prefer the longer answer" belongs beside every model
         entries.append(Scored(LENGTH_NAME, LENGTH_RULE, None, baseline=True, scores=lengths))
     score_entries(entries, scope.split, status)
+    if lower_bound:
+        entries = by_lower_bound(entries)
     ci = evaluate_entries(entries, scope)
     return result_blob(spec, data, scope, entries, ci)

@@ -9,9 +9,13 @@ import numpy as np
 from rmsearch.evaluate._report import COLUMNS, check_report_target, markdown_table, plot_curves, plot_reliability
 
 ORDER = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "bon_auc", "spearman", "uncertainty_error_spearman",
-         "pair_accuracy", "pair_nll", "pair_ece", "pair_nll_calibrated", "pair_ece_calibrated")
+         "pair_accuracy", "pair_nll", "pair_ece", "pair_nll_calibrated", "pair_ece_calibrated", "pair_brier",
+         "lower_ce", "upper_ce", "confident_true", "confident_false", "ranking_score")
 EXTRA_LABELS = {"bon_auc": "BoN AUC (mean over log N)", "uncertainty_error_spearman": "uncertainty–error ρ",
-                "pair_ece": "pair ECE", "pair_nll_calibrated": "pair NLL at T", "pair_ece_calibrated": "pair ECE at T"}
+                "pair_ece": "pair ECE", "pair_nll_calibrated": "pair NLL at T", "pair_ece_calibrated": "pair ECE at T",
+                "pair_brier": "pair Brier", "lower_ce": "lower-bound CE", "upper_ce": "upper-bound CE",
+                "confident_true": "confident true", "confident_false": "confident false",
+                "ranking_score": "ranking score"}
 
 
 def labels() -> dict[str, str]:
@@ -86,6 +90,8 @@ def legend(blob: dict) -> list[str]:
     if len(blob["ensembles"]) > 1:
         out.append("* the paired 95% interval of the difference excludes 0")
     out.append(blob["calibration"])
+    if blob.get("bounds"):
+        out.append(blob["bounds"])
     if any(k == "uncertainty_error_spearman" for e in blob["ensembles"] for k in e["metrics"]):
         out.append("uncertainty–error ρ: per prompt, Spearman of the ensemble's uncertainty (std over members of "
                    "standardized scores) with the proxy's error |z(proxy) − z(gold)| (z over the prompt's "

@@ -10,6 +10,8 @@ independent), pairs for pair data without prompts. Each metric is a function of 
     ratio of sums     pair_accuracy, pair_nll (sums over a unit's pairs / its pair count)
     mean curve        gold_peak, peak_n, drop (the peak of the resampled mean BoN curve)
     calibration       pair_ece (Σ_bins |w @ terms| / w @ pair counts, `ece_terms`)
+    bounds            pair_brier, and where the entry has reward bounds lower_ce, upper_ce, confident_true,
+                      confident_false, ranking_score (`rmsearch.evaluate._bounds`: sums over a unit's pairs)
 
 With w = 1 for every unit these are exactly `evaluate_split`'s values. Ensembles compared on the same split use
 the same resamples, so the interval of a difference is paired (as `paired_bootstrap`, whose draws these are).
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rmsearch.evaluate._bon import log_grid
+from rmsearch.evaluate._bounds import bound_values, pair_bound_terms
 from rmsearch.evaluate._calibration import ece_terms, pair_margins, sigmoid, uncertainty_error_spearman
 from rmsearch.evaluate._units import prompt_curves, unit_values
 
@@ -29,7 +32,8 @@ LEVEL = 0.95
 DRAWS = 2000
 HIGHER_IS_BETTER = {"gold_final": True, "gold_peak": True, "drop": False, "gain": True, "bon_auc": True,
                     "spearman": True, "pair_accuracy": True, "pair_nll": False, "pair_ece": False,
-                    "uncertainty_error_spearman": True}
+                    "uncertainty_error_spearman": True, "pair_brier": False, "lower_ce": False, "upper_ce": False,
+                    "confident_true": True, "confident_false": False, "ranking_score": True}
 """Which way each metric is better (peak N has no better side)."""
 
 
@@ -49,6 +53,8 @@ class UnitTable:
     curves: np.ndarray | None = None
     """(prompts, len(ns)) per-prompt BoN gold on `ns` (gold data)."""
     ns: np.ndarray | None = None
+    bounds: dict[str, np.ndarray] | None = None
+    """`pair_bound_terms` summed over each unit's pairs: name -> (units,) or (units, bins)."""
 
     @property
     def n(self) -> int:
@@ -58,14 +64,27 @@ class UnitTable:
         """The table of the units where `mask` holds (e.g. one category's prompts)."""
         return UnitTable(self.units, {k: v[mask] for k, v in self.means.items()},
                          {k: v[mask] for k, v in self.pair_sums.items()}, self.pair_count[mask], self.ece[mask],
-                         None if self.curves is None else self.curves[mask], self.ns)
+                         None if self.curves is None else self.curves[mask], self.ns,
+                         None if self.bounds is None else {k: v[mask] for k, v in self.bounds.items()})
 
 
-def unit_table(scores: np.ndarray, split, uncertainty: np.ndarray | None = None) -> UnitTable:
+def _bound_sums(s: np.ndarray, bounds, split) -> dict[str, np.ndarray]:
+    lower, upper = bounds if bounds is not None else (None, None)
+    out = {}
+    for k, v in pair_bound_terms(s, lower, upper, split).items():
+        out[k] = split.per_unit(v)[0] if v.ndim == 1 else \
+            np.stack([split.per_unit(v[:, j])[0] for j in range(v.shape[1])], 1)
+    return out
+
+
+def unit_table(scores: np.ndarray, split, uncertainty: np.ndarray | None = None,
+               bounds: tuple[np.ndarray, np.ndarray] | None = None) -> UnitTable:
     """The per-unit table of aggregated `scores` (len(split),) on `split`; `uncertainty` (len(split),) adds
-    `uncertainty_error_spearman` on gold splits. Units are the split's prompts (`Split.units`): a gold pool's
-    prompts, or the prompts pair data's pairs answer (each pair its own unit where the data names none)."""
+    `uncertainty_error_spearman` on gold splits; `bounds` (lower, upper), each (len(split),), the bound metrics.
+    Units are the split's prompts (`Split.units`): a gold pool's prompts, or the prompts pair data's pairs answer
+    (each pair its own unit where the data names none)."""
     s = np.asarray(scores, np.float64)
+    sums = _bound_sums(s, bounds, split)
     correct, nll = unit_values(s, split, "pair_correct"), unit_values(s, split, "pair_nll")
     margins, y = pair_margins(s, split)
     terms = ece_terms(sigmoid(margins), y)
@@ -73,12 +92,12 @@ def unit_table(scores: np.ndarray, split, uncertainty: np.ndarray | None = None)
     count = split.per_unit(np.ones(len(correct)))[1]
     ece = np.stack([split.per_unit(terms[:, j])[0] for j in range(terms.shape[1])], 1)
     if split.gold is None:
-        return UnitTable("prompts" if split.groups is not None else "pairs", {}, pair_sums, count, ece)
+        return UnitTable("prompts" if split.groups is not None else "pairs", {}, pair_sums, count, ece, bounds=sums)
     ns = np.union1d(log_grid(split.gold.shape[1]), [1, split.gold.shape[1]])  # the grid `robustness_metrics` uses
     means = {"bon_auc": unit_values(s, split, "bon_auc"), "spearman": unit_values(s, split, "spearman")}
     if uncertainty is not None:
         means["uncertainty_error_spearman"] = uncertainty_error_spearman(s, uncertainty, split)
-    return UnitTable("prompts", means, pair_sums, count, ece, prompt_curves(s, split, ns), ns)
+    return UnitTable("prompts", means, pair_sums, count, ece, prompt_curves(s, split, ns), ns, sums)
 
 
 def _metrics(t: UnitTable, w: np.ndarray) -> dict[str, np.ndarray]:
@@ -95,6 +114,8 @@ def _metrics(t: UnitTable, w: np.ndarray) -> dict[str, np.ndarray]:
     pairs = w @ t.pair_count
     out |= {k: (w @ v) / pairs for k, v in t.pair_sums.items()}
     out["pair_ece"] = np.abs(w @ t.ece).sum(1) / pairs
+    if t.bounds is not None:
+        out |= bound_values({k: w @ v for k, v in t.bounds.items()}, pairs)
     return out
 
 
