@@ -139,6 +139,7 @@ def add_evaluate_parsers(sub) -> None:
                    "a configuration: every metric with a 95%% bootstrap interval, calibration, prompts or pairs "
                    "scored (default: train --config)")
     p.add_argument("--split", choices=SPLITS, help=SPLIT_HELP.replace("%", "%%"))
+    p.add_argument("--lower-bound", action="store_true", help=LOWER_BOUND_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="score several exported ensembles (and baselines) on the same data, with "
@@ -157,7 +158,12 @@ def add_evaluate_parsers(sub) -> None:
     p.add_argument("--out", metavar="FOLDER", help="report folder to write (report.md, compare.json, bon.png for "
                    "gold data, calibration.png); an earlier comparison there is replaced, any other non-empty folder "
                    "is refused (default: none, print only)")
+    p.add_argument("--lower-bound", action="store_true", help=LOWER_BOUND_HELP)
     p.set_defaults(func=cmd_compare)
+
+
+LOWER_BOUND_HELP = ("also score each export with 2+ members or laplace members by its lower bound, mean − β·std "
+                    "(best-of-N by the lower bound), as one more entry (default: off)")
 
 
 def cmd_evaluate_ensemble(args) -> int:
@@ -176,6 +182,10 @@ def cmd_compare(args) -> int:
 def cmd_evaluate(args) -> int:
     if args.ensemble:
         return cmd_evaluate_ensemble(args)
+    if args.lower_bound:
+        raise RMSearchError("--lower-bound applies to --ensemble (an exported ensemble scored on --data); a "
+                            "configuration trained here reports its aggregation. Drop --lower-bound, or pass "
+                            "--ensemble FOLDER.")
     if args.split is not None:
         raise RMSearchError(f"--split {args.split} applies to --ensemble (an exported ensemble scored on --data); "
                             f"training a configuration always reports the task's validation and test splits. Drop "
@@ -226,7 +236,8 @@ def _score_exports(args, paths: list[str], baselines: list[str], out: str | None
     task_config = task_config_from_args(args)
     check_annotator_applies(task_config.annotator, data.kind)
     blob = evaluate_exports(paths, data, args.data, task_config, args.split,
-                            {name: BASELINES[name]() for name in baselines}, status=console.status)
+                            {name: BASELINES[name]() for name in baselines}, status=console.status,
+                            lower_bound=getattr(args, "lower_bound", False))
     print_result(blob, plain_console(highlight=False))
     if json_path is not None:
         write_json(Path(json_path), blob)

@@ -82,6 +82,12 @@ def _add_export_parsers(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="output .npy of n float32 scores (default: EMBEDDINGS.scores.npy); "
                    "an existing file is refused unless --force")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument("--bounds", action="store_true", help="write (n, 3) float32 rows of reward, lower and upper "
+                   "bound instead of n scores: mean ± β·std over the standardized members, std² = variance over "
+                   "members + their mean own posterior variance (laplace members); β as the export records it "
+                   "(default: scores only)")
+    p.add_argument("--beta", type=float, metavar="B", help="with --bounds: the width β of the bounds (default: "
+                   "the export's β)")
     p.set_defaults(func=cmd_score)
 
 
@@ -245,9 +251,23 @@ def cmd_score(args) -> int:
     if not out.parent.is_dir():
         raise RMSearchError(f"--out {out}: its folder {out.parent} does not exist; create it first (mkdir -p "
                             f"{out.parent}) or choose another --out.")
+    if args.beta is not None and not args.bounds:
+        raise RMSearchError("--beta sets the width of --bounds; add --bounds, or drop --beta.")
+    if args.beta is not None and not (np.isfinite(args.beta) and args.beta >= 0):
+        raise RMSearchError(f"--beta {args.beta}: must be a finite number >= 0 (the bounds are mean ± β·std), "
+                            f"e.g. --beta 1.")
     ensemble = load_ensemble(args.ensemble)
     X = check_float_array(args.embeddings, open_npy(Path(args.embeddings)), (2,), what="(rows, dim)")
-    scores = np.concatenate([ensemble.score(np.asarray(X[s : s + 65536], np.float32)) for s in range(0, len(X), 65536)])
+    def blocks():  # streamed: X may be a memory map larger than memory
+        return (np.asarray(X[s : s + 65536], np.float32) for s in range(0, len(X), 65536))
+
+    if args.bounds:
+        scores = np.concatenate([np.stack(ensemble.bounds(b, args.beta), 1) for b in blocks()])
+        atomic_save(out, scores.astype(np.float32))
+        beta = ensemble.beta if args.beta is None else args.beta
+        print(f"{len(scores)} rows of (reward, lower, upper), bounds mean ± {beta:g}·std -> {out}")
+        return 0
+    scores = np.concatenate([ensemble.score(b) for b in blocks()])
     atomic_save(out, scores.astype(np.float32))
     print(f"{len(scores)} scores -> {out}")
     return 0
