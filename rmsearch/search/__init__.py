@@ -5,7 +5,8 @@ without writing to it."""
 
 from rmsearch.search._baselines import BASELINES
 from rmsearch.search._driver import LaunchOptions, Search
-from rmsearch.search._final import choose_export, export_combination, export_trial, top_trials
+from rmsearch.search._choice import choose_export
+from rmsearch.search._final import export_combination, export_trial, top_trials
 from rmsearch.search._jobs import train_members
 from rmsearch.search._options import check_annotator_applies
 from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES

@@ -34,7 +34,7 @@ from rmsearch.search._members import (
     mean_history,
 )
 from rmsearch.search._objectives import Objective, get_objective
-from rmsearch.search._options import LaunchOptions, SearchState, check_annotator_applies, check_prune_applies
+from rmsearch.search._options import LaunchOptions, SearchState, check_annotator_applies, check_options
 from rmsearch.search._progress import TrialProgress
 from rmsearch.search._ray import MemberJobs, check_reachable, init_ray, nbytes
 from rmsearch.interrupt import raise_on_sigterm, terminated
@@ -107,7 +107,7 @@ class Search:
         from rmsearch.spaces import load_space
 
         o = self.options
-        self._check_options()
+        check_options(o)
         self.space = load_space(o.space)
         data = load_data(o.data, seed=o.seed)
         check_annotator_applies(o.annotator, data.kind, o.stress)
@@ -148,30 +148,6 @@ class Search:
             print(f"study {self.options.study!r}: {len(stale)} cached members were trained by other code "
                   f"({'; '.join(sorted(changes))}); trials and baselines that need them train them again "
                   f"(the launch says how many)", file=sys.stderr)
-
-    def _check_options(self) -> None:
-        o = self.options
-        check_study_name(o.study, o.runs)
-        if isinstance(o.seed, bool) or not isinstance(o.seed, int) or o.seed < 0:
-            raise ConfigError(f"--seed {o.seed}: must be a non-negative integer (it seeds the splits, the annotator "
-                              f"and the built-in world); e.g. --seed 0.")
-        if o.trials < 0:
-            raise ConfigError(f"--trials {o.trials} must be >= 0.")
-        if o.top < 1:
-            raise ConfigError(f"--top {o.top} must be at least 1 (the number of best trials in the final report).")
-        if not o.progress_interval > 0:
-            raise ConfigError(f"--progress-every {o.progress_interval} must be a number of seconds > 0 (e.g. 30).")
-        if o.workers is not None and o.workers < 1:
-            raise ConfigError(f"--workers {o.workers} must be at least 1.")
-        if o.heartbeat < 1 or o.grace <= o.heartbeat:
-            raise ConfigError(f"--heartbeat {o.heartbeat} / --grace {o.grace}: the heartbeat interval must be at least "
-                              f"1 s and the grace period longer than it (e.g. --heartbeat 10 --grace 60).")
-        unknown = sorted(set(o.baselines) - set(BASELINES))
-        if unknown:
-            raise ConfigError(f"--baselines {','.join(unknown)}: unknown; choose from {', '.join(BASELINES)} or none.")
-        check_prune_applies(o)
-        if o.address:
-            check_reachable(o.address)
 
     def _open_study(self, url: str, study_dir: Path, objective: Objective):
         """The optuna study, created where it does not exist; nothing is written before the storage and the run

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from rmsearch.data import Annotator
 from rmsearch.errors import ConfigError
+from rmsearch.search._baselines import BASELINES
+from rmsearch.search._identity import check_study_name
+from rmsearch.search._ray import check_reachable
 
 
 @dataclass
@@ -130,3 +133,28 @@ def check_prune_applies(options: LaunchOptions) -> None:
     if options.prune and options.multi_objective:
         raise ConfigError("--prune with --multi-objective: Optuna prunes single-objective trials only, so --prune "
                           "would do nothing here. Drop --prune, or --multi-objective.")
+
+
+def check_options(o: LaunchOptions) -> None:
+    """Every option that needs no data, checked before any work."""
+    check_study_name(o.study, o.runs)
+    if isinstance(o.seed, bool) or not isinstance(o.seed, int) or o.seed < 0:
+        raise ConfigError(f"--seed {o.seed}: must be a non-negative integer (it seeds the splits, the annotator "
+                          f"and the built-in world); e.g. --seed 0.")
+    if o.trials < 0:
+        raise ConfigError(f"--trials {o.trials} must be >= 0.")
+    if o.top < 1:
+        raise ConfigError(f"--top {o.top} must be at least 1 (the number of best trials in the final report).")
+    if not o.progress_interval > 0:
+        raise ConfigError(f"--progress-every {o.progress_interval} must be a number of seconds > 0 (e.g. 30).")
+    if o.workers is not None and o.workers < 1:
+        raise ConfigError(f"--workers {o.workers} must be at least 1.")
+    if o.heartbeat < 1 or o.grace <= o.heartbeat:
+        raise ConfigError(f"--heartbeat {o.heartbeat} / --grace {o.grace}: the heartbeat interval must be at least "
+                          f"1 s and the grace period longer than it (e.g. --heartbeat 10 --grace 60).")
+    unknown = sorted(set(o.baselines) - set(BASELINES))
+    if unknown:
+        raise ConfigError(f"--baselines {','.join(unknown)}: unknown; choose from {', '.join(BASELINES)} or none.")
+    check_prune_applies(o)
+    if o.address:
+        check_reachable(o.address)
