@@ -13,7 +13,7 @@ from rmsearch.evaluate._length import LENGTH_NAME, LENGTH_RULE, length_scores
 from rmsearch.evaluate._report import (
     check_report_target, fmt_value, markdown_table, metrics_rows, plot_curves, plot_reliability, write_report,
 )
-from rmsearch.evaluate._robustness import compare_aggregations
+from rmsearch.evaluate._robustness import compare_aggregations, mean_evaluation
 from rmsearch.evaluate._split import evaluate_split
 from rmsearch.evaluate._units import paired_bootstrap, unit_groups, unit_values
 from rmsearch.evaluate._configuration import ConfigurationResult, evaluate_configuration
@@ -21,7 +21,7 @@ from rmsearch.evaluate._exports import SPLIT_HELP, SPLITS, evaluate_exports
 from rmsearch.evaluate._exports_report import category_tables, facts, legend, table_rows, write_result_report
 
 __all__ = [
-    "BOUNDS_HELP", "RANKING_BETA", "bound_metrics", "pair_bound_terms",
+    "BOUNDS_HELP", "RANKING_BETA", "bound_metrics", "mean_evaluation", "pair_bound_terms",
     "LENGTH_NAME", "LENGTH_RULE", "SPLITS", "SPLIT_HELP", "category_intervals", "category_tables", "length_scores", "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
     "bon_weights", "check_report_target", "compare_aggregations", "evaluate_configuration", "evaluate_exports",
     "evaluate_split", "facts", "fit_temperature", "fmt_value", "intervals", "kl_bon", "kl_bon_iid", "legend",

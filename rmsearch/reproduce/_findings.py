@@ -208,6 +208,10 @@ def findings(rows: list[dict], per_seed: list[dict] | None = None, min_seeds: in
     "seed" key, one per seed), each also gets the spread of its statistic over seeds and the number of seeds in
     which its criterion holds; (a) and (b) get a sub-finding per head type (`Finding.per_head`). With fewer than
     `min_seeds` seeds, each verdict is "not enough seeds"."""
+    from rmsearch.reproduce._study import SEED_HEADS
+
+    rows = [r for r in rows if r["head"] in SEED_HEADS]  # the literature's claims are about the seed's head types
+    per_seed = [r for r in per_seed or [] if r["head"] in SEED_HEADS]
     table = _index(rows)
     seeds = sorted({r["seed"] for r in per_seed or []})
     seed_tables = [_index([r for r in per_seed if r["seed"] == s]) for s in seeds] if len(seeds) > 1 else []

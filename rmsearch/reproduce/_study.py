@@ -1,7 +1,9 @@
 """The seed paper's reward-model-ensemble case study, rerun: for each head type × label-noise level × seed, one
 member group is trained as a Ray task; from its cached test scores the driver evaluates a single head (each
 member alone, averaged) against the mean, min and uwo (λ=1) ensembles of all members, with exact best-of-N
-curves up to the pool size. Results are summarized over seeds (mean ± std).
+curves up to the pool size. Results are summarized over seeds (mean ± std). Beside the seed's head types, the
+Bayesian `laplace` head also gets best-of-N by its own lower bound: each member alone by z − κ·σ (its posterior
+std), and the ensemble's lcb with the posterior variance added to the spread over members (`OWN_STD_ROWS`).
 
 A seed draws the annotator's labels, the prompt splits and the member seeds, and, on the built-in world given
 without a seed (`synth`, `synth:dim=64`, …), the world itself (`synth` seed = the study's seed): a verdict is then
@@ -20,12 +22,26 @@ from rmsearch.ensembles import Aggregation
 from rmsearch.errors import RMSearchError
 from rmsearch.evaluate import compare_aggregations
 
-HEADS = ("mlp", "mlp_clf", "gbdt", "linear")
+SEED_HEADS = ("mlp", "mlp_clf", "gbdt", "linear")
+"""The seed paper's head types: what the findings are decided over."""
+HEADS = (*SEED_HEADS, "laplace")
 AGGREGATIONS = {"mean": Aggregation("mean"), "min": Aggregation("min"), "uwo": Aggregation("uwo", 1.0)}
 """The seed paper's ensembles, by the name rows and files give them."""
 ROW_AGGREGATIONS = ("single", *AGGREGATIONS)
-AGG_LABELS = {"single": "single", **{name: agg.label for name, agg in AGGREGATIONS.items()}}
+KAPPA = 1.0
+OWN_STD_ROWS = ("single lcb", "lcb")
+"""Rows of head types with their own posterior std (laplace): each member alone by its lower bound z − κ·σ, and
+the ensemble's lcb mean − κ·std with std² = variance over members + mean posterior variance (κ = `KAPPA`)."""
+AGG_LABELS = {"single": "single", **{name: agg.label for name, agg in AGGREGATIONS.items()},
+              "single lcb": f"single by lower bound (κ={KAPPA:g})", "lcb": f"lcb (κ={KAPPA:g}, with posterior)"}
 """Row name -> its label in tables and plots ('uwo (λ=1)')."""
+
+
+def rows_of(head: str) -> tuple[str, ...]:
+    """The rows a head type gets: single and the seed's ensembles, and `OWN_STD_ROWS` where it has its own std."""
+    from rmsearch.heads import STD_FORWARDS
+
+    return ROW_AGGREGATIONS + (OWN_STD_ROWS if head in STD_FORWARDS else ())
 METRICS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman", "pair_accuracy")
 
 QUICK_DATA = "synth:train_prompts=200,test_prompts=20,test_responses=50,dim=8"
@@ -41,6 +57,7 @@ def head_configs(quick: bool) -> dict[str, dict]:
         "mlp_clf": {"kind": "mlp_clf", **mlp},
         "gbdt": {"kind": "gbdt", "max_iter": 10 if quick else 100, "bootstrap": True},
         "linear": {"kind": "linear", "epochs": epochs, "bootstrap": True},
+        "laplace": {"kind": "laplace", "bootstrap": True},
     }
 
 
@@ -93,18 +110,34 @@ def _train_job(data, task_config: TaskConfig, head_config: dict, seeds: tuple[in
     only what evaluation needs: per-member score statistics and raw test scores."""
     from rmsearch.search import train_members
 
-    records = train_members(make_task(data, task_config), head_config, seeds, threads)
-    return {"stats": np.stack([r.stats for r in records]),
-            "test": np.stack([r.test_scores for r in records]),
-            "seconds": float(sum(r.seconds for r in records))}
+    from rmsearch.heads import forward_std
+
+    task = make_task(data, task_config)
+    records = train_members(task, head_config, seeds, threads)
+    out = {"stats": np.stack([r.stats for r in records]),
+           "test": np.stack([r.test_scores for r in records]),
+           "seconds": float(sum(r.seconds for r in records))}
+    if forward_std(records[0].kind, records[0].arrays, np.zeros((1, task.dim), np.float32)) is not None:
+        out["test_std"] = np.stack([np.concatenate([forward_std(r.kind, r.arrays, block) for _, block in
+                                                    task.test.chunks()]) for r in records])
+    return out
 
 
-def evaluate_group(task, stats: np.ndarray, test_scores: np.ndarray) -> dict:
+def evaluate_group(task, stats: np.ndarray, test_scores: np.ndarray, test_std: np.ndarray | None = None) -> dict:
     """'single' (each member alone, averaged) and each ensemble aggregation -> {"metrics", "curve"} on the test
-    split of `task` (`rmsearch.evaluate.compare_aggregations` on standardized scores)."""
+    split of `task` (`rmsearch.evaluate.compare_aggregations` on standardized scores); with `test_std` (k, n), the
+    members' own raw posterior std, also `OWN_STD_ROWS`."""
+    from rmsearch.ensembles import standardize, total_std
+    from rmsearch.evaluate import evaluate_split, mean_evaluation
+
     results = compare_aggregations(task, stats, None, test_scores, list(AGGREGATIONS.values()))
-    return {"single": results["single"]["test"],
-            **{name: results[agg.label]["test"] for name, agg in AGGREGATIONS.items()}}
+    out = {"single": results["single"]["test"],
+           **{name: results[agg.label]["test"] for name, agg in AGGREGATIONS.items()}}
+    if test_std is not None:
+        z, u = standardize(test_scores, stats), np.asarray(test_std, np.float64) / stats[:, 1:2]
+        out["single lcb"] = mean_evaluation([evaluate_split(zi - KAPPA * ui, task.test) for zi, ui in zip(z, u)])
+        out["lcb"] = evaluate_split(z.mean(0) - KAPPA * total_std(z, u ** 2), task.test)
+    return out
 
 
 def world_per_seed(spec: str) -> bool:
@@ -194,7 +227,8 @@ def collect_runs(ray, refs: dict, tasks: dict, description: str, progress: bool)
                 head, rate, seed = refs[ref]
                 out = ray.get(ref)
                 train_seconds += out["seconds"]
-                runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)], out["stats"], out["test"])
+                runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)], out["stats"], out["test"],
+                                                          out.get("test_std"))
                 bar.advance(job)
     return runs, train_seconds
 
@@ -224,7 +258,7 @@ def summarize(config: StudyConfig, runs: dict, label_error: dict) -> list[dict]:
     for head in config.heads:
         for rate in config.noise_levels:
             errors = [label_error[(rate, s)] for s in range(config.seeds)]
-            for agg in ROW_AGGREGATIONS:
+            for agg in rows_of(head):
                 ms = [runs[(head, rate, s)][agg]["metrics"] for s in range(config.seeds)]
                 row = {"head": head, "flip_rate": rate, "label_error": float(np.mean(errors)), "aggregation": agg,
                        "seeds": config.seeds}
@@ -242,7 +276,7 @@ def mean_curves(config: StudyConfig, runs: dict) -> dict:
     out = {}
     for head in config.heads:
         for rate in config.noise_levels:
-            for agg in ROW_AGGREGATIONS:
+            for agg in rows_of(head):
                 curves = [runs[(head, rate, s)][agg]["curve"] for s in range(config.seeds)]
                 gold = np.array([c["gold"] for c in curves])
                 out[(head, rate, agg)] = {"n": curves[0]["n"], "kl": curves[0]["kl"], "gold": gold.mean(0).tolist(),

@@ -69,8 +69,9 @@ def test_quick_end_to_end(tmp_path, ray_module, capsys):
         for head in ("all heads", "mlp", "mlp_clf", "gbdt", "linear"):
             assert re.search(rf"\| \({key}\) \| {head} \| .+ \| [012] of 2 \| not enough seeds \|",
                              md), (key, head)
-    for head in ("mlp", "mlp_clf", "gbdt", "linear"):
+    for head in ("mlp", "mlp_clf", "gbdt", "linear", "laplace"):
         assert f"| {head} | 40% |" in md
+    assert "| laplace | 40% | " in md and "single by lower bound (κ=1) |" in md and "lcb (κ=1, with posterior) |" in md
     pngs = sorted(out.glob("*.png"))
     assert [p.name for p in pngs] == ["bon_flip05.png", "bon_flip40.png", "summary.png"]
     for p in pngs:
@@ -78,8 +79,10 @@ def test_quick_end_to_end(tmp_path, ray_module, capsys):
         assert f"]({p.name})" in md
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 4 * 2 * (1 + 3)  # heads × noise levels × (single + mean, min, uwo)
-    assert {r["aggregation"] for r in rows} == {"single", "mean", "min", "uwo"}
+    # the seed's heads × noise levels × (single + mean, min, uwo), and laplace's also by its lower bound
+    assert len(rows) == 4 * 2 * (1 + 3) + 2 * (1 + 3 + 2)
+    assert {r["aggregation"] for r in rows} == {"single", "mean", "min", "uwo", "single lcb", "lcb"}
+    assert {r["aggregation"] for r in rows if r["head"] != "laplace"} == {"single", "mean", "min", "uwo"}
     for r in rows:
         assert np.isfinite(float(r["gold_final"])) and float(r["drop"]) >= 0
         assert float(r["gold_peak"]) >= float(r["gold_final"]) - 1e-12
