@@ -9,12 +9,12 @@ from rmsearch.search._choice import choose_export
 from rmsearch.search._final import export_combination, export_trial, top_trials
 from rmsearch.search._jobs import train_members
 from rmsearch.search._options import check_annotator_applies
-from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
+from rmsearch.search._objectives import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES, Objective, register_objective
 from rmsearch.search._ray import init_ray
 from rmsearch.search._study import StudyHandle, load_study
 
 __all__ = [
-    "BASELINES", "DEFAULT_GOLD", "DEFAULT_PAIRS", "OBJECTIVES", "LaunchOptions", "Search", "StudyHandle",
-    "check_annotator_applies", "choose_export", "export_combination", "export_trial", "init_ray", "load_study", "top_trials",
-    "train_members",
+    "BASELINES", "DEFAULT_GOLD", "DEFAULT_PAIRS", "OBJECTIVES", "LaunchOptions", "Objective", "Search", "StudyHandle",
+    "check_annotator_applies", "choose_export", "export_combination", "export_trial", "init_ray", "load_study",
+    "register_objective", "top_trials", "train_members",
 ]

@@ -6,6 +6,11 @@ prompts can decide a plain mean at N = M (heavy-tailed gold), and a small sample
 area under the BoN curve uses every selection pressure; the trimmed mean drops the most extreme prompts on each
 side; the lower confidence bound penalizes ensembles whose gain rests on few prompts. Defaults were chosen by
 measurement (`benchmarks/selection.py`, README "Choosing the objective").
+
+Each objective is one `Objective` in the registry `OBJECTIVES` (as heads and aggregations are): its name, the
+per-unit values it reads, how it reduces them and its direction. The launch's `--objective`, its help and the
+study's recorded objective read them from here, so a new objective is one `register_objective(Objective(...))`
+below (the contract test in `tests/search/test_objectives.py` runs over every registered one).
 """
 
 from __future__ import annotations
@@ -57,22 +62,35 @@ class Objective:
         return 1 if self.direction == "maximize" else -1
 
 
-OBJECTIVES = {
-    o.name: o for o in (
-        Objective("bon_gold", "bon_final", _mean, "maximize", True,
-                  "mean over prompts of BoN gold at N = pool size"),
-        Objective("bon_auc", "bon_auc", _mean, "maximize", True,
-                  "mean over prompts of BoN gold averaged over a log-spaced N grid (area under the BoN curve)"),
-        Objective("bon_auc_trimmed", "bon_auc", _trimmed, "maximize", True,
-                  f"bon_auc with the {TRIM:.0%} most extreme prompts at each end dropped (trimmed mean)"),
-        Objective("bon_auc_lcb", "bon_auc", _lcb, "maximize", True,
-                  "bon_auc minus 1.645 standard errors over prompts (a one-sided 95% lower confidence bound)"),
-        Objective("val_accuracy", "pair_correct", _mean, "maximize", False,
-                  "pairwise accuracy on validation pairs (out of fold with cross-validation)"),
-        Objective("val_nll", "pair_nll", _mean, "minimize", False,
-                  "Bradley-Terry NLL on validation pairs (out of fold with cross-validation)"),
-    )
-}
+OBJECTIVES: dict[str, Objective] = {}
+"""name -> Objective: every objective a launch can rank on (`register_objective`)."""
+
+
+def register_objective(objective: Objective) -> Objective:
+    """Add an objective to the registry (its name must be new); the launch's --objective and its help see it."""
+    if objective.name in OBJECTIVES:
+        raise ValueError(f"objective {objective.name!r}: registered already; choose another name.")
+    if objective.direction not in ("maximize", "minimize"):
+        raise ValueError(f"objective {objective.name!r}: direction {objective.direction!r} must be maximize or "
+                         f"minimize.")
+    OBJECTIVES[objective.name] = objective
+    return objective
+
+
+register_objective(Objective("bon_gold", "bon_final", _mean, "maximize", True,
+                             "mean over prompts of BoN gold at N = pool size"))
+register_objective(Objective("bon_auc", "bon_auc", _mean, "maximize", True,
+                             "mean over prompts of BoN gold averaged over a log-spaced N grid (area under the BoN "
+                             "curve)"))
+register_objective(Objective("bon_auc_trimmed", "bon_auc", _trimmed, "maximize", True,
+                             f"bon_auc with the {TRIM:.0%} most extreme prompts at each end dropped (trimmed mean)"))
+register_objective(Objective("bon_auc_lcb", "bon_auc", _lcb, "maximize", True,
+                             "bon_auc minus 1.645 standard errors over prompts (a one-sided 95% lower confidence "
+                             "bound)"))
+register_objective(Objective("val_accuracy", "pair_correct", _mean, "maximize", False,
+                             "pairwise accuracy on validation pairs (out of fold with cross-validation)"))
+register_objective(Objective("val_nll", "pair_nll", _mean, "minimize", False,
+                             "Bradley-Terry NLL on validation pairs (out of fold with cross-validation)"))
 DEFAULT_GOLD = "bon_auc"
 DEFAULT_PAIRS = "val_accuracy"
 
