@@ -9,7 +9,8 @@ from rmsearch.launch._args import HelpFormatter, seed_type
 
 
 def add_data_parsers(sub) -> None:
-    data = sub.add_parser("data", help="make, embed and inspect datasets").add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser("data", help="make, embed and inspect datasets").add_subparsers(dest="data_command",
+                                                                                          required=True)
     p = data.add_parser("synth", help="write the built-in gold world as seed-format files",
                         formatter_class=HelpFormatter,
                         description="Write the built-in gold world as seed-format files (embd_/reward_ × train/test), "
@@ -60,8 +61,9 @@ def cmd_data_inspect(args) -> int:
         for split in ("train", "test"):
             s = info[split]
             g = s["gold"]
-            print(f"  {split:5s} P={s['prompts']} K={s['responses']} D={s['dim']} {s['dtype']}  gold mean {g['mean']:.3f} "
-                  f"std {g['std']:.3f} [{g['min']:.3f}, {g['max']:.3f}], within-prompt std {g['within_prompt_std']:.3f}")
+            print(f"  {split:5s} P={s['prompts']} K={s['responses']} D={s['dim']} {s['dtype']}  gold mean "
+                  f"{g['mean']:.3f} std {g['std']:.3f} [{g['min']:.3f}, {g['max']:.3f}], within-prompt std "
+                  f"{g['within_prompt_std']:.3f}")
         print(f"  label error rate of the default annotator (Bradley-Terry, q=2, within-prompt): {error:.3f}")
     else:
         print(f"  pairs M={info['pairs']['count']} D={info['dim']} {info['pairs']['dtype']}")
