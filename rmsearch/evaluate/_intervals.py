@@ -2,8 +2,9 @@
 
 The bootstrap resamples units: prompts for gold data (a prompt's candidates and its gold-labelled pairs move
 together) and for pair data whose pairs name their prompt (a prompt's pairs move together: they are not
-independent), pairs for pair data without prompts. Each metric is a function of unit sums, so one resample is a weight vector w
-(how often each unit was drawn) and every metric of every ensemble is computed from w @ (per-unit table):
+independent), pairs for pair data without prompts. Each metric is a function of unit sums, so one resample is a
+weight vector w (how often each unit was drawn) and every metric of every ensemble is computed from
+w @ (per-unit table):
 
     mean over units   gold_final, gain, bon_auc, spearman, uncertainty_error_spearman   (per-prompt values,
                       `rmsearch.evaluate._units.unit_values` and `rmsearch.evaluate._calibration`)
