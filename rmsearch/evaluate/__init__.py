@@ -22,7 +22,8 @@ from rmsearch.evaluate._exports_report import category_tables, facts, legend, ta
 
 __all__ = [
     "BOUNDS_HELP", "RANKING_BETA", "bound_metrics", "mean_evaluation", "pair_bound_terms",
-    "LENGTH_NAME", "LENGTH_RULE", "SPLITS", "SPLIT_HELP", "category_intervals", "category_tables", "length_scores", "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
+    "LENGTH_NAME", "LENGTH_RULE", "SPLITS", "SPLIT_HELP", "category_intervals", "category_tables", "length_scores",
+    "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
     "bon_weights", "check_report_target", "compare_aggregations", "evaluate_configuration", "evaluate_exports",
     "evaluate_split", "facts", "fit_temperature", "fmt_value", "intervals", "kl_bon", "kl_bon_iid", "legend",
     "log_grid", "markdown_table", "metrics_rows", "pair_margins", "pair_metrics",
