@@ -54,7 +54,8 @@ def metric_cell(m: dict, key: str) -> str:
 def metrics_rows(rows: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     """(header, body) of the metrics table: a row per name, a column per metric some row has (`table_columns`)."""
     cols = table_columns(rows)
-    return [""] + [label for _, label in cols], [[name] + [metric_cell(m, k) for k, _ in cols] for name, m in rows.items()]
+    return [""] + [label for _, label in cols], [[name] + [metric_cell(m, k) for k, _ in cols]
+                                                 for name, m in rows.items()]
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:
