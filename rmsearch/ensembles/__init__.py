@@ -22,7 +22,8 @@ from rmsearch.ensembles._greedy import greedy_select
 from rmsearch.ensembles._train import fit_group, score_split
 
 __all__ = [
-    "BETA", "BOUND_RULE", "total_std", "AGGREGATIONS", "AGGREGATORS", "Aggregation", "Aggregator", "AggregatorParam", "Ensemble", "EnsembleConfig",
+    "BETA", "BOUND_RULE", "total_std", "AGGREGATIONS", "AGGREGATORS", "Aggregation", "Aggregator", "AggregatorParam",
+    "Ensemble", "EnsembleConfig",
     "Member", "PARAM_NAMES", "TOP_KEYS", "aggregate", "aggregator", "check_value", "fit_group", "flatten",
     "greedy_select", "register_aggregator", "score_split", "score_stats", "standardize",
 ]
