@@ -237,7 +237,8 @@ class TorchHead(Head):
         cfg: TorchHeadConfig = self.config
         values = {"train/loss": torch.stack(losses).mean(0).cpu()}
         if not torch.isfinite(values["train/loss"]).all():
-            bad = [self.seeds[i] for i, v in zip(run.live.tolist(), values["train/loss"].tolist()) if not np.isfinite(v)]
+            bad = [self.seeds[i] for i, v in zip(run.live.tolist(), values["train/loss"].tolist())
+                   if not np.isfinite(v)]
             raise FloatingPointError(
                 f"{self.kind} members with seeds {bad} diverged: training loss is not finite at step {step} "
                 f"(epoch {(step - 1) // per_epoch + 1}, lr={cfg.lr}); lower the learning rate or add weight decay."
