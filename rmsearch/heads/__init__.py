@@ -34,7 +34,8 @@ def make_head(config: HeadConfig, seeds=(0,), device: str = "cpu") -> Head:
     if device == "cpu":
         return cls(config, seeds=tuple(seeds))
     if "device" not in inspect.signature(cls.__init__).parameters:
-        raise ConfigError(f"head '{config.kind}' trains on the CPU only (asked for device {device!r}); omit the device.")
+        raise ConfigError(f"head '{config.kind}' trains on the CPU only (asked for device {device!r}); omit the "
+                          f"device.")
     return cls(config, seeds=tuple(seeds), device=device)
 
 
