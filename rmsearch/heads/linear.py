@@ -36,7 +36,8 @@ class LinearHead(TorchHead):
                 if cfg.feature_fraction < 1 else None
             w = rng.poisson(1.0, len(train)).astype(np.float64) if cfg.bootstrap else None
             Z = diff[:, feats] if feats is not None else diff
-            # both orientations of every pair: the fit is symmetric and needs no intercept (a bias cancels in r(a) − r(b))
+            # both orientations of every pair: the fit is symmetric and needs no intercept (a bias cancels in
+            # r(a) − r(b))
             model = LogisticRegression(C=cfg.C, fit_intercept=False, max_iter=1000).fit(
                 np.concatenate([Z, -Z]), np.concatenate([y, ~y]),
                 sample_weight=None if w is None else np.concatenate([w, w]))
