@@ -33,8 +33,8 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder (an earlier report there is replaced)")
     p.add_argument("--quick", action="store_true", help=f"a tiny version for tests: {QUICK_DATA}, 1 seed, "
                    "2 members, few epochs, 5%% and 40%% flips (seconds; the numbers mean little)")
-    p.add_argument("--seeds", type=int, help="seeds per cell: each draws the annotator's labels, the splits, the members "
-                   "and, with --data synth (no seed= in it), the world itself; default 5 (quick: 1)")
+    p.add_argument("--seeds", type=int, help="seeds per cell: each draws the annotator's labels, the splits, the "
+                   "members and, with --data synth (no seed= in it), the world itself; default 5 (quick: 1)")
     p.add_argument("--members", type=int, help="members per ensemble; default 5 (quick: 2)")
     p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
@@ -49,7 +49,8 @@ def cmd_reproduce(args) -> int:
 
     out = Path(args.out)
     _check_target(out)  # fail before training, not after
-    config = StudyConfig.make(data=args.data, quick=args.quick, seeds=args.seeds, members=getattr(args, "members", None))
+    config = StudyConfig.make(data=args.data, quick=args.quick, seeds=args.seeds,
+                              members=getattr(args, "members", None))
     result = run_study(config, address=args.address, workers=args.workers,
                        progress=not getattr(args, "no_progress", False))
     write_study(out, result)
