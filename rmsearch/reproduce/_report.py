@@ -88,7 +88,8 @@ def plot_summary(rows: list[dict], heads, path: Path) -> None:
     fig, axes = plt.subplots(1, len(heads), figsize=(3.8 * len(heads), 3.6), squeeze=False, sharey=True)
     for ax, head in zip(axes[0], heads):
         for agg in ROW_AGGREGATIONS:
-            rs = sorted((r for r in rows if r["head"] == head and r["aggregation"] == agg), key=lambda r: r["flip_rate"])
+            rs = sorted((r for r in rows if r["head"] == head and r["aggregation"] == agg),
+                        key=lambda r: r["flip_rate"])
             ax.errorbar([100 * r["flip_rate"] for r in rs], [r["gold_final"] for r in rs],
                         yerr=[r["gold_final_std"] for r in rs], marker="o", ms=4, capsize=3, label=AGG_LABELS[agg],
                         **STYLE[agg])
