@@ -40,7 +40,8 @@ def load_data(spec: str | Path, seed: int | None = None) -> GoldData | PairData:
     path_s, _, stem = s.partition("::")
     path = Path(path_s)
     if not path.exists():
-        raise DataError(f"--data {s}: no such file or folder. Give 'synth', a seed-format folder or a pair-dataset folder.")
+        raise DataError(f"--data {s}: no such file or folder. Give 'synth', a seed-format folder or a pair-dataset "
+                        f"folder.")
     if not path.is_dir():
         raise DataError(f"--data {s}: is a file; give the folder that holds the dataset's .npy files.")
     if (path / PAIR_MANIFEST).exists():
