@@ -63,7 +63,8 @@ class Annotator:
         if self.pairing not in ("within", "cross"):
             raise ConfigError(f"annotator pairing={self.pairing!r} is unknown; use 'within' or 'cross'.")
         if self.flip_rate is not None and not 0 <= self.flip_rate < 0.5:
-            raise ConfigError(f"annotator flip_rate={self.flip_rate} must be in [0, 0.5): at 0.5 labels carry no signal.")
+            raise ConfigError(f"annotator flip_rate={self.flip_rate} must be in [0, 0.5): at 0.5 labels carry no "
+                              f"signal.")
         if self.flip_rate is None and self.quality <= 0:
             raise ConfigError(f"annotator quality={self.quality} must be > 0 (larger is cleaner).")
         if self.pairs_per_prompt < 1:
