@@ -70,7 +70,8 @@ class SynthConfig:
             if getattr(self, name) < 2:
                 raise DataError(f"synth {name}={getattr(self, name)}: best-of-N and pairs need at least 2.")
         if self.tail_peak <= 0:
-            raise DataError(f"synth tail_peak={self.tail_peak} must be > 0 (the value of the tail feature gold likes best).")
+            raise DataError(f"synth tail_peak={self.tail_peak} must be > 0 (the value of the tail feature gold likes "
+                            f"best).")
         if self.tail_df <= 1:
             raise DataError(f"synth tail_df={self.tail_df} must be > 1 (the tail feature needs a finite mean).")
         return self
