@@ -20,8 +20,10 @@ from rmsearch.data._task import Split, Task, TaskConfig, full_split, make_task
 from rmsearch.data._validate import check_float_array
 
 __all__ = [
-    "NOISE_LEVELS", "Annotator", "CandidateSet", "Data", "GoldData", "PairData", "Pairs", "Split", "SynthConfig", "Task",
+    "NOISE_LEVELS", "Annotator", "CandidateSet", "Data", "GoldData", "PairData", "Pairs", "Split", "SynthConfig",
+    "Task",
     "TaskConfig", "add_embed_parser", "annotate", "atomic_save", "check_float_array", "check_not_degenerate",
-    "describe", "describe_text", "embed_file", "full_split", "load_data", "load_pair_folder", "load_seed_folder", "make_task", "open_npy", "synth", "write_pair_folder",
+    "describe", "describe_text", "embed_file", "full_split", "load_data", "load_pair_folder", "load_seed_folder",
+    "make_task", "open_npy", "synth", "write_pair_folder",
     "write_seed_folder",
 ]
