@@ -343,5 +343,6 @@ def detect_kind(rows: Rows, fields: dict[str, str]) -> str:
         looked = "'chosen'/'rejected' (pairs) or 'prompt'/'response'/'score' (candidates)"
         what = "each row must be a pair or a scored candidate"
         example = "chosen=COLUMN,rejected=COLUMN for pairs, or --fields prompt=COLUMN,response=COLUMN,score=COLUMN"
-    raise DataError(f"{rows.path}: no field {looked} in any {rows.unit} ({what}); columns present: {columns or 'none'}. "
+    raise DataError(f"{rows.path}: no field {looked} in any {rows.unit} ({what}); columns present: "
+                    f"{columns or 'none'}. "
                     f"Map the input's columns with --fields, e.g. --fields {example}.")
