@@ -135,7 +135,8 @@ def read_candidates(rows: Rows, fields: dict[str, str], layout: str, keep_duplic
             seen.add(key)
         text = _text(get(row, fields["prompt"]), number_, "prompt", fields["prompt"], rows).strip()
         if not text:
-            raise DataError(f"{rows.where(number_)}: empty prompt (column '{fields['prompt']}'); candidates are grouped "
+            raise DataError(f"{rows.where(number_)}: empty prompt (column '{fields['prompt']}'); candidates are "
+                            f"grouped "
                             f"by prompt text. Fix or remove the row.")
         prompt = by_text.setdefault(text, Prompt(text, category_name(get(row, fields["category"]))))
         prompt.candidates.extend(_row_candidates(row, number_, fields, layout, rows))
@@ -157,7 +158,8 @@ def check_gold(cands: CandidateRows, transform: str, eps: float, rows: Rows) -> 
             if not lo <= c.score <= hi:
                 other = "alpacaeval for preferences in [1, 2]" if transform == "logit" else "logit for " \
                     "probabilities in [0, 1]"
-                raise DataError(f"{rows.where(c.row)}: score {c.score} is outside [{lo:g}, {hi:g}], the range of --gold "
+                raise DataError(f"{rows.where(c.row)}: score {c.score} is outside [{lo:g}, {hi:g}], the range of "
+                                f"--gold "
                                 f"{transform}; use --gold identity for raw scores, or {other}.")
 
 
@@ -207,7 +209,8 @@ def select(cands: CandidateRows, k: int | None = None, rule: str = "subsample", 
         raise DataError(
             f"--ragged strict: {len(fewer) + len(more)} of {len(sizes)} prompts have other than K={k} candidates "
             f"({len(fewer)} with fewer, {len(more)} with more; e.g. {ex.text[:60]!r} has {len(ex.candidates)}). "
-            f"Use --ragged subsample ({RAGGED['subsample']}) or --ragged drop ({RAGGED['drop']}), or choose K with --k.")
+            f"Use --ragged subsample ({RAGGED['subsample']}) or --ragged drop ({RAGGED['drop']}), or choose K with "
+            f"--k.")
     rng = np.random.default_rng([seed, 1])
     kept = []
     for p, n in zip(cands.prompts, sizes):
