@@ -51,7 +51,8 @@ def open_npy(path: Path) -> np.ndarray:
             f"re-save it with numpy.save(path, array.astype(numpy.float32))."
         ) from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc}). Check the file's permissions and that it is a .npy file.") from None
+        raise DataError(f"{path}: cannot be read ({exc}). Check the file's permissions and that it is a .npy "
+                        f"file.") from None
 
 
 NPY_MAGIC = b"\x93NUMPY"
