@@ -18,7 +18,8 @@
 feature subspaces and boosted trees as plain arrays; see `rmsearch.heads._forward` and `rmsearch.heads._trees`).
 
 Loading verifies the seal (so any edit to any file, the manifest included, is refused, naming the folder and the
-file), the format version, every listed file's size and sha256, every manifest value and array shape before use, and refuses a folder that holds files the manifest does not list (they are never opened).
+file), the format version, every listed file's size and sha256, every manifest value and array shape before use,
+and refuses a folder that holds files the manifest does not list (they are never opened).
 It never unpickles and never imports torch or anything named in the folder.
 """
 

@@ -126,7 +126,8 @@ def _check_trees(i, kind, arrays, dim):
     missing = [k for k in TREE_ARRAYS if k not in arrays]
     unknown = sorted(set(arrays) - set(TREE_ARRAYS) - {"features"})
     if missing or unknown:
-        _fail(i, kind, f"must hold exactly {', '.join(TREE_ARRAYS)} (+ optional features); missing {missing}, unknown {unknown}")
+        _fail(i, kind, f"must hold exactly {', '.join(TREE_ARRAYS)} (+ optional features); missing {missing}, "
+                       f"unknown {unknown}")
     for name in ("node_feature", "node_left", "node_right", "tree_roots"):
         _int_array(arrays[name], i, kind, name)
     _float_array(arrays["node_threshold"], i, kind, "node_threshold", 1, allow_inf=True)
@@ -181,7 +182,8 @@ def _check_laplace(i, kind, arrays, dim):
         _fail(i, kind, "has an unknown array 'features' (a laplace member sees every embedding dim)")
     _check_mlp(i, kind, {n: a for n, a in arrays.items() if n != "cov_factor"}, dim)
     if "w1" in arrays:
-        _fail(i, kind, f"must hold one linear layer w0, b0, cov_factor and optionally mean, scale (got {sorted(arrays)})")
+        _fail(i, kind, f"must hold one linear layer w0, b0, cov_factor and optionally mean, scale "
+                       f"(got {sorted(arrays)})")
     _float_array(arrays["cov_factor"], i, kind, "cov_factor", 2)
     if arrays["cov_factor"].shape != (dim, dim):
         _fail(i, kind, f"array 'cov_factor' has shape {arrays['cov_factor'].shape}, expected ({dim}, {dim})")
@@ -191,7 +193,8 @@ def _check_prototype(i, kind, arrays, dim):
     need = {"prototypes", "values", "log_temperature"}
     unknown = sorted(set(arrays) - need - {"mean", "scale"})
     if not need <= set(arrays) or unknown:
-        _fail(i, kind, f"must hold prototypes, values, log_temperature and optionally mean, scale (got {sorted(arrays)})")
+        _fail(i, kind, f"must hold prototypes, values, log_temperature and optionally mean, scale "
+                       f"(got {sorted(arrays)})")
     _check_scaling(i, kind, arrays, dim)
     _float_array(arrays["prototypes"], i, kind, "prototypes", 2)
     _float_array(arrays["values"], i, kind, "values", 1)

@@ -40,7 +40,8 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def ensemble_from_groups(groups, stats=None, aggregation: Aggregation | None = None, dim: int | None = None) -> Ensemble:
+def ensemble_from_groups(groups, stats=None, aggregation: Aggregation | None = None,
+                         dim: int | None = None) -> Ensemble:
     """An `Ensemble` of every member of `groups` (`GroupResult`s), in order. `stats` (k, 2) defaults to the
     groups' own training-row stats; `aggregation` to the mean. `dim` (the embedding dimension) is required."""
     if dim is None:
@@ -72,7 +73,8 @@ def _check_ensemble(ensemble: Ensemble) -> np.ndarray:
         raise ExportError(f"write_export: {e}") from None
     for i, m in enumerate(ensemble.members):
         if m.kind not in HEAD_KINDS:
-            raise ExportError(f"write_export: member {i} has unknown head type {m.kind!r}; known: {', '.join(HEAD_KINDS)}.")
+            raise ExportError(f"write_export: member {i} has unknown head type {m.kind!r}; known: "
+                              f"{', '.join(HEAD_KINDS)}.")
         check_member_arrays(i, m.kind, {n: np.asarray(a) for n, a in m.arrays.items()}, int(dim))
     return stats
 
@@ -91,7 +93,8 @@ def _manifest(ensemble: Ensemble, stats, metrics, dataset, extra, calibration) -
             "seed": int(m.seed),
             "weight": int(ensemble.weights[i]),
             "stats": {"mean": float(stats[i, 0]), "std": float(stats[i, 1])},
-            "arrays": {n: {"dtype": str(np.asarray(a).dtype), "shape": list(np.shape(a))} for n, a in sorted(m.arrays.items())},
+            "arrays": {n: {"dtype": str(np.asarray(a).dtype), "shape": list(np.shape(a))}
+                       for n, a in sorted(m.arrays.items())},
         })
     out = {
         "format": FORMAT,
@@ -141,7 +144,8 @@ def write_export(out_dir, ensemble: Ensemble, *, metrics: dict, dataset: dict, e
                           f"or remove it.")
     manifest = _manifest(ensemble, stats, metrics, dataset, extra, calibration)
     with atomic_dir(out, option=None) as tmp:
-        tensors = {f"m{i}.{n}": np.ascontiguousarray(a) for i, m in enumerate(ensemble.members) for n, a in m.arrays.items()}
+        tensors = {f"m{i}.{n}": np.ascontiguousarray(a)
+                   for i, m in enumerate(ensemble.members) for n, a in m.arrays.items()}
         save_file(tensors, str(tmp / MEMBERS), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
         for f in sorted(tmp.iterdir()):
             manifest["files"][f.name] = {"sha256": sha256_file(f), "size": f.stat().st_size}

@@ -11,9 +11,10 @@ or a distribution, with conditional parameters.
 
 Keys are those of an ensemble point (see `rmsearch.ensembles.EnsembleConfig`). The optional key `starts` lists
 points a new study tries first (Optuna's `enqueue_trial`), so a small budget cannot end below known-good
-configurations; each start gives values inside the space's distributions (parameters it omits are sampled). `<head>.<field>` applies only when
-`head` is that head type, `uwo.lambda` / `lcb.kappa` only when `aggregation` is that aggregation; nested YAML
-(`mlp: {dropout: {float: [0, 0.3]}}`) is the same as the dotted form. The space only suggests; it computes nothing.
+configurations; each start gives values inside the space's distributions (parameters it omits are sampled).
+`<head>.<field>` applies only when `head` is that head type, `uwo.lambda` / `lcb.kappa` only when `aggregation`
+is that aggregation; nested YAML (`mlp: {dropout: {float: [0, 0.3]}}`) is the same as the dotted form. The space
+only suggests; it computes nothing.
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ class Space:
                       "categorical": lambda v: _encode(v) in {_encode(list(c) if isinstance(c, tuple) else c)
                                                               for c in p.choices},
                       "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and p.low <= v <= p.high,
-                      "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and p.low <= v <= p.high,
+                      "float": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                          and p.low <= v <= p.high),
                       "log": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and p.low <= v <= p.high}
             if not inside[p.dist](value):
                 raise ConfigError(f"{where}: {key}={value!r} is outside this space's {key} (line {p.line}); give a "
@@ -304,7 +306,8 @@ class Space:
             ok = {bool: lambda x: isinstance(x, bool),
                   int: lambda x: isinstance(x, int) and not isinstance(x, bool),
                   float: lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
-                  tuple: lambda x: isinstance(x, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in x),
+                  tuple: lambda x: isinstance(x, list) and all(isinstance(i, int) and not isinstance(i, bool)
+                                                               for i in x),
                   str: lambda x: isinstance(x, str)}[kind](v)
             if not ok:
                 want = {bool: "true or false", int: "an integer", float: "a number",
