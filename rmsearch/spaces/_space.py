@@ -84,6 +84,82 @@ def _encode(choice):
     return "x".join(str(v) for v in choice) if isinstance(choice, list) else choice
 
 
+def _start_nodes(node, source: str) -> list:
+    if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.MappingNode) for n in node.value):
+        raise ConfigError(f"{source} line {node.start_mark.line + 1}: starts is a list of points, e.g. "
+                          f"starts: [{{head: mlp, members: 5}}].")
+    return node.value
+
+
+def _walk(node: yaml.MappingNode, prefix: str, out: dict, source: str) -> None:
+    loader = _Loader("")
+    for key_node, val_node in node.value:
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(f"{source} line {line}: parameter names must be plain strings like 'mlp.hidden'.")
+        key = f"{prefix}{key_node.value}"
+        if isinstance(val_node, yaml.MappingNode) and not prefix and (key in HEAD_CONFIGS or key in AGGREGATORS):
+            _walk(val_node, f"{key}.", out, source)  # nested group: mlp: {hidden: ..}
+            continue
+        if key in out:
+            raise ConfigError(f"{source} line {line}: {key!r} is given twice (first on line {out[key].line}); "
+                              f"keep one.")
+        try:
+            value = loader.construct_object(val_node, deep=True)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source} line {line}: {key}: not a plain YAML value ({exc}).") from None
+        if isinstance(val_node, yaml.MappingNode):
+            out[key] = _dist(key, line, value, source)
+        else:
+            out[key] = Param(key, line, value=value)
+
+
+def _dist(key: str, line: int, spec: dict, source: str) -> Param:
+    where = f"{source} line {line}: {key}"
+    if "range" in spec:
+        spec = _default_range(key, spec, where)
+    kinds = [k for k in spec if k in DISTRIBUTIONS]
+    unknown = [k for k in spec if k not in DISTRIBUTIONS and k != "step"]
+    if unknown:
+        raise ConfigError(f"{where}: unknown distribution {', '.join(map(repr, unknown))}; a distribution is "
+                          f"one of {', '.join(DISTRIBUTIONS)} (e.g. {{int: [1, 10]}}, {{log: [1.0e-5, 0.1]}}); "
+                          f"a list value that is not a distribution is written as a plain list.")
+    if len(kinds) != 1:
+        raise ConfigError(f"{where}: a distribution has exactly one of {', '.join(DISTRIBUTIONS)} "
+                          f"(got {', '.join(map(str, spec)) or 'none'}).")
+    kind = kinds[0]
+    arg = spec[kind]
+    if kind == "categorical":
+        if not isinstance(arg, list) or not arg:
+            raise ConfigError(f"{where}: categorical needs a non-empty list of choices, e.g. "
+                              f"{{categorical: [a, b]}}.")
+        for c in arg:
+            if not (isinstance(c, SCALARS) or (isinstance(c, list) and all(isinstance(v, SCALARS) for v in c))):
+                raise ConfigError(f"{where}: choice {c!r} must be a plain value or a list of plain values.")
+        encoded = [_encode(c) for c in arg]  # as Optuna sees them: [64, 32] and "64x32" are the same choice
+        if len(set(encoded)) != len(encoded):
+            raise ConfigError(f"{where}: categorical choices {arg} repeat a choice; list each once.")
+        return Param(key, line, "categorical", choices=tuple(tuple(c) if isinstance(c, list) else c for c in arg))
+    if not (isinstance(arg, list) and len(arg) == 2):
+        raise ConfigError(f"{where}: {kind} needs [low, high], e.g. {{{kind}: [1, 10]}}.")
+    try:
+        low, high = (float(v) for v in arg)  # YAML 1.1 reads 1e-6 as a string; accept it
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: bounds {arg} must be numbers.") from None
+    if kind == "int" and not (low.is_integer() and high.is_integer()):
+        raise ConfigError(f"{where}: int bounds {arg} must be integers.")
+    if low >= high:
+        raise ConfigError(f"{where}: low {arg[0]} must be below high {arg[1]}.")
+    if kind == "log" and low <= 0:
+        raise ConfigError(f"{where}: log needs low > 0 (got {arg[0]}); use float for ranges that include 0.")
+    step = spec.get("step")
+    if step is not None and (kind != "int" or isinstance(step, bool) or not isinstance(step, int) or step < 1):
+        raise ConfigError(f"{where}: step applies to int distributions and must be a positive integer.")
+    if kind == "int":
+        return Param(key, line, "int", low=int(low), high=int(high), step=step)
+    return Param(key, line, kind, low=low, high=high)
+
+
 class Space:
     def __init__(self, params: dict[str, Param], source: str, starts: tuple[dict, ...] = ()):
         self.params = params
@@ -108,19 +184,12 @@ class Space:
         params: dict[str, Param] = {}
         starts_node = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "starts"), None)
         root.value = [(k, v) for k, v in root.value if not (isinstance(k, yaml.ScalarNode) and k.value == "starts")]
-        cls._walk(root, "", params, source)
+        _walk(root, "", params, source)
         space = cls(params, source)
         space._validate()
         if starts_node is not None:
-            space.starts = tuple(space._check_start(n) for n in cls._start_nodes(starts_node, source))
+            space.starts = tuple(space._check_start(n) for n in _start_nodes(starts_node, source))
         return space
-
-    @staticmethod
-    def _start_nodes(node, source: str) -> list:
-        if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.MappingNode) for n in node.value):
-            raise ConfigError(f"{source} line {node.start_mark.line + 1}: starts is a list of points, e.g. "
-                              f"starts: [{{head: mlp, members: 5}}].")
-        return node.value
 
     def _check_start(self, node: yaml.MappingNode) -> dict:
         """A start as a flat point; every key a parameter of this space, active in it, with a value inside its
@@ -152,75 +221,6 @@ class Space:
     def enqueue_params(self, start: dict) -> dict:
         """A start as Optuna parameters (distributions only, categorical lists encoded as Optuna sees them)."""
         return {k: _encode(v) for k, v in start.items() if self.params[k].dist is not None}
-
-    @classmethod
-    def _walk(cls, node: yaml.MappingNode, prefix: str, out: dict, source: str) -> None:
-        loader = _Loader("")
-        for key_node, val_node in node.value:
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError(f"{source} line {line}: parameter names must be plain strings like 'mlp.hidden'.")
-            key = f"{prefix}{key_node.value}"
-            if isinstance(val_node, yaml.MappingNode) and not prefix and (key in HEAD_CONFIGS or key in AGGREGATORS):
-                cls._walk(val_node, f"{key}.", out, source)  # nested group: mlp: {hidden: ..}
-                continue
-            if key in out:
-                raise ConfigError(f"{source} line {line}: {key!r} is given twice (first on line {out[key].line}); "
-                                  f"keep one.")
-            try:
-                value = loader.construct_object(val_node, deep=True)
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{source} line {line}: {key}: not a plain YAML value ({exc}).") from None
-            if isinstance(val_node, yaml.MappingNode):
-                out[key] = cls._dist(key, line, value, source)
-            else:
-                out[key] = Param(key, line, value=value)
-
-    @staticmethod
-    def _dist(key: str, line: int, spec: dict, source: str) -> Param:
-        where = f"{source} line {line}: {key}"
-        if "range" in spec:
-            spec = _default_range(key, spec, where)
-        kinds = [k for k in spec if k in DISTRIBUTIONS]
-        unknown = [k for k in spec if k not in DISTRIBUTIONS and k != "step"]
-        if unknown:
-            raise ConfigError(f"{where}: unknown distribution {', '.join(map(repr, unknown))}; a distribution is "
-                              f"one of {', '.join(DISTRIBUTIONS)} (e.g. {{int: [1, 10]}}, {{log: [1.0e-5, 0.1]}}); "
-                              f"a list value that is not a distribution is written as a plain list.")
-        if len(kinds) != 1:
-            raise ConfigError(f"{where}: a distribution has exactly one of {', '.join(DISTRIBUTIONS)} "
-                              f"(got {', '.join(map(str, spec)) or 'none'}).")
-        kind = kinds[0]
-        arg = spec[kind]
-        if kind == "categorical":
-            if not isinstance(arg, list) or not arg:
-                raise ConfigError(f"{where}: categorical needs a non-empty list of choices, e.g. "
-                                  f"{{categorical: [a, b]}}.")
-            for c in arg:
-                if not (isinstance(c, SCALARS) or (isinstance(c, list) and all(isinstance(v, SCALARS) for v in c))):
-                    raise ConfigError(f"{where}: choice {c!r} must be a plain value or a list of plain values.")
-            encoded = [_encode(c) for c in arg]  # as Optuna sees them: [64, 32] and "64x32" are the same choice
-            if len(set(encoded)) != len(encoded):
-                raise ConfigError(f"{where}: categorical choices {arg} repeat a choice; list each once.")
-            return Param(key, line, "categorical", choices=tuple(tuple(c) if isinstance(c, list) else c for c in arg))
-        if not (isinstance(arg, list) and len(arg) == 2):
-            raise ConfigError(f"{where}: {kind} needs [low, high], e.g. {{{kind}: [1, 10]}}.")
-        try:
-            low, high = (float(v) for v in arg)  # YAML 1.1 reads 1e-6 as a string; accept it
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: bounds {arg} must be numbers.") from None
-        if kind == "int" and not (low.is_integer() and high.is_integer()):
-            raise ConfigError(f"{where}: int bounds {arg} must be integers.")
-        if low >= high:
-            raise ConfigError(f"{where}: low {arg[0]} must be below high {arg[1]}.")
-        if kind == "log" and low <= 0:
-            raise ConfigError(f"{where}: log needs low > 0 (got {arg[0]}); use float for ranges that include 0.")
-        step = spec.get("step")
-        if step is not None and (kind != "int" or isinstance(step, bool) or not isinstance(step, int) or step < 1):
-            raise ConfigError(f"{where}: step applies to int distributions and must be a positive integer.")
-        if kind == "int":
-            return Param(key, line, "int", low=int(low), high=int(high), step=step)
-        return Param(key, line, kind, low=low, high=high)
 
     def _validate(self) -> None:
         src = self.source
