@@ -86,12 +86,12 @@ def run_gold(world: str, seeds: list[int], trials: int, runs: Path) -> dict:
         search = Search(options).run()
         f = search.final
         rows.append({
-            "seed": seed, "seconds": time.perf_counter() - start, "exported": f["exported"],
-            "exported_members": f["chosen"].describe(), "comparisons": f["comparisons"],
-            "baseline_seconds": f["baseline_seconds"], "objectives": judge_objectives(search),
+            "seed": seed, "seconds": time.perf_counter() - start, "exported": f.exported,
+            "exported_members": f.chosen.describe(), "comparisons": f.comparisons,
+            "baseline_seconds": f.baseline_seconds, "objectives": judge_objectives(search),
         })
-        c = {(r["against"], r["unit"]): r for r in f["comparisons"]}
-        print(f"seed {seed}: exported {f['exported']} ({f['chosen'].describe()}), "
+        c = {(r["against"], r["unit"]): r for r in f.comparisons}
+        print(f"seed {seed}: exported {f.exported} ({f.chosen.describe()}), "
               + ", ".join(f"vs {a} {u} {r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]" for (a, u), r in c.items())
               + f" ({rows[-1]['seconds']:.0f} s)", flush=True)
     return {"what": f"gold world {world} ({WORLDS[world]})", "trials": trials, "rows": rows}
@@ -156,14 +156,14 @@ def run_hh(data_path: str, trials: int, runs: Path, seeds: list[int]) -> dict:
                                       study=f"hh-{seed}", runs=runs, seed=seed, baselines=("linear",),
                                       progress=False)).run()
         f = search.final
-        manifest = json.loads((f["export"] / "manifest.json").read_text())
+        manifest = json.loads((f.export / "manifest.json").read_text())
         ours, lr = cv_accuracy(data, manifest, 10, seed), cv_accuracy(data, None, 10, seed)
-        rows.append({"seed": seed, "seconds": time.perf_counter() - start, "exported": f["exported"],
-                     "exported_members": f["chosen"].describe(), "comparisons": f["comparisons"],
-                     "val_cv": f["choice"]["selection validation" if f["exported"].startswith("the cross")
+        rows.append({"seed": seed, "seconds": time.perf_counter() - start, "exported": f.exported,
+                     "exported_members": f.chosen.describe(), "comparisons": f.comparisons,
+                     "val_cv": f.decision.info["selection validation" if f.exported.startswith("the cross")
                                           else "best trial validation"],
                      "cv10_ours": ours.tolist(), "cv10_lr": lr.tolist()})
-        print(f"seed {seed}: exported {f['exported']} ({f['chosen'].describe()}); 10-fold CV accuracy "
+        print(f"seed {seed}: exported {f.exported} ({f.chosen.describe()}); 10-fold CV accuracy "
               f"{ours.mean():.3f} ± {ours.std(ddof=1):.3f} vs logistic regression "
               f"{lr.mean():.3f} ± {lr.std(ddof=1):.3f} ({rows[-1]['seconds']:.0f} s)", flush=True)
     return {"what": f"hh pairs {data_path}", "trials": trials, "rows": rows}

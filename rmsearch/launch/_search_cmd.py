@@ -36,12 +36,14 @@ def _add_launch_parser(sub) -> None:
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
     from rmsearch.search import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
 
+    objectives = "; ".join(f"{o.name}: {o.help}" for o in OBJECTIVES.values()).replace("%", "%%")
     p.add_argument("--objective", metavar="NAME",
-                   help=f"what trials are ranked on, on the validation split: {'; '.join(f'{o.name}: {o.help}' for o in OBJECTIVES.values()).replace('%', '%%')}. "
+                   help=f"what trials are ranked on, on the validation split: {objectives}. "
                         f"Default: {DEFAULT_GOLD} with gold, {DEFAULT_PAIRS} for pair data")
     p.add_argument("--multi-objective", action="store_true", help="add ensemble cost (parameters) as a 2nd objective")
     p.add_argument("--prune", action="store_true", help="prune trials whose partial ensembles trail the median")
-    p.add_argument("--top", type=int, default=3, help="trials in the final robustness evaluation (default: %(default)s)")
+    p.add_argument("--top", type=int, default=3,
+                   help="trials in the final robustness evaluation (default: %(default)s)")
     p.add_argument("--baselines", default="seed-paper,linear", metavar="LIST",
                    help="fixed recipes trained once (cached) and compared with the export on the test split, "
                         "comma-separated, or none (default: %(default)s)")
@@ -152,26 +154,27 @@ def _print_best(search) -> None:
         f = search.final
         gold = search.task.has_gold
         table = Table(title=f"objective {search.objective.name}: chosen on validation, reported on test "
-                            f"(exported: {f['exported']})")
+                            f"(exported: {f.exported})")
         for col in ("", "val. objective", "test objective", "test BoN gold @ N=M" if gold else "test pair acc."):
             table.add_column(col, justify="right")
-        for label, ev in f["results"].items():
+        for label, ev in f.results.items():
             m = ev["test"]["metrics"]
             table.add_row(label, fmt_value(ev["val"]["metrics"]["objective"]), fmt_value(m["objective"]),
                           fmt_value(m["gold_final"] if gold else m["pair_accuracy"]))
         console.print(table)
-        if f["comparisons"]:
+        if f.comparisons:
             table = Table(title="exported − baseline on the test split, paired, 95% bootstrap interval")
             for col in ("against", "metric", "exported", "baseline", "difference", "95% interval"):
                 table.add_column(col, justify="right")
-            for r in f["comparisons"]:
-                table.add_row(r["against"], r["metric"], fmt_value(r["chosen"]), fmt_value(r["other"]), f"{r['diff']:+.3f}",
+            for r in f.comparisons:
+                table.add_row(r["against"], r["metric"], fmt_value(r["chosen"]), fmt_value(r["other"]),
+                              f"{r['diff']:+.3f}",
                               f"[{r['low']:+.3f}, {r['high']:+.3f}]" + (" ✓" if r["better"] else ""))
             console.print(table)
-            console.print("baselines trained in " + ", ".join(f"{n} {t:.1f} s" for n, t in f["baseline_seconds"].items())
+            console.print("baselines trained in " + ", ".join(f"{n} {t:.1f} s" for n, t in f.baseline_seconds.items())
                           + " (0 s: from the head cache)")
-        console.print(f"report:      {f['report'] / 'report.md'}")
-        console.print(f"export:      {f['export']}")
+        console.print(f"report:      {f.report / 'report.md'}")
+        console.print(f"export:      {f.export}")
     console.print(f"tensorboard: tensorboard --logdir {search.tb_dir}")
     console.print(f"storage:     {search.storage}   (optuna-dashboard {search.storage})")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,16 +93,17 @@ def export_trial(handle, trial, out: Path) -> Path:
     return export_combination(handle, combination, out, {"trial": trial.number, "point": config.to_point()})
 
 
-def _baselines(search, steps) -> dict[str, tuple[str, Combination, float]]:
+def _baselines(handle, jobs, names, steps) -> dict[str, tuple[str, Combination, float]]:
     """name -> (label, combination, seconds it took to get its members: 0 when cached)."""
     out = {}
-    for name in search.options.baselines:
-        config = search.handle.resolve(BASELINES[name]())
+    for name in names:
+        config = handle.resolve(BASELINES[name]())
         steps.step(f"baseline {name} ({label_of(config)})")
-        keys = search.member_keys(config)
+        keys = handle.member_keys(config)
         start = time.perf_counter()
-        records = search.jobs.train(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
-        out[name] = (f"baseline {name}: {label_of(config)}", Combination.of(config, records), time.perf_counter() - start)
+        records = jobs.train(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
+        out[name] = (f"baseline {name}: {label_of(config)}", Combination.of(config, records),
+                     time.perf_counter() - start)
     return out
 
 
@@ -126,60 +127,96 @@ def compare(task, objective, chosen: Combination, others: dict[str, Combination]
 
 
 def comparison_table(rows: list[dict], units_name: str) -> str:
-    lines = [f"| against | metric | chosen | baseline | difference (95% CI over {units_name}) |", "|---|---|---|---|---|"]
+    lines = [f"| against | metric | chosen | baseline | difference (95% CI over {units_name}) |",
+             "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['against']} | {r['metric']} | {r['chosen']:.3f} | {r['other']:.3f} | "
                      f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]{' ✓' if r['better'] else ''} |")
     return "\n".join(lines)
 
 
-def _stress(search, config: EnsembleConfig) -> dict:
-    """Retrain `config` on labels with several flip rates (same prompts and splits) and evaluate each."""
+def _stress(handle, jobs, data_spec, config: EnsembleConfig) -> dict:
+    """Retrain `config` on labels with several flip rates (same prompts and splits) and evaluate each, on the
+    workers of `jobs` (`MemberJobs`), shipping each task as the launch ships its own."""
     import ray
 
-
-    remote = ray.remote(num_cpus=search.threads, max_retries=3)(train_members)
+    remote = ray.remote(num_cpus=jobs.threads, max_retries=3)(train_members)
     refs, tasks = {}, {}
     seeds = config.member_seeds
-    chunk = max(1, -(-len(seeds) // search.slots))  # spread each level's members over the workers
+    chunk = max(1, -(-len(seeds) // jobs.slots))  # spread each level's members over the workers
     for rate in NOISE_LEVELS:
-        tc = replace(search.task_config, annotator=replace(search.task_config.annotator, flip_rate=rate))
-        tasks[rate] = make_task(search.data, tc)
-        in_store = search.data_path == "object store"
-        ref_task = ray.put(tasks[rate]) if in_store else TaskRecipe(absolute_spec(str(search.options.data)), tc)
-        refs[rate] = [remote.remote(ref_task, config.head.to_dict(), seeds[i : i + chunk], search.threads)
+        tc = replace(handle.task_config, annotator=replace(handle.task_config.annotator, flip_rate=rate))
+        tasks[rate] = make_task(handle.data, tc)
+        in_store = not isinstance(jobs.task_ref, TaskRecipe)
+        ref_task = ray.put(tasks[rate]) if in_store else TaskRecipe(absolute_spec(str(data_spec)), tc)
+        refs[rate] = [remote.remote(ref_task, config.head.to_dict(), seeds[i : i + chunk], jobs.threads)
                       for i in range(0, len(seeds), chunk)]
     out = {}
     for rate, parts in refs.items():
         records = [r for part in ray.get(parts) for r in part]
-        search.state.fit_seconds += sum(r.fit_seconds for r in records)  # stress training counts as training
-        search.state.train_seconds += sum(r.seconds for r in records)
+        jobs.state.fit_seconds += sum(r.fit_seconds for r in records)  # stress training counts as training
+        jobs.state.train_seconds += sum(r.seconds for r in records)
         label = f"flip {rate:.0%} (label error {tasks[rate].label_error:.1%})"
         out[label] = evaluate_members(tasks[rate], Combination.of(config, records), ("val", "test"))
     return out
 
 
-def final_evaluation(search) -> dict:
-    o = search.options
-    stages = 3 + len(o.baselines) + (o.stress and search.task.has_gold)
+@dataclass(frozen=True)
+class FinalResult:
+    """What the final evaluation decided, reported and exported."""
+
+    report: Path
+    """The report folder (report.md, plots, metrics.json)."""
+    export: Path
+    """The exported ensemble's folder."""
+    decision: Choice
+    """What was exported and why (`choose_export`)."""
+    comparisons: list[dict]
+    """The export against each baseline on the test split (`compare`)."""
+    results: dict[str, dict]
+    """label -> `evaluate_members` on validation and test, for every reported ensemble."""
+    baseline_seconds: dict[str, float]
+    """baseline name -> seconds its members took (0 when cached)."""
+    baseline_members: int
+    """Members of all baselines together."""
+    top: list[tuple]
+    """(trial number, values, point, results) of each top trial, best first."""
+
+    @property
+    def exported(self) -> str:
+        """What was exported, in words: 'trial 3' or 'cross-trial selection'."""
+        return self.decision.name
+
+    @property
+    def chosen(self) -> Combination:
+        """The exported ensemble."""
+        return self.decision.combination
+
+
+def final_evaluation(handle, jobs, options, tb_dir: Path) -> FinalResult:
+    """Choose the export of the study `handle` (`StudyHandle`), train the baselines and any stress retrainings on
+    `jobs` (`MemberJobs`), report on the test split into `handle.study_dir / "report"`, export into
+    `handle.study_dir / "best"` and write the test-split numbers under `tb_dir`. `options` (`LaunchOptions`) gives
+    top, select, baselines, stress, data and the progress settings."""
+    o = options
+    stages = 3 + len(o.baselines) + (o.stress and handle.task.has_gold)
     with StepProgress(stages, o.progress, o.progress_interval) as steps:
-        search.jobs.progress = steps  # the member jobs of the stages that train (the baselines) show there
+        jobs.progress = steps  # the member jobs of the stages that train (the baselines) show there
         try:
-            out = _final(search, steps)
+            out = _final(handle, jobs, o, steps)
         finally:
-            search.jobs.progress = None
-        log_final(search.tb_dir, out["results"])  # test-split numbers in TensorBoard, under tags naming the split
+            jobs.progress = None
+        log_final(tb_dir, out.results)  # test-split numbers in TensorBoard, under tags naming the split
         steps.step("done")
     return out
 
 
-def _final(search, steps: StepProgress) -> dict:
-    o, h = search.options, search.handle
+def _final(h, jobs, o, steps: StepProgress) -> FinalResult:
     top = top_trials(h, o.top)
     steps.step("choosing the export (greedy selection across trials, one-standard-error rule)")
     decision = choose_export(h, top[0], select=o.select)
     candidates = _candidates(h, top, decision)
-    baselines = _baselines(search, steps)
+    baselines = _baselines(h, jobs, o.baselines, steps)
     candidates |= {label: combination for label, combination, _ in baselines.values()}
     others = {name: c for name, (_, c, _) in baselines.items()}
     length = LengthRule.of(h.task)
@@ -192,19 +229,19 @@ def _final(search, steps: StepProgress) -> dict:
     sections = []
     if o.stress and h.task.has_gold:
         steps.step(f"label-noise stress ({len(NOISE_LEVELS)} retrainings)")
-        sections.append(_stress_section(search, top[0]))
+        sections.append(_stress_section(h, jobs, o.data, top[0]))
     steps.step("report and export")
     categories = _categories(h.task, decision.combination, others)
     context = _context(h, top[0], decision, baselines, rows) | {"categories": categories}
     report = write_report(h.study_dir / "report", f"Search {h.name}: top {len(top)} trials", results, context,
                           notes=_notes(h.task, baselines, rows) + _category_notes(categories), sections=sections)
     export = export_combination(h, decision.combination, h.study_dir / "best", decision.source)
-    return {"report": report, "export": export, "exported": decision.name, "chosen": decision.combination,
-            "choice": decision.info, "decision": decision, "comparisons": rows, "results": results,
-            "baseline_seconds": {n: s for n, (_, _, s) in baselines.items()},
-            "baseline_members": sum(len(c.records) for _, c, _ in baselines.values()),
-            "top": [(t.number, t.values, EnsembleConfig.from_point(t.user_attrs["config"]).to_point(),
-                     results[next(k for k in results if k.startswith(f"trial {t.number}:"))]) for t in top]}
+    return FinalResult(
+        report=report, export=export, decision=decision, comparisons=rows, results=results,
+        baseline_seconds={n: s for n, (_, _, s) in baselines.items()},
+        baseline_members=sum(len(c.records) for _, c, _ in baselines.values()),
+        top=[(t.number, t.values, EnsembleConfig.from_point(t.user_attrs["config"]).to_point(),
+              results[next(k for k in results if k.startswith(f"trial {t.number}:"))]) for t in top])
 
 
 def _candidates(handle, top, decision: Choice) -> dict[str, Combination]:
@@ -222,15 +259,15 @@ def _candidates(handle, top, decision: Choice) -> dict[str, Combination]:
     return candidates
 
 
-def _stress_section(search, trial) -> dict:
-    config, _ = trial_combination(search.handle, trial)
+def _stress_section(handle, jobs, data_spec, trial) -> dict:
+    config, _ = trial_combination(handle, trial)
     return {
         "heading": f"Label-noise stress of trial {trial.number}'s configuration",
         "file": "stress.png",
         "figure_title": f"Label-noise stress of trial {trial.number}: {label_of(config)}",
         "text": f"Trial {trial.number}'s configuration ({json.dumps(config.to_point())}) retrained on the "
                 f"same prompts with labels flipped at {', '.join(f'{r:.0%}' for r in NOISE_LEVELS)}.",
-        "results": _stress(search, config),
+        "results": _stress(handle, jobs, data_spec, config),
     }
 
 
@@ -253,7 +290,8 @@ def _context(handle, best, decision: Choice, baselines: dict, rows: list[dict]) 
         "label error rate": task.label_error,
         "cross-validation folds": task.record.get("folds", 0) or "none (a held-out validation split)",
         "completed trials": len(handle.completed()),
-        "selection": "trials ranked on the validation split; every number below the first table is from the test split",
+        "selection": "trials ranked on the validation split; every number below the first table is from the test "
+                     "split",
         "exported": f"{decision.name} (validation objective {choice['best trial validation']:.4f} for trial "
                     f"{best.number}" + (f", {choice['selection validation']:.4f} for the cross-trial selection"
                                         if "selection validation" in choice else "") + why + ")",

@@ -52,8 +52,9 @@ def local_cluster(nodes: int = 1, cpus_per_node: int = 1, head_args: tuple = ())
     port = free_port()
     temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")  # short: Ray's socket paths have a length limit
     procs = [subprocess.Popen(
-        [RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus_per_node}",
-         "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats", *head_args],
+        [RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+         f"--num-cpus={cpus_per_node}", "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats",
+         *head_args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=TOKEN_ENV)]
     try:
         _wait_for_nodes(port, 1, procs)

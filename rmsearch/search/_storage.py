@@ -22,7 +22,8 @@ def open_storage(url: str | None, study_dir: Path) -> str:
     if not scheme:
         raise ConfigError(
             f"--storage {url!r} is not a storage URL; use e.g. sqlite:///path/study.db, "
-            f"postgresql://user:pass@host/db, journal:///path/study.log, or omit it for a SQLite file in the run folder."
+            f"postgresql://user:pass@host/db, journal:///path/study.log, or omit it for a SQLite file in the run "
+            f"folder."
         )
     return url
 

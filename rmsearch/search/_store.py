@@ -96,7 +96,8 @@ def records_from_group(group) -> list[MemberRecord]:
         history = [{k: float(v[i]) for k, v in h.items() if k != "early_stop/active"} for h in group.history]
         out.append(MemberRecord(group.kind, group.config, int(seed), group.arrays[i], group.stats[i],
                                 group.val_scores[i],
-                                group.test_scores[i] if group.test_scores is not None else None, history, group.seconds / len(group.seeds),
+                                group.test_scores[i] if group.test_scores is not None else None, history,
+                                group.seconds / len(group.seeds),
                                 fit_seconds=group.fit_seconds / len(group.seeds)))
     return out
 
@@ -122,7 +123,8 @@ class MemberStore:
                 meta = json.loads(f.metadata()["member"])
             arrays = {k[len("arrays."):]: v for k, v in tensors.items() if k.startswith("arrays.")}
             self._memory[key] = MemberRecord(meta["kind"], meta["config"], meta["seed"], arrays, tensors["stats"],
-                                             tensors["val_scores"], tensors.get("test_scores"), meta["history"], meta["seconds"],
+                                             tensors["val_scores"], tensors.get("test_scores"), meta["history"],
+                                             meta["seconds"],
                                              meta.get("node", ""), meta.get("fit_seconds", 0.0))
         return self._memory[key]
 

@@ -31,7 +31,7 @@ def test_a_member_key_changes_with_the_code_and_holds_the_resolved_precision(mon
 def test_a_resumed_study_on_an_upgraded_install_retrains_its_members_and_says_so(tmp_path, ray_session,
                                                                                    monkeypatch, capsys):
     from rmsearch.search import LaunchOptions, Search, _store  # noqa: F401
-    from rmsearch.search import _driver
+    from rmsearch.search import _launch_study, _scheduler
 
     space = tmp_path / "fixed.yaml"
     space.write_text(FIXED)
@@ -41,7 +41,8 @@ def test_a_resumed_study_on_an_upgraded_install_retrains_its_members_and_says_so
     old = {**real, "torch": "2.0.0", "training code": "0" * 16}
     with monkeypatch.context() as m:  # the install the study was launched with
         m.setattr(_store, "code_identity", lambda: old)
-        m.setattr(_driver, "code_identity", lambda: old)
+        m.setattr(_launch_study, "code_identity", lambda: old)
+        m.setattr(_scheduler, "code_identity", lambda: old)
         first = Search(LaunchOptions(**options)).run()
     assert first.state.trained == 2 and first.state.retrained == 0
     again = Search(LaunchOptions(**options)).run()  # the same study on this install

@@ -56,10 +56,10 @@ def test_head_cache_counts(finished):
     # every member a launch needed was either trained once or reused
     for s in (first, second):
         needed = sum(len(t.user_attrs["members"]) for t in s.study.trials if t.number in s.state.told)
-        needed += s.final["baseline_members"] if s.final else 0  # the baselines go through the cache too
+        needed += s.final.baseline_members if s.final else 0  # the baselines go through the cache too
         assert s.state.trained + s.state.reused == needed
         distinct = {k for t in s.study.trials if t.number in s.state.told for k in t.user_attrs["members"]}
-        assert s.state.trained <= len(distinct) + (s.final["baseline_members"] if s.final else 0)
+        assert s.state.trained <= len(distinct) + (s.final.baseline_members if s.final else 0)
     # the tiny space has few distinct members, so the relaunch reuses some
     assert second.state.reused > 0
 
@@ -97,19 +97,19 @@ def test_final_report_and_export(finished):
         assert r["n"] == n_prompts and r["low"] <= r["diff"] <= r["high"]
         assert r["diff"] == pytest.approx(r["chosen"] - r["other"], abs=1e-9)
     manifest = json.loads((study_dir / "best" / "manifest.json").read_text())
-    best = second.final["top"][0]
-    if second.final["exported"].startswith("trial"):
-        number = int(second.final["exported"].split()[1])
+    best = second.final.top[0]
+    if second.final.exported.startswith("trial"):
+        number = int(second.final.exported.split()[1])
         trial = next(t for t in second.study.trials if t.number == number)
         assert manifest["extra"]["trial"] == number and manifest["member_count"] == trial.user_attrs["config"]["members"]
     else:  # the cross-trial selection won on validation
-        assert manifest["extra"]["selection"]["members"] == second.final["chosen"].describe()
-        assert sum(m["weight"] for m in manifest["members"]) == len(second.final["chosen"].records)
+        assert manifest["extra"]["selection"]["members"] == second.final.chosen.describe()
+        assert sum(m["weight"] for m in manifest["members"]) == len(second.final.chosen.records)
 
 
 def test_export_reloads_without_torch_and_matches_trial(finished, tmp_path):
     _, _, second = finished
-    chosen = second.final["chosen"]
+    chosen = second.final.chosen
     X = np.asarray(second.task.test.source[second.task.test.rows][:500], np.float32)
     expected = chosen.ensemble(second.task.dim).score(X)
     # the cached test scores of the exported members, aggregated, are the same numbers
@@ -209,7 +209,7 @@ def test_multi_objective_keeps_a_pareto_front(tmp_path, ray_session, tiny_space)
     assert len(s.study.directions) == 2
     front = s.study.best_trials
     assert front and all(t.values[1] == t.user_attrs["cost_parameters"] for t in front)
-    assert {n for n, *_ in s.final["top"]} <= {t.number for t in front}
+    assert {n for n, *_ in s.final.top} <= {t.number for t in front}
 
 
 PRUNE_SPACE = """
@@ -286,6 +286,6 @@ def test_jobs_score_validation_only_and_the_final_evaluation_adds_test_scores(fi
     assert first.state.trained > 0 and first.test_scored == set()  # member jobs score the validation split only
     store = MemberStore(tmp / "runs" / "s" / "members")  # a fresh store reads what is on disk
     trials = {t.number: t for t in second.study.trials}
-    top = {k for number, *_ in second.final["top"] for k in trials[number].user_attrs["members"]}
+    top = {k for number, *_ in second.final.top for k in trials[number].user_attrs["members"]}
     assert top <= _test_scored(tmp)  # the final evaluation scored the top trials' members and kept the scores
     assert all(len(store.get(k).test_scores) == len(second.task.test) for k in top)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -52,10 +51,9 @@ def test_heartbeats_keep_live_trials_running_and_fail_stale_ones_once(tmp_path):
         storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr("driver", {"host": "elsewhere", "pid": pid})
     dead.suggest_int("x", 0, 9)
-    search._pending = [SimpleNamespace(trial=alive)]
-    with search._heartbeats() as beats:
+    with search.launch.heartbeats(lambda: [alive._trial_id]) as beats:
         time.sleep(GRACE + 2.5)
-        requeued = fail_stale_heartbeats(search.study, search._stale, GRACE)
+        requeued = fail_stale_heartbeats(search.study, search.launch.requeue, GRACE)
     assert beats.errors == 0
     assert requeued == [dead.number]
     trials = {t.number: t for t in search.study.get_trials()}

@@ -413,7 +413,7 @@ def test_the_final_evaluation_writes_test_split_numbers_under_tags_naming_the_sp
     search = Search(LaunchOptions(data=SMALL, space=str(tiny_space), trials=2, study="f", runs=tmp_path / "runs",
                                   progress=False, baselines=("linear",), top=1)).run()
     tb = tmp_path / "runs" / "f" / "tb"
-    best = next(k for k in search.final["results"] if k.startswith("trial "))
+    best = next(k for k in search.final.results if k.startswith("trial "))
     number = int(best.split(":")[0].removeprefix("trial "))
 
     def scalars(run):
@@ -422,11 +422,11 @@ def test_the_final_evaluation_writes_test_split_numbers_under_tags_naming_the_sp
         return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
 
     trial = scalars(tb / f"trial-{number}")
-    test = search.final["results"][best]["test"]
+    test = search.final.results[best]["test"]
     assert trial["test/ensemble/gold_final"][0].value == pytest.approx(test["metrics"]["gold_final"], rel=1e-6)
     assert [e.step for e in trial["test/bon/gold"]] == [int(n) for n in test["curve"]["n"]]
     assert "ensemble/objective" in trial and not any(t.startswith("val/ensemble") for t in trial)
     baseline = scalars(tb / "final-baseline-linear")
     assert {"val/ensemble/objective", "test/ensemble/objective", "val/bon/gold", "test/bon/gold"} <= set(baseline)
-    if any(k.startswith("cross-trial selection") for k in search.final["results"]):
+    if any(k.startswith("cross-trial selection") for k in search.final.results):
         assert "test/ensemble/objective" in scalars(tb / "final-selection")

@@ -1,0 +1,174 @@
+"""Asks, member jobs and tells: the loop of a launch.
+
+Each asked trial suggests a point, which names an ensemble configuration; its members that the head cache lacks
+become member jobs (`MemberJobs`, on Ray). Several trials are in flight so every worker stays busy. When a trial's
+members are all in, the `Evaluator` turns their cached validation scores into the objective and the scheduler
+tells the study; a trial whose partial ensemble trails the median is pruned (`--prune`); a trial whose members
+failed, diverged or could not be evaluated fails with the reason. Ctrl-C (or SIGTERM) fails the trials in flight
+and queues their configurations again.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from rmsearch.ensembles import EnsembleConfig
+from rmsearch.interrupt import terminated
+from rmsearch.search._evaluator import Evaluator, TrialFailed
+from rmsearch.search._launch_study import LaunchStudy
+from rmsearch.search._reporters import TrialLog, rss_mb
+from rmsearch.search._storage import HOST
+from rmsearch.search._store import code_identity
+
+
+@dataclass
+class Pending:
+    """A trial in flight: its point, configuration, member keys and the members it still waits for."""
+
+    trial: object
+    point: dict
+    config: EnsembleConfig
+    keys: list[str]
+    waiting: set[str]
+
+
+class Scheduler:
+    """Runs `trials` trials of `launch` (`LaunchStudy`) on `jobs` (`MemberJobs`): asks while job slots are free,
+    tells each trial as its members come in. Counts go to `state` (`SearchState`)."""
+
+    def __init__(self, launch: LaunchStudy, jobs, state, log: TrialLog):
+        self.launch, self.jobs, self.state, self.log = launch, jobs, state, log
+        self.study, self.store = launch.study, launch.handle.store
+        self.evaluator = Evaluator(launch.handle.task, launch.handle.objective, state.timed)
+        self.multi_objective, self.prune = launch.options.multi_objective, launch.options.prune
+        self.pending: list[Pending] = []
+
+    def trial_ids(self) -> list:
+        """The storage ids of the trials in flight (the heartbeat thread beats for these)."""
+        return [p.trial._trial_id for p in list(self.pending)]
+
+    def run(self, trials: int, progress) -> None:
+        """Ask `trials` trials while member-job slots are free; as jobs finish, cache their members and tell every
+        trial whose members are all in. Ctrl-C fails the trials in flight with that reason and queues them again."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        pending, asked = self.pending, 0
+        try:
+            while asked < trials or pending:
+                while asked < trials and self.jobs.busy < self.jobs.slots:
+                    asked += 1
+                    p = self._ask()
+                    if p.waiting:
+                        pending.append(p)
+                    else:
+                        self._finish(p)
+                        progress.trial_done()
+                for keys, error in self.jobs.wait_one():
+                    for p in [p for p in pending if p.waiting & set(keys)]:
+                        p.waiting -= set(keys)
+                        try:
+                            if error is not None:  # the job raised: its trials fail, the search goes on
+                                self._fail(p, error)
+                            elif not p.waiting:
+                                self._finish(p)
+                            elif not self._prune(p):
+                                continue
+                        except UpdateFinishedTrialError:
+                            pass  # another driver found its heartbeat stale, failed it and queued it again
+                        pending.remove(p)
+                        progress.trial_done()
+        except KeyboardInterrupt as exc:
+            self._interrupted("SIGTERM" if terminated(exc) else "Ctrl-C")
+            raise
+
+    def _interrupted(self, how: str) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        for p in self.pending:
+            try:
+                self._fail(p, f"the driver was interrupted ({how}) while the trial ran; its configuration is "
+                              "queued again for the next launch", requeue=True)
+            except UpdateFinishedTrialError:
+                pass  # told just before the interrupt (Ctrl-C during its logging), or failed by another driver
+
+    def _ask(self) -> Pending:
+        """Ask the study for a trial, record its configuration and members, and submit the members it lacks."""
+        with self.state.timed("optuna"):
+            self.launch.check_stale()
+            with warnings.catch_warnings():  # the driver beats for its trials itself (`Heartbeats`)
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+                trial = self.study.ask()
+            self.launch.record_heartbeat(trial)
+            trial.set_user_attr("driver", {"host": HOST, "pid": os.getpid()})
+            point = self.launch.space.suggest(trial)
+            config = self.launch.handle.resolve(EnsembleConfig.from_point(point))
+            keys = self.launch.handle.member_keys(config)
+            trial.set_user_attr("members", keys)
+            trial.set_user_attr("code", code_identity())
+            trial.set_user_attr("config", config.to_point())
+        self.jobs.submit(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
+        return Pending(trial, point, config, keys, {k for k in keys if k not in self.store})
+
+    def _finish(self, p: Pending) -> None:
+        records = [self.store.get(k) for k in p.keys]
+        try:
+            score = self.evaluator.score(p.config, records)
+        except TrialFailed as exc:
+            return self._fail(p, str(exc))
+        with self.state.timed("optuna"):
+            p.trial.set_user_attr("val_metrics", score.metrics)
+            p.trial.set_user_attr("cost_parameters", score.cost)
+        if not np.isfinite(score.value):
+            return self._fail(p, f"objective {self.evaluator.objective.name} is not finite ({score.value}); a "
+                                 f"member diverged")
+        with self.state.timed("optuna"):
+            self.study.tell(p.trial, [score.value, score.cost] if self.multi_objective else score.value)
+        self.state.told.append(p.trial.number)
+        if len(self.state.told) % 50 == 0:
+            self.state.rss_mb.append((len(self.state.told), rss_mb()))
+        with self.state.timed("tensorboard"):
+            self.log.complete(p.trial, p.point, score, records, self._best_value())
+
+    def _prune(self, p: Pending) -> bool:
+        """Report the partial ensemble (members in so far) and prune the trial if the pruner says so. Its
+        remaining member jobs still finish and land in the cache for later trials."""
+        import optuna
+
+        if self.multi_objective or not self.prune:
+            return False
+        have = [self.store.get(k) for k in p.keys if k not in p.waiting]
+        partial = self.evaluator.partial(p.config, have)
+        if partial is None:
+            return False
+        p.trial.report(partial, step=len(have))
+        if not p.trial.should_prune():
+            return False
+        p.trial.set_user_attr("pruned_at_members", len(have))
+        self.study.tell(p.trial, state=optuna.trial.TrialState.PRUNED)
+        self.state.pruned += 1
+        self.log.pruned(p.trial, p.point, partial, have, len(p.keys))
+        return True
+
+    def _fail(self, p: Pending, reason: str, requeue: bool = False) -> None:
+        import optuna
+
+        p.trial.set_user_attr("fail_reason", reason)
+        if not requeue:
+            self.state.failures[reason] = self.state.failures.get(reason, 0) + 1
+        self.study.tell(p.trial, state=optuna.trial.TrialState.FAIL)
+        if requeue:
+            self.study.enqueue_trial(p.trial.params, user_attrs={"requeued_from": p.trial.number},
+                                     skip_if_exists=False)
+        self.log.failed(p.trial, p.point, reason)
+
+    def _best_value(self):
+        if self.multi_objective:
+            return None
+        try:
+            return float(self.study.best_value)
+        except ValueError:
+            return None
