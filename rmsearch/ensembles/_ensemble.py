@@ -47,30 +47,8 @@ class Ensemble:
         self.temperature = temperature
         self.beta = beta
 
-    def _check(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X)
-        if X.ndim == 1:
-            size = "" if X.shape[0] == self.dim else f" (it holds {X.shape[0]} values; rows here have {self.dim})"
-            raise DataError(
-                f"embeddings have shape {X.shape}, a single vector{size}, but this ensemble scores rows of a 2-d array "
-                f"(n, {self.dim}); pass a 2-d array, e.g. X.reshape(1, -1) for one embedding."
-            )
-        if X.ndim != 2:
-            raise DataError(
-                f"embeddings have shape {X.shape} ({X.ndim}-d) but score takes a 2-d array of rows (n, {self.dim}); "
-                f"pass a 2-d array, e.g. X.reshape(-1, {self.dim})."
-            )
-        if X.shape[1] != self.dim:
-            raise DataError(
-                f"embeddings have shape {X.shape} but this ensemble scores (n, {self.dim}) arrays; embed the "
-                f"texts with the model the ensemble was trained on (dim {self.dim})."
-            )
-        if X.dtype.kind != "f":
-            raise DataError(f"embeddings have dtype {X.dtype}; convert them to float32 first.")
-        return X
-
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
-        X = self._check(X)
+        X = _check_rows(X, self.dim)
         return np.stack([forward(m.kind, m.arrays, X) for m in self.members])
 
     def member_scores(self, X: np.ndarray) -> np.ndarray:
@@ -87,7 +65,7 @@ class Ensemble:
     def member_std(self, X: np.ndarray) -> np.ndarray:
         """(k, n) each member's own predictive std in standardized units (its raw std / its stats std); 0 for
         members of head types without one."""
-        X = self._check(X)
+        X = _check_rows(X, self.dim)
         out = np.zeros((len(self.members), len(X)))
         for i, m in enumerate(self.members):
             sd = forward_std(m.kind, m.arrays, X)
@@ -95,38 +73,25 @@ class Ensemble:
                 out[i] = np.asarray(sd, np.float64) / self.stats[i, 1]
         return out
 
-    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Weighted standardized member scores and, where any member has one, their own variances."""
-        own = self._weighted(self.member_std(X)) ** 2 if self.has_own_std else None
-        return self._weighted(self.member_scores(X)), own
-
     def score(self, X: np.ndarray) -> np.ndarray:
-        z, own = self._parts(X)
+        z, own = _parts(self, X)
         return self.aggregation(z, own)
 
     def uncertainty(self, X: np.ndarray) -> np.ndarray:
         """Std over members (counted by weight) of the standardized scores, per row."""
-        return self._weighted(self.member_scores(X)).std(0)
+        return _repeat(self.member_scores(X), self.weights).std(0)
 
     def score_and_uncertainty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(score(X), uncertainty(X)) from one pass of the members."""
-        z, own = self._parts(X)
+        z, own = _parts(self, X)
         return self.aggregation(z, own), z.std(0)
 
     def score_all(self, X: np.ndarray, beta: float | None = None) -> tuple[np.ndarray, ...]:
         """(score, uncertainty, lower, upper) of `score_and_uncertainty` and `bounds`, from one pass of the members."""
-        beta = self._beta(beta)
-        z, own = self._parts(X)
+        beta = _check_beta(self.beta if beta is None else beta)
+        z, own = _parts(self, X)
         center, spread = z.mean(0), total_std(z, own)
         return self.aggregation(z, own), z.std(0), center - beta * spread, center + beta * spread
-
-    def _beta(self, beta) -> float:
-        beta = self.beta if beta is None else beta
-        if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not np.isfinite(beta) \
-                or beta < 0:
-            raise ConfigError(f"bounds: beta={beta!r} must be a finite number >= 0 (the bounds are mean ± β·std), "
-                              f"e.g. 1.0.")
-        return float(beta)
 
     def bounds(self, X: np.ndarray, beta: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(reward, lower, upper), each (n,): reward = `score(X)`; lower, upper = mean ± β·std of the standardized
@@ -144,8 +109,49 @@ class Ensemble:
         d = (self.score(Xa) - self.score(Xb)) / (self.temperature or 1.0)
         return np.exp(-np.logaddexp(0.0, -d))
 
-    def _weighted(self, z: np.ndarray) -> np.ndarray:
-        return z if (self.weights == 1).all() else np.repeat(z, self.weights, axis=0)
-
     def __len__(self) -> int:
         return len(self.members)
+
+
+def _check_rows(X: np.ndarray, dim: int) -> np.ndarray:
+    """X as a 2-d float array of rows of `dim` values, or a DataError saying how to pass it."""
+    X = np.asarray(X)
+    if X.ndim == 1:
+        size = "" if X.shape[0] == dim else f" (it holds {X.shape[0]} values; rows here have {dim})"
+        raise DataError(
+            f"embeddings have shape {X.shape}, a single vector{size}, but this ensemble scores rows of a 2-d array "
+            f"(n, {dim}); pass a 2-d array, e.g. X.reshape(1, -1) for one embedding."
+        )
+    if X.ndim != 2:
+        raise DataError(
+            f"embeddings have shape {X.shape} ({X.ndim}-d) but score takes a 2-d array of rows (n, {dim}); "
+            f"pass a 2-d array, e.g. X.reshape(-1, {dim})."
+        )
+    if X.shape[1] != dim:
+        raise DataError(
+            f"embeddings have shape {X.shape} but this ensemble scores (n, {dim}) arrays; embed the "
+            f"texts with the model the ensemble was trained on (dim {dim})."
+        )
+    if X.dtype.kind != "f":
+        raise DataError(f"embeddings have dtype {X.dtype}; convert them to float32 first.")
+    return X
+
+
+def _parts(ensemble: Ensemble, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Weighted standardized member scores and, where any member has one, their own variances."""
+    own = _repeat(ensemble.member_std(X), ensemble.weights) ** 2 if ensemble.has_own_std else None
+    return _repeat(ensemble.member_scores(X), ensemble.weights), own
+
+
+def _check_beta(beta) -> float:
+    """`beta` as a float, or a ConfigError where it is not a finite number >= 0."""
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not np.isfinite(beta) \
+            or beta < 0:
+        raise ConfigError(f"bounds: beta={beta!r} must be a finite number >= 0 (the bounds are mean ± β·std), "
+                          f"e.g. 1.0.")
+    return float(beta)
+
+
+def _repeat(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Member rows of `z` each repeated by its weight (as greedy selection with replacement counts them)."""
+    return z if (weights == 1).all() else np.repeat(z, weights, axis=0)
