@@ -16,8 +16,6 @@ LARGER = {
 }
 BROADER = {
     # "module:Class" -> why it keeps more than CLASS_METHODS methods
-    "rmsearch.ensembles._ensemble:Ensemble": "the loaded export's public scoring interface (score, member_scores, "
-                                             "uncertainty, bounds, preference, ...) is one object by design",
     "rmsearch.heads._torch:TorchHead": "the stacked training loop's steps; to be split into a trainer and a head",
 }
 
