@@ -167,7 +167,7 @@ class TorchHead(Head):
                 run.shrink()  # members that stopped leave the stack: the rest train on without computing them
         self._finish(run, early)
         self.epochs_ = step / per_epoch
-        self.arrays_ = self._to_arrays()
+        self.arrays_ = _to_arrays(self)
         return self
 
     def _start(self, train: Pairs) -> MemberStack:
@@ -198,7 +198,7 @@ class TorchHead(Head):
         sit among them (ia, ib), and targets t; None without early-stop pairs."""
         if stop is None or len(stop) == 0:
             return None
-        x, ia, ib = self._gather(stop.X, stop.a, stop.b)
+        x, ia, ib = _gather(stop.X, stop.a, stop.b, self._mean, self._scale, self.device)
         return x, ia, ib, torch.from_numpy(np.asarray(stop.y, np.float32)).to(self.device)
 
     def _step(self, run: MemberStack, train: Pairs, y: torch.Tensor, batches: MemberBatches, step: int,
@@ -208,7 +208,8 @@ class TorchHead(Head):
         cfg: TorchHeadConfig = self.config
         live = run.live.tolist()
         idx = batches.pairs(step, live)  # (live members, B)
-        x, ia, ib, sizes = self._gather_members(train, idx, run.features, torch.bfloat16 if bf16 else torch.float32)
+        x, ia, ib, sizes = _gather_members(train, idx, run.features, torch.bfloat16 if bf16 else torch.float32,
+                                           self._mean, self._scale, self.device)
         masks = dropout_masks(cfg.dropout, batches.mask_generators(live), sizes, cfg.hidden, x.dtype)
         idx_t = torch.from_numpy(idx).to(self.device)
         eps = cfg.label_smoothing
@@ -264,7 +265,8 @@ class TorchHead(Head):
             sa, sb, t = [], [], []
             for j, m in enumerate(run.live.tolist()):
                 feats = None if run.features is None else run.features[j : j + 1]
-                x, ia, ib, _ = self._gather_members(pairs, held[m : m + 1], feats, torch.float32)
+                x, ia, ib, _ = _gather_members(pairs, held[m : m + 1], feats, torch.float32, self._mean, self._scale,
+                                               self.device)
                 with autocast:
                     s = self._forward(x, [(W[j : j + 1], b[j : j + 1]) for W, b in run.layers]).float()
                 sa.append(s.gather(1, ia)[0])
@@ -281,51 +283,6 @@ class TorchHead(Head):
         final = [p.detach().cpu() for p in (run.best if early else run.params)]
         self._layers = [(final[2 * j], final[2 * j + 1]) for j in range(len(run.layers))]
         self._mean, self._scale = self._mean.cpu(), self._scale.cpu()
-
-    def _gather(self, X: np.ndarray, a: np.ndarray, b: np.ndarray):
-        """Unique rows of a batch of pairs, normalized, plus where each pair's sides sit among them."""
-        uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
-        x = torch.from_numpy(np.asarray(X[uniq], dtype=np.float32)).to(self.device)
-        x = (x - self._mean) / self._scale
-        inv = torch.from_numpy(inv).to(self.device)
-        return x, inv[: len(a)], inv[len(a) :]
-
-    def _gather_members(self, pairs: Pairs, idx: np.ndarray, features: torch.Tensor | None, dtype: torch.dtype):
-        """Each member's batch of pairs (rows of `idx` (k, B)) as x (k, U, d): its unique rows, in its subspace,
-        normalized, in `dtype`, padded to the largest member's count U; ia, ib (k, B): where each pair's sides sit
-        among them; and each member's count of unique rows. Padded rows repeat a real row: they are scored, but no
-        pair reads their scores, so they add nothing to the loss or the gradients."""
-        k = len(idx)
-        uniq, inv = zip(*(np.unique(np.concatenate([pairs.a[i], pairs.b[i]]), return_inverse=True) for i in idx))
-        sizes = [len(u) for u in uniq]
-        U = max(sizes)
-        rows = np.concatenate([np.pad(u, (0, U - len(u)), mode="edge") for u in uniq])
-        x = torch.from_numpy(np.asarray(pairs.X[rows], dtype=np.float32)).to(self.device).view(k, U, -1)
-        mean, scale = self._mean, self._scale
-        if features is not None:  # the subspace first: less to normalize
-            x = x.gather(2, features[:, None, :].expand(-1, U, -1))
-            mean, scale = mean[features][:, None, :], scale[features][:, None, :]
-        x = x.sub_(mean).div_(scale).to(dtype)  # in place: x is a fresh copy, and these are (k, U, d) large
-        inv = torch.from_numpy(np.stack(inv)).to(self.device)
-        B = idx.shape[1]
-        return x, inv[:, :B], inv[:, B:], sizes
-
-    # ---- arrays -----------------------------------------------------------------------------------------
-    def _to_arrays(self) -> list[dict[str, np.ndarray]]:
-        out = []
-        for i in range(len(self.seeds)):
-            arr: dict[str, np.ndarray] = {}
-            feats = self._features[i].numpy() if self._features is not None else None
-            if feats is not None:
-                arr["features"] = feats.astype(np.int64)
-            if self.config.normalize:
-                arr["mean"] = (self._mean.numpy() if feats is None else self._mean.numpy()[feats]).copy()
-                arr["scale"] = (self._scale.numpy() if feats is None else self._scale.numpy()[feats]).copy()
-            for j, (W, b) in enumerate(self._layers):
-                arr[f"w{j}"] = W[i].numpy().copy()
-                arr[f"b{j}"] = b[i, 0].numpy().copy()
-            out.append(arr)
-        return out
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """(members, n) rewards in float32, computed with stacked torch matmuls from the member arrays. The first
@@ -365,3 +322,51 @@ def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[t
         b[i] = a["b0"] - (a["mean"].astype(np.float64) @ w if "mean" in a else 0.0)
         W[a["features"] if "features" in a else slice(None), i] = w
     return torch.from_numpy(W.reshape(dim, k * h)), torch.from_numpy(b.reshape(-1).astype(np.float32))
+
+
+def _gather(X: np.ndarray, a: np.ndarray, b: np.ndarray, mean: torch.Tensor, scale: torch.Tensor, device: str):
+    """Unique rows of a batch of pairs, normalized, plus where each pair's sides sit among them."""
+    uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    x = torch.from_numpy(np.asarray(X[uniq], dtype=np.float32)).to(device)
+    x = (x - mean) / scale
+    inv = torch.from_numpy(inv).to(device)
+    return x, inv[: len(a)], inv[len(a) :]
+
+
+def _gather_members(pairs: Pairs, idx: np.ndarray, features: torch.Tensor | None, dtype: torch.dtype,
+                    mean: torch.Tensor, scale: torch.Tensor, device: str):
+    """Each member's batch of pairs (rows of `idx` (k, B)) as x (k, U, d): its unique rows, in its subspace,
+    normalized, in `dtype`, padded to the largest member's count U; ia, ib (k, B): where each pair's sides sit
+    among them; and each member's count of unique rows. Padded rows repeat a real row: they are scored, but no
+    pair reads their scores, so they add nothing to the loss or the gradients."""
+    k = len(idx)
+    uniq, inv = zip(*(np.unique(np.concatenate([pairs.a[i], pairs.b[i]]), return_inverse=True) for i in idx))
+    sizes = [len(u) for u in uniq]
+    U = max(sizes)
+    rows = np.concatenate([np.pad(u, (0, U - len(u)), mode="edge") for u in uniq])
+    x = torch.from_numpy(np.asarray(pairs.X[rows], dtype=np.float32)).to(device).view(k, U, -1)
+    if features is not None:  # the subspace first: less to normalize
+        x = x.gather(2, features[:, None, :].expand(-1, U, -1))
+        mean, scale = mean[features][:, None, :], scale[features][:, None, :]
+    x = x.sub_(mean).div_(scale).to(dtype)  # in place: x is a fresh copy, and these are (k, U, d) large
+    inv = torch.from_numpy(np.stack(inv)).to(device)
+    B = idx.shape[1]
+    return x, inv[:, :B], inv[:, B:], sizes
+
+
+def _to_arrays(head: TorchHead) -> list[dict[str, np.ndarray]]:
+    """Each member of a fitted `head` as named numpy arrays: features, mean and scale where used, w{j}, b{j}."""
+    out = []
+    for i in range(len(head.seeds)):
+        arr: dict[str, np.ndarray] = {}
+        feats = head._features[i].numpy() if head._features is not None else None
+        if feats is not None:
+            arr["features"] = feats.astype(np.int64)
+        if head.config.normalize:
+            arr["mean"] = (head._mean.numpy() if feats is None else head._mean.numpy()[feats]).copy()
+            arr["scale"] = (head._scale.numpy() if feats is None else head._scale.numpy()[feats]).copy()
+        for j, (W, b) in enumerate(head._layers):
+            arr[f"w{j}"] = W[i].numpy().copy()
+            arr[f"b{j}"] = b[i, 0].numpy().copy()
+        out.append(arr)
+    return out
