@@ -16,7 +16,7 @@ LARGER = {
 }
 BROADER = {
     # "module:Class" -> why it keeps more than CLASS_METHODS methods
-    "rmsearch.heads._torch:TorchHead": "the stacked training loop's steps; to be split into a trainer and a head",
+    # (none today)
 }
 
 
