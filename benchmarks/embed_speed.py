@@ -136,7 +136,7 @@ def main():
     for clock in ("wall", "cpu"):
         median = {name: statistics.median(totals[name, clock]) for name in paths}
         paired = statistics.median(np.array(per_batch["new", clock]) / np.array(per_batch["old", clock]))
-        summary[clock] = {"median_seconds": median, "ratio_new_over_old": median["new"] / median["old"],
+        summary[f"{clock}_time"] = {"median_seconds": median, "ratio_new_over_old": median["new"] / median["old"],
                           "paired_batch_ratio_median": paired}
         print(f"{clock + ' time:':10s} old (sentence-transformers encode) median {median['old']:.2f} s a pass "
               f"({n / median['old']:.0f} texts/s); new (load_encoder) {median['new']:.2f} s ({n / median['new']:.0f} "

@@ -10,10 +10,10 @@ Defaults, each overridable:
 - pooling: a sentence-transformers model's own (its Pooling module); a decoder (causal LM) `last`, the last
   non-padding token of the last hidden layer, as the seed paper ("Reusing Embeddings", Sun et al. 2025) does;
   any other transformers model (BERT-like encoders) `mean` over its non-padding tokens, the pooling most
-  sentence-embedding models are trained with ([CLS] states of a model never trained for similarity are poor).
+  sentence-embedding models are trained with.
 - device: `cuda` when torch sees a GPU, else `cpu`.
-- dtype: float32 on the CPU (exact, and bf16/fp16 bring no speed to these models there); on a GPU the dtype the
-  weights are stored in when that is float16/bfloat16 (large decoders are), else float32.
+- dtype: float32 on the CPU (the exact vectors; another dtype changes them, and has its own cache identity); on a
+  GPU the dtype the weights are stored in when that is float16/bfloat16 (large decoders are), else float32.
 - max_length: a sentence-transformers model's max_seq_length; else the smaller of the tokenizer's
   model_max_length and the model's position count, capped at MAX_LENGTH_CAP; where a value is missing or absurd
   (transformers writes 1e30 for "no limit") `describe()["notes"]` says what was used instead.
