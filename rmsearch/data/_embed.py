@@ -37,7 +37,11 @@ def _common(console, m: dict, result: EmbedResult, seconds: float) -> None:
     model, t = m["model"], m["texts"]
     if m["source"]["fields"]:
         console.print("  columns: " + ", ".join(f"{k} = {v}" for k, v in m["source"]["fields"].items()))
-    console.print(f"  model {model.get('name')} ({model.get('dim')}-d); embedded: {m['embedded']}")
+    console.print(f"  model {model.get('name')} ({model.get('dim')}-d, pooling {model.get('pooling')}, max length "
+                  f"{model.get('max_length')}, {model.get('dtype')}, "
+                  f"{'L2-normalized' if model.get('normalized') else 'not normalized'}); embedded: {m['embedded']}")
+    for line in model.get("notes") or ():
+        console.print(f"  note: {line}")
     note = "" if result.encoder_loaded else " (model not loaded)"
     console.print(f"  {t['encoded']:,} texts encoded, {t['from_cache']:,} from the cache{note}; {t['truncated']:,} "
                   f"of the encoded texts truncated at the encoder's max length; {seconds:.1f} s")

@@ -3,7 +3,8 @@
 Rows with chosen/rejected become a pair dataset (chosen.npy, rejected.npy, with each pair's prompt id,
 category and answer lengths); scored candidates become a gold dataset (seed-format files per split, with
 lengths, categories and the prompts of each split in prompts.json). All input is read and checked before
-anything is created. Embeddings (float32, L2-normalized) come from the cache where it has them (keyed by the
+anything is created. Embeddings (float32; L2-normalized where the encoder normalizes, `Encoder.describe()`) come
+from the cache where it has them (keyed by the
 encoder's identity and the text); the rest are encoded in batches of similar length, each unique text once.
 The folder is staged whole and moved in with dataset.json last; a failed run leaves the earlier dataset, or, where
 --out did not exist, no folder at all.
@@ -75,8 +76,8 @@ def _progress(total: int, enabled: bool):
 
 def _encode(todo: list[tuple[bytes, str]], encoder, cache: EmbeddingCache | None, batch_size: int,
             progress: bool) -> tuple[dict[bytes, np.ndarray], int]:
-    """Encode (key, text) in batches of similar length, checked and normalized; each batch also goes to the
-    cache. Returns the vectors and how many texts the encoder truncated."""
+    """Encode (key, text) in batches of similar length, checked (the encoder normalizes, or not, as its settings
+    say); each batch also goes to the cache. Returns the vectors and how many texts the encoder truncated."""
     vectors: dict[bytes, np.ndarray] = {}
     truncated = 0
     todo = sorted(todo, key=lambda kt: len(kt[1]))  # batches of similar length pad less
@@ -91,7 +92,6 @@ def _encode(todo: list[tuple[bytes, str]], encoder, cache: EmbeddingCache | None
                                 f"expected ({len(batch)}, {encoder.dim}).")
             if not np.isfinite(vecs).all():
                 raise DataError(f"the encoder {encoder.name} returned NaN/inf embeddings; check the model files.")
-            vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
             truncated += int(np.count_nonzero(cut))
             bkeys = [k for k, _ in batch]
             vectors.update(zip(bkeys, vecs))
