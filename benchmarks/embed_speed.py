@@ -114,11 +114,38 @@ def first_batch_seconds(path: str, batch: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def markdown(res: dict) -> str:
+    """The README block of a saved result."""
+    c = res["cpu"]
+    flags = ", ".join(f"{f} {'yes' if c.get(f) else 'no'}" for f in ("avx512f", "avx512_bf16", "amx"))
+    rows = ["| clock | sentence-transformers `encode` (before) | `load_encoder` (now) | now / before, pass medians "
+            "| now / before, median over batches |", "|---|---|---|---|---|"]
+    for clock in ("wall", "cpu"):
+        t = res[f"{clock}_time"]
+        m = t["median_seconds"]
+        rows.append(f"| {clock} | {m['old']:.1f} s ({res['texts'] / m['old']:.0f} texts/s) | {m['new']:.1f} s "
+                    f"({res['texts'] / m['new']:.0f} texts/s) | {t['ratio_new_over_old']:.3f} | "
+                    f"{t['paired_batch_ratio_median']:.3f} |")
+    fresh = res["fresh_process_first_batch_seconds"]
+    return (f"Embedding the {res['texts']:,} unique texts of the 1,800 shared hh pairs with the bundled encoder, "
+            f"batches of {res['batch']} interleaved between the two paths, median of passes ({res['cpu']['model']}, "
+            f"{c['cores']} cores, {flags}; {res['torch_threads']} torch threads):\n\n" + "\n".join(rows)
+            + f"\n\nLargest difference between their vectors: {res['max_abs_difference']:.1e}. A fresh process "
+            f"(imports, model load, first batch): before {fresh['old']:.1f} s, now {fresh['new']:.1f} s.")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=2, help="passes over the texts per path (default 2)")
     ap.add_argument("--save", action="store_true", help="write benchmarks/results/embed-speed.json")
+    ap.add_argument("--render", action="store_true", help="only (re)write the README block of the saved result")
     args = ap.parse_args()
+    if args.render:
+        out = Path(__file__).parent / "results" / "embed-speed.json"
+        res = json.loads(out.read_text())
+        out.write_text(json.dumps({**res, "markdown": markdown(res)}, indent=1))
+        print(res["markdown"] if "markdown" in res else markdown(res))
+        return
     import torch
 
     machine = cpu()
@@ -156,6 +183,8 @@ def main():
                                    "pass_seconds": {f"{k[0]} {k[1]}": v for k, v in totals.items()},
                                    **summary, "max_abs_difference": diff,
                                    "fresh_process_first_batch_seconds": fresh}, indent=1))
+        out.write_text(json.dumps({**json.loads(out.read_text()), "markdown": markdown(json.loads(out.read_text()))},
+                                  indent=1))
         print(f"saved {out}")
 
 
