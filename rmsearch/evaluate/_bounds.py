@@ -28,7 +28,7 @@ from rmsearch.evaluate._calibration import BINS, sigmoid
 RANKING_BETA = 0.2
 """β_r of the ranking score: RewardUQ reports 0, 0.01, 0.2 and 1; 0.2 weighs both the rates and their ratios."""
 BOUND_SUMS = ("pair_brier", "confident_true", "confident_false", "pair_true")
-BOUNDS_HELP = (f"bounds: each response's reward ± β·std gives bounds of P(a ≻ b) = σ(l_a − u_b) … σ(u_a − l_b); "
+BOUNDS_HELP = (f"bounds: each response's reward ± β·std gives bounds of P(a ≻ b) from σ(l_a − u_b) to σ(u_a − l_b); "
                f"lower / upper-bound CE: over {BINS} bins of the bound (both orders of each pair), the share-weighted "
                f"shortfall of the observed rate below the lower bound / excess above the upper (0 = the bound "
                f"holds); confident true / false: the two intervals do not overlap and the order is right / wrong; "

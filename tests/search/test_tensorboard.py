@@ -220,7 +220,8 @@ def test_experiment_in_the_tb_root_declares_every_parameter_of_the_space(tmp_pat
     assert infos["standardize"].type == api_pb2.DATA_TYPE_BOOL
     assert [v.bool_value for v in infos["standardize"].domain_discrete.values] == [True, False]
     assert [v.number_value for v in infos["mlp.patience"].domain_discrete.values] == [0, 3]
-    assert [v.string_value for v in infos["head"].domain_discrete.values] == ["linear", "mlp", "mlp_clf", "gbdt"]
+    assert [v.string_value for v in infos["head"].domain_discrete.values] == [
+        "linear", "mlp", "mlp_clf", "gbdt", "laplace", "prototype"]
     metrics = [m.name.tag for m in exp.metric_infos]
     assert metrics[0] == "ensemble/objective"
     assert set(METRICS) <= set(metrics)  # every ensemble/* scalar the trials write is a column
