@@ -231,3 +231,25 @@ def test_unknown_format_and_empty_file_exit_2_without_a_folder(tmp_path):
     r = embed_cli(tmp_path / "empty.jsonl", "--out", out)
     assert r.returncode == 2 and not out.exists()
     assert "empty: no lines to read" in " ".join(r.stderr.split())
+
+
+@pytest.mark.parametrize("model, message", [
+    ("FOLDER", r"not a model folder.*neither config\.json.*nor modules\.json"),
+    ("someorg/absent-model", r"not in the local Hugging Face cache.*hf download someorg/absent-model"),
+])
+def test_a_model_that_is_not_there_exits_2_and_leaves_no_folder(tmp_path, model, message):
+    """A folder that is not a model, and a name not in the local cache, are refused before anything is written
+    (the cache is an empty folder of the test's own: nothing is ever downloaded)."""
+    import os
+    import re
+
+    src = write_jsonl(tmp_path / "in.jsonl", [{"chosen": "a good answer", "rejected": "a bad one"}])
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_text("not a model")
+    out = tmp_path / "ds"
+    r = subprocess.run([sys.executable, "-m", "rmsearch", "data", "embed", str(src), "--out", str(out), "--model",
+                        str(tmp_path / "folder") if model == "FOLDER" else model, "--no-progress"],
+                       capture_output=True, text=True, env={**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub")})
+    assert r.returncode == 2, r.stderr
+    assert re.search(message, " ".join(r.stderr.split())), r.stderr
+    assert not out.exists()
