@@ -26,7 +26,7 @@ from rmsearch.ensembles import EnsembleConfig
 from rmsearch.evaluate import LENGTH_RULE, paired_bootstrap, unit_groups, unit_values, write_report
 from rmsearch.search._baselines import BASELINES
 from rmsearch.search._jobs import TaskRecipe, train_members
-from rmsearch.search._members import Combination, LengthRule, absolute_spec, evaluate_members
+from rmsearch.search._members import Combination, LengthRule, LowerBound, absolute_spec, evaluate_members
 from rmsearch.search._progress import StepProgress
 from rmsearch.search._tensorboard import log_final
 from rmsearch.search._choice import Choice, choose_export, trial_combination  # noqa: F401
@@ -221,7 +221,7 @@ def _final(h, jobs, o, steps: StepProgress) -> FinalResult:
     others = {name: c for name, (_, c, _) in baselines.items()}
     length = LengthRule.of(h.task)
     if length is not None:  # text-derived data: the length-only rule beside every model
-        candidates[f"baseline length: {LENGTH_RULE}"] = others["length"] = length
+        candidates["baseline length: the longer answer wins"] = others["length"] = length
     steps.step("scoring the test split")
     ensure_test_scores(h, [r for c in candidates.values() for r in c.records])
     results = {label: evaluate_members(h.task, c, ("val", "test"), h.objective) for label, c in candidates.items()}
@@ -256,6 +256,9 @@ def _candidates(handle, top, decision: Choice) -> dict[str, Combination]:
                    f"{selection.describe()}"] = selection
     if decision.name.startswith("trial") and not any(k.startswith(decision.name + ":") for k in candidates):
         candidates[f"{decision.name}: {label_of(EnsembleConfig.from_point(decision.source['point']))}"] = chosen
+    if len(chosen.records) > 1:  # best-of-N by the export's lower bound: one more row, the same members
+        bound = LowerBound(chosen)
+        candidates[f"exported, by its lower bound (mean − {bound.beta:g}·std over members)"] = bound
     return candidates
 
 
@@ -338,4 +341,6 @@ def _notes(task, baselines: dict, rows: list[dict]) -> str:
             f"difference (exported − baseline) with a 95% percentile bootstrap interval over {units_name}; ✓ "
             f"marks an interval that excludes 0 in the exported ensemble's favour. Baselines cost "
             + ", ".join(f"{name} {s:.1f} s" for name, (_, _, s) in baselines.items())
-            + " to train (0 when the head cache had them).\n\n" + comparison_table(rows, units_name))
+            + " to train (0 when the head cache had them)."
+            + (f" Baseline length: {LENGTH_RULE}." if any(r["against"] == "length" for r in rows) else "")
+            + "\n\n" + comparison_table(rows, units_name))

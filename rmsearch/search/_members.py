@@ -55,6 +55,26 @@ class Combination:
 
 
 @dataclass(frozen=True)
+class LowerBound:
+    """Best-of-N by a combination's lower bound: mean − β·std over its standardized members' cached scores (the
+    members' spread; a `laplace` member's own posterior variance is not among the cached scores), the same members
+    selecting conservatively."""
+
+    combination: Combination
+    beta: float = 1.0
+
+    @property
+    def records(self) -> tuple:
+        return self.combination.records
+
+    def scores(self, split_name: str) -> np.ndarray:
+        c = self.combination
+        raw = np.stack([r.val_scores if split_name == "val" else r.test_scores for r in c.records])
+        z = standardize(raw, np.stack([r.stats for r in c.records])) if c.standardize else raw
+        return z.mean(0) - self.beta * z.std(0)
+
+
+@dataclass(frozen=True)
 class LengthRule:
     """The length-only baseline as a combination of no members (`rmsearch.evaluate.length_scores`): scores a
     task's splits by response length, so reports and paired comparisons treat it like any ensemble."""

@@ -55,7 +55,8 @@ def test_launch_report_has_length_baseline_and_category_tables(text_gold, tmp_pa
                  tmp_path / "runs", "--top", 1, "--workers", 1, "--baselines", "none", "--no-select")
     assert r.returncode == 0, r.stderr
     report = (tmp_path / "runs" / "t" / "report" / "report.md").read_text()
-    assert "baseline length: prefer the longer answer" in report
+    assert "| baseline length: the longer answer wins |" in report
+    assert "| exported, by its lower bound (mean − 1·std over members) |" in report  # the export has 8 members
     assert "## BoN gold @ N=M per category (test split)" in report
     assert "| oasst |" in report and "mean over categories, weighted by prompts" in report
     assert "length" in " ".join(r.stdout.split())  # the comparison with the length rule is printed
