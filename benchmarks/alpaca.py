@@ -2,7 +2,7 @@
 launches on it over several seeds, and the export against the fixed recipes and the length-only rule on test
 prompts that nothing was chosen on.
 
-    python benchmarks/alpaca.py --save        # about 15 minutes on 2 idle cores (embedding about 4 of them)
+    python benchmarks/alpaca.py --save        # about 40 minutes on 2 shared cores, 30 of them embedding
 
 1. `rmsearch data embed` builds a gold folder from `alpaca-candidates.jsonl.gz` (608 AlpacaEval instructions, each
    answered by 34 models; gold = logit(judge preference − 1), the judge's log-odds that the answer beats
@@ -162,7 +162,7 @@ def _categories(run: dict) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-alpaca", help="folder for the dataset and "
                    "the launches (the dataset is reused when there)")
     p.add_argument("--save", action="store_true", help="save the Markdown for README.md (benchmarks/results/)")
