@@ -12,19 +12,22 @@ import sys
 import threading
 import time
 
+from rmsearch.search._periodic import Periodic
+
 DEFAULT_INTERVAL = 30.0
 """Seconds between progress lines when output is not a terminal."""
 
 
-class _Lines:
+class _Lines(Periodic):
     """Plain progress lines: `render()` printed every `interval` s from a thread, and on demand."""
 
+    thread_name = "rmsearch-progress"
+
     def __init__(self, render, interval: float):
-        self.render, self.interval = render, interval
+        super().__init__(interval)
+        self.render = render
         self.start = time.monotonic()
-        self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, name="rmsearch-progress", daemon=True)
 
     def elapsed(self) -> str:
         return f"{time.monotonic() - self.start:.0f} s"
@@ -33,17 +36,7 @@ class _Lines:
         with self.lock:
             print(self.render(), flush=True)
 
-    def _run(self) -> None:
-        while not self.stop.wait(self.interval):
-            self.emit()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
+    tick = emit
 
 
 def _bar(label: str, enabled: bool):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import warnings
 from pathlib import Path
 
 from rmsearch.errors import ConfigError
+from rmsearch.search._periodic import Periodic
 
 HOST = socket.gethostname()
 """This machine's name, recorded with each trial's driver process."""
@@ -75,31 +75,23 @@ class Requeue:
         self.numbers.append(trial.number)
 
 
-class Heartbeats:
+class Heartbeats(Periodic):
     """One thread recording a heartbeat every `interval` s for each trial the driver has in flight (`trials()`
     gives their ids). Optuna's optimize() runs such a thread per trial; with ask/tell the driver runs its own."""
 
+    thread_name = "rmsearch-heartbeats"
+
     def __init__(self, storage, interval: float, trials):
-        self.storage, self.interval, self.trials = storage, interval, trials
+        super().__init__(interval)
+        self.storage, self.trials = storage, trials
         self.errors = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="rmsearch-heartbeats", daemon=True)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-
-    def _run(self) -> None:
-        while not self.stop.wait(self.interval):
-            for trial_id in self.trials():
-                try:
-                    self.storage.record_heartbeat(trial_id)
-                except Exception:  # noqa: BLE001 - a storage hiccup: the next beat tries again (grace > interval)
-                    self.errors += 1
+    def tick(self) -> None:
+        for trial_id in self.trials():
+            try:
+                self.storage.record_heartbeat(trial_id)
+            except Exception:  # noqa: BLE001 - a storage hiccup: the next beat tries again (grace > interval)
+                self.errors += 1
 
 
 def existing_trials(name: str, url: str) -> int:
