@@ -23,6 +23,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def add_study_args(p: argparse.ArgumentParser) -> None:
+    """--runs, --study and --storage: where a finished or running study is found (export, trials)."""
+    p.add_argument("--runs", default="runs", help="run folder of the launch (RUNS/STUDY holds the study)")
+    p.add_argument("--study", default="rmsearch", help="study name given to launch")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study (default: "
+                   "sqlite:///RUNS/STUDY/study.db)")
+
+
 def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synth", help="'synth' (built-in gold world, e.g. synth:seed=1,dim=64), a folder "
                    "of seed-format files (embd_*_{train,test}.npy + reward_*), or a pair-dataset folder "

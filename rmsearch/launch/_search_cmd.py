@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmsearch.errors import RMSearchError
-from rmsearch.launch._args import HelpFormatter, add_task_args, annotator_from_args
+from rmsearch.launch._args import HelpFormatter, add_study_args, add_task_args, annotator_from_args
 
 
 def add_search_parsers(sub) -> None:
@@ -62,10 +62,7 @@ def _add_launch_parser(sub) -> None:
 def _add_export_parsers(sub) -> None:
     p = sub.add_parser("export", help="export a trial's ensemble (default: the best) as manifest + safetensors",
                        formatter_class=HelpFormatter)
-    p.add_argument("--runs", default="runs", help="run folder of the launch (RUNS/STUDY holds the study)")
-    p.add_argument("--study", default="rmsearch", help="study name given to launch")
-    p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study (default: "
-                   "sqlite:///RUNS/STUDY/study.db)")
+    add_study_args(p)
     p.add_argument("--trial", type=int, metavar="N", help="trial number to export (default: the best complete trial)")
     p.add_argument("--select", action="store_true", help="export what launch exports: the best trial, or a greedy "
                    "selection over the members of all trials (picked on half the validation prompts) where it is "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from rmsearch.launch._args import HelpFormatter
+from rmsearch.launch._args import HelpFormatter, add_study_args
 
 STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING")
 _COUNTED = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "RUNNING": "running",
@@ -15,10 +15,7 @@ _COUNTED = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "RUNNI
 def add_trials_parser(sub) -> None:
     p = sub.add_parser("trials", help="list a study's trials: state, value, configuration, failure reason",
                        formatter_class=HelpFormatter)
-    p.add_argument("--study", default="rmsearch", help="study name given to launch")
-    p.add_argument("--runs", default="runs", help="run folder of the launch (RUNS/STUDY holds the study)")
-    p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study (default: "
-                   "sqlite:///RUNS/STUDY/study.db)")
+    add_study_args(p)
     p.add_argument("--state", choices=STATES, action="append", metavar="STATE",
                    help=f"only trials in this state (repeatable): {', '.join(STATES)}; default: all")
     p.add_argument("--json", action="store_true", help="print the trials as a JSON list instead of a table")
