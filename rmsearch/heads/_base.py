@@ -114,6 +114,15 @@ def _describe(value) -> str:
     return f"a {type(value).__name__}"
 
 
+def check_fields(config, checks: list[tuple[bool, str]]):
+    """`config` where every (ok, message) of `checks` holds; else a ConfigError naming the head kind, the first
+    failed check and the configuration's values."""
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(f"head '{config.kind}': {msg} (got {config.to_dict()}).")
+    return config
+
+
 @dataclass(frozen=True)
 class HeadConfig:
     """Base of every head type's typed config. Subclasses add their fields, each with a docstring."""

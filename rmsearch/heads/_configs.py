@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rmsearch.errors import ConfigError
-from rmsearch.heads._base import HeadConfig, HeadKind, head_kind, register_head
+from rmsearch.heads._base import HeadConfig, HeadKind, check_fields, head_kind, register_head
 from rmsearch.heads._forward import mlp_forward, mlp_parameters
 from rmsearch.heads._trees import tree_forward, tree_parameters
 
@@ -103,10 +103,7 @@ class TorchHeadConfig(HeadConfig):
             (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be 'auto', 'fp32' or 'bf16'"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"head '{self.kind}': {msg} (got {self.to_dict()}).")
-        return self
+        return check_fields(self, checks)
 
 
 @dataclass(frozen=True)
@@ -203,10 +200,7 @@ class GBDTConfig(HeadConfig):
             (self.l2_regularization >= 0, "l2_regularization must be >= 0"),
             (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"head 'gbdt': {msg} (got {self.to_dict()}).")
-        return self
+        return check_fields(self, checks)
 
 
 def head_config(kind: str, **values) -> HeadConfig:

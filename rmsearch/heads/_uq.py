@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rmsearch.errors import ConfigError
-from rmsearch.heads._base import HeadConfig, HeadKind, head_kind, register_head
+from rmsearch.heads._base import HeadConfig, HeadKind, check_fields, head_kind, register_head
 from rmsearch.heads._forward import mlp_forward
 
 
@@ -53,10 +52,7 @@ class LaplaceConfig(HeadConfig):
     def validate(self) -> "LaplaceConfig":
         checks = [(np.isfinite(self.lam) and self.lam > 0, "lam must be > 0"),
                   (np.isfinite(self.prior_scale) and self.prior_scale > 0, "prior_scale must be > 0")]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"head 'laplace': {msg} (got {self.to_dict()}).")
-        return self
+        return check_fields(self, checks)
 
 
 @dataclass(frozen=True)
@@ -85,10 +81,7 @@ class PrototypeConfig(HeadConfig):
         checks = [(self.prototypes >= 1, "prototypes must be >= 1"), (self.lr > 0, "lr must be > 0"),
                   (self.weight_decay >= 0, "weight_decay must be >= 0"), (self.epochs >= 1, "epochs must be >= 1"),
                   (self.batch_size >= 1, "batch_size must be >= 1")]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"head 'prototype': {msg} (got {self.to_dict()}).")
-        return self
+        return check_fields(self, checks)
 
 
 def _standardized(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
