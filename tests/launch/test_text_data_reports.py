@@ -56,7 +56,8 @@ def test_launch_report_has_length_baseline_and_category_tables(text_gold, tmp_pa
     assert r.returncode == 0, r.stderr
     report = (tmp_path / "runs" / "t" / "report" / "report.md").read_text()
     assert "| baseline length: the longer answer wins |" in report
-    assert "| exported, by its lower bound (mean − 1·std over members) |" in report  # the coste export has several members
+    # the coste export has several members, so best-of-N by its lower bound is a row of its own
+    assert "| exported, by its lower bound (mean − 1·std over members) |" in report
     assert "## BoN gold @ N=M per category (test split)" in report
     assert "| oasst |" in report and "mean over categories, weighted by prompts" in report
     assert "length" in " ".join(r.stdout.split())  # the comparison with the length rule is printed
