@@ -3,6 +3,7 @@ with bootstrap intervals and calibration, the robustness of one configuration (`
 exported ensembles scored on any data (`evaluate_exports`), and the report folders and tables they write."""
 
 from rmsearch.evaluate._bon import best_of_n, bon_proxy, bon_weights, kl_bon, kl_bon_iid, log_grid
+from rmsearch.evaluate._gao import GaoFit, gao_fit
 from rmsearch.evaluate._metrics import bon_curve, pair_metrics, robustness_metrics
 
 # the modules below import the ones above
@@ -23,9 +24,9 @@ from rmsearch.evaluate._exports_report import category_tables, facts, legend, ta
 __all__ = [
     "BOUNDS_HELP", "RANKING_BETA", "bound_metrics", "mean_evaluation", "pair_bound_terms",
     "LENGTH_NAME", "LENGTH_RULE", "SPLITS", "SPLIT_HELP", "category_intervals", "category_tables", "length_scores",
-    "ConfigurationResult", "best_of_n", "bon_curve", "bon_proxy",
+    "ConfigurationResult", "GaoFit", "best_of_n", "bon_curve", "bon_proxy",
     "bon_weights", "check_report_target", "compare_aggregations", "evaluate_configuration", "evaluate_exports",
-    "evaluate_split", "facts", "fit_temperature", "fmt_value", "intervals", "kl_bon", "kl_bon_iid", "legend",
+    "evaluate_split", "facts", "fit_temperature", "fmt_value", "gao_fit", "intervals", "kl_bon", "kl_bon_iid", "legend",
     "log_grid", "markdown_table", "metrics_rows", "pair_margins", "pair_metrics",
     "paired_bootstrap", "plot_curves", "plot_reliability", "reliability", "robustness_metrics", "sigmoid",
     "table_rows", "unit_groups", "unit_table", "unit_values", "write_report", "write_result_report",

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.evaluate._report import COLUMNS, check_report_target, markdown_table, plot_curves, plot_reliability
+from rmsearch.evaluate._report import (
+    COLUMNS, check_report_target, gao_lines, markdown_table, plot_curves, plot_reliability,
+)
 
 ORDER = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "bon_auc", "spearman", "uncertainty_error_spearman",
          "pair_accuracy", "pair_nll", "pair_ece", "pair_nll_calibrated", "pair_ece_calibrated", "pair_brier",
@@ -132,6 +134,7 @@ def write_result_report(out: Path, option: str, json_name: str, title: str, blob
             plot_curves(curves, tmp / "bon.png", f"Best-of-N on {blob['data']['name']}"
                         + (", all prompts" if blob["split"] == "all" else ""), split)
             md += [f"## Best-of-N curves ({where})", "", f"![BoN gold and proxy against KL, {where}](bon.png)", ""]
+            md += gao_lines(curves)
         reliabilities = {}
         for e in entries:
             reliabilities[e["name"]] = e["reliability"]

@@ -1,4 +1,5 @@
-"""A robustness report folder: report.md (metrics table), bon.png (gold and proxy BoN curves against KL),
+"""A robustness report folder: report.md (metrics table; Gao et al.'s law fitted to each BoN gold curve, `gao_lines`),
+bon.png (gold and proxy BoN curves against KL, each gold curve's Gao fit dashed in its colour),
 calibration.png (reliability diagrams of P(a ≻ b)), metrics.json and curves.csv. Written to a temporary folder
 and moved into place, so a failure leaves nothing half-written and an earlier report in place; a folder that is
 not an earlier report is refused."""
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rmsearch.errors import RMSearchError
+from rmsearch.evaluate._gao import GaoFit, gao_fit
 from rmsearch.files import atomic_dir, check_not_cwd, write_json
 
 COLUMNS = [
@@ -76,13 +78,20 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str, split: str = "t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.lines import Line2D
+
     full_title = f"{title} ({split} split)"
     fig, (ax_g, ax_p) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fits = gao_fits(curves)
     for name, c in curves.items():
         reference = name.startswith(("single", "seed-paper", "baseline seed-paper"))
         style = {"lw": 2.5, "color": "black", "ls": "--"} if reference else {"lw": 1.8}
-        ax_g.plot(c["kl"], c["gold"], marker="o", ms=3, label=name, **style)
+        line, = ax_g.plot(c["kl"], c["gold"], marker="o", ms=3, label=name, **style)
         ax_p.plot(c["kl"], c["proxy"], marker="o", ms=3, label=name, **style)
+        if name in fits:  # the law between the grid's points, at the KL interpolated in log N
+            dense = np.geomspace(c["n"][0], c["n"][-1], 200)
+            kl = np.interp(np.log(dense), np.log(c["n"]), c["kl"])
+            ax_g.plot(kl, fits[name].predict(dense), color=line.get_color(), lw=1.2, ls=":" if reference else "--")
     top = max(c["n"][-1] for c in curves.values())
     for ax, what in ((ax_g, "expected gold reward"), (ax_p, "expected proxy (standardized)")):
         ax.set_xlabel(f"KL(BoN ‖ base) of N of M drawn without replacement\n"
@@ -91,11 +100,49 @@ def plot_curves(curves: dict[str, dict], path: Path, title: str, split: str = "t
         ax.grid(alpha=0.3)
     ax_g.set_title("gold reward of the chosen candidate")
     ax_p.set_title("proxy score of the chosen candidate")
-    ax_g.legend(fontsize=8)
+    handles, labels = ax_g.get_legend_handles_labels()
+    if fits:
+        handles.append(Line2D([], [], color="grey", lw=1.2, ls="--"))
+        labels.append("Gao et al. fit, d·(α − β·d)")
+    ax_g.legend(handles, labels, fontsize=8)
     fig.suptitle(full_title)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Title": full_title})
     plt.close(fig)
+
+
+def gao_fits(curves: dict[str, dict]) -> dict[str, GaoFit]:
+    """name -> Gao et al.'s law fitted to the curve's gold (`gao_fit` on its `n` and `gold`), for every curve
+    with the 2+ points at N > 1 a fit needs (a curve over M = 2 candidates has one)."""
+    return {name: gao_fit(c["n"], c["gold"]) for name, c in curves.items() if sum(n > 1 for n in c["n"]) >= 2}
+
+
+GAO_HELP = ("Gao et al. (2022)'s best-of-N law fitted by least squares to each gold curve (dashed in the figure, "
+            "dotted for a black reference curve): "
+            "gold(N) − gold(1) ≈ d·(α − β·d) with d = √(log N − (N−1)/N), the KL of N draws with replacement (the "
+            "figure's x-axis is the exact KL without replacement); α is the initial gain per unit of d, β the "
+            "over-optimization coefficient; the fitted peak is at d = α/(2β), its N possibly beyond M (none: β ≤ 0, "
+            "still rising); R² is over the curve's points.")
+
+
+def _peak_cell(fit: GaoFit, top: int) -> str:
+    n = fit.peak_n
+    if not np.isfinite(n):
+        return "none"
+    return (f"{n:,.0f}" if n < 1e6 else f"{n:.1e}") + (" (> M)" if n > top else "")
+
+
+def gao_lines(curves: dict[str, dict], legend: bool = True) -> list[str]:
+    """Markdown lines of the Gao fit table (a row per curve: α, β, fitted peak N and gold, R²) and, with
+    `legend`, what they mean (`GAO_HELP`); none without a curve to fit."""
+    fits = gao_fits(curves)
+    if not fits:
+        return []
+    header = ["", "Gao α", "Gao β", "fitted peak N", "fitted peak gold", "fit R²"]
+    body = [[name, f"{f.alpha:.3g}", f"{f.beta:.3g}", _peak_cell(f, curves[name]["n"][-1]),
+             fmt_value(f.peak_gold) if np.isfinite(f.peak_gold) else "–", metric_cell({"r2": f.r2}, "r2")]
+            for name, f in fits.items()]
+    return [markdown_table(header, body), ""] + ([GAO_HELP, ""] if legend else [])
 
 
 def plot_reliability(reliabilities: dict[str, dict], path: Path, title: str, where: str) -> None:
@@ -216,7 +263,7 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
         if curves:
             plot_curves(curves, tmp / "bon.png", title, "test")
             md += ["## Best-of-N curves (test split)", "", "![BoN gold and proxy against KL, test split](bon.png)",
-                   ""]
+                   ""] + gao_lines(curves)
             with open(tmp / "curves.csv", "w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(["name", "n", "kl", "gold", "proxy"])
@@ -236,7 +283,7 @@ def write_report(out: Path, title: str, results: dict[str, dict], context: dict,
             if sec_curves:
                 figure_title = sec.get("figure_title") or sec["heading"]
                 plot_curves(sec_curves, tmp / sec["file"], figure_title, "test")
-                md += [f"![{figure_title}, test split]({sec['file']})", ""]
+                md += [f"![{figure_title}, test split]({sec['file']})", ""] + gao_lines(sec_curves, legend=False)
         if notes:
             md += [notes, ""]
         shown = {k for rows in tables if rows for k, _ in table_columns(rows)}

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from rmsearch.data import TaskConfig, load_data, make_task, write_pair_folder
-from rmsearch.evaluate import compare_aggregations, evaluate_split, write_report
+from rmsearch.evaluate import compare_aggregations, evaluate_split, gao_fit, plot_curves, write_report
 from rmsearch.evaluate._report import metrics_table
 from rmsearch.search._objectives import get_objective
 
@@ -30,6 +30,30 @@ def _header(md: str, heading: str) -> list[str]:
     start = next(i for i, line in enumerate(lines) if line.startswith(f"## {heading}"))
     row = next(line for line in lines[start + 1:] if line.startswith("| |"))
     return [c.strip() for c in row.strip("|").split("|")][1:]
+
+
+GAO_HEADER = ["Gao α", "Gao β", "fitted peak N", "fitted peak gold", "fit R²"]
+
+
+def gao_rows(md: str) -> list[dict]:
+    """Every row of every Gao fit table in `md` (name -> cells by column label), each checked to hold finite
+    numbers: α, β, R² always, the peak N and gold unless there is no peak ("none" / "–")."""
+    lines, rows = md.splitlines(), []
+    for i, line in enumerate(lines):
+        if line.startswith("| | Gao α |"):
+            assert [c.strip() for c in line.strip("|").split("|")][1:] == GAO_HEADER
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                cells = [c.strip() for c in row.strip("|").split("|")]
+                cell = dict(zip(["name"] + GAO_HEADER, cells))
+                assert all(np.isfinite(float(cell[k])) for k in ("Gao α", "Gao β", "fit R²"))
+                peak = cell["fitted peak N"].removesuffix(" (> M)").replace(",", "")
+                assert peak == "none" or np.isfinite(float(peak)) and float(peak) >= 1
+                gold = cell["fitted peak gold"]
+                assert gold == "–" if peak == "none" else np.isfinite(float(gold))
+                rows.append(cell)
+    return rows
 
 
 def _split_eval(task, scores: dict, objective=None) -> dict:
@@ -73,6 +97,11 @@ def test_evaluate_report_on_gold_names_the_split_and_explains_single(small_task,
     header = _header(md, "Test split")
     assert header[:2] == ["BoN gold @ N=M", "peak gold"] and "objective" not in header  # no objective here
     assert _title(out / "bon.png") == "Robustness of 3 × mlp on synth (test split)"
+    assert [r["name"] for r in gao_rows(md)] == list(results)  # a Gao fit per curve of the figure
+    assert md.count("Gao et al. (2022)'s best-of-N law") == 1 and "d = √(log N − (N−1)/N)" in md
+    curve = results["mean"]["test"]["curve"]
+    row = next(r for r in gao_rows(md) if r["name"] == "mean")
+    assert float(row["Gao α"]) == pytest.approx(gao_fit(curve["n"], curve["gold"]).alpha, rel=1e-2, abs=1e-3)
 
 
 def test_search_report_has_an_objective_column_stress_title_and_no_single_footnote(small_task, tmp_path):
@@ -100,6 +129,8 @@ def test_search_report_has_an_objective_column_stress_title_and_no_single_footno
     assert _title(out / "bon.png") == "Search s: top 2 trials (test split)"
     assert _title(out / "stress.png") == "Label-noise stress of trial 0: 3×mlp mean (test split)"
     assert "![Label-noise stress of trial 0: 3×mlp mean, test split](stress.png)" in md
+    names = [r["name"] for r in gao_rows(md)]  # the test curves' fits, then the stress section's
+    assert names == list(results) + list(stress) and md.count("Gao et al. (2022)'s best-of-N law") == 1
 
 
 def test_pair_data_report_shows_no_bon_columns_or_bon_footnote(pair_task, tmp_path):
@@ -113,9 +144,33 @@ def test_pair_data_report_shows_no_bon_columns_or_bon_footnote(pair_task, tmp_pa
         header = _header(md, heading)
         assert header[0] == "objective" and {"pair acc.", "pair NLL"} <= set(header)
         assert not set(header) & set(BON_LABELS)
-    assert "BoN" not in md and "Spearman" not in md and "single" not in md
+    assert "BoN" not in md and "Spearman" not in md and "single" not in md and "Gao" not in md
     assert "pair acc./NLL are on held-out labelled pairs." in md
     assert not {"bon.png", "curves.csv"} & {p.name for p in out.iterdir()}  # no curves without gold
+
+
+def test_bon_plot_draws_each_gold_curves_gao_fit_dashed_in_its_colour(small_task, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    results = compare_aggregations(small_task, *_members(small_task), standardized=False)
+    curves = {name: r["test"]["curve"] for name, r in results.items()}
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at its lines
+    plot_curves(curves, tmp_path / "bon.png", "t")
+    gold_ax = figures[0].axes[0]
+    data = {line.get_label(): line for line in gold_ax.lines if not line.get_label().startswith("_")}
+    fits = [line for line in gold_ax.lines if line.get_label().startswith("_")]
+    assert set(data) == set(curves) and len(fits) == len(curves)
+    for (name, c), fit_line in zip(curves.items(), fits):
+        assert fit_line.get_color() == data[name].get_color()
+        assert fit_line.get_linestyle() == (":" if name == "single" else "--")
+        fit = gao_fit(c["n"], c["gold"])
+        n = np.geomspace(c["n"][0], c["n"][-1], 200)
+        assert np.allclose(fit_line.get_ydata(), fit.predict(n))
+        assert fit_line.get_xdata()[0] == c["kl"][0] and fit_line.get_xdata()[-1] == pytest.approx(c["kl"][-1])
+    assert "Gao et al. fit, d·(α − β·d)" in [t.get_text() for t in gold_ax.get_legend().get_texts()]
+    monkeypatch.undo()
+    plt.close(figures[0])
 
 
 def test_a_metric_missing_or_nan_in_every_row_gets_no_column():

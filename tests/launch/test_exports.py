@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.evaluate.test_report import gao_rows
+
 GOLD = "synth:train_prompts=200,test_prompts=20,test_responses=40,dim=8"
 OTHER = "synth:seed=1,train_prompts=150,test_prompts=30,test_responses=40,dim=8"  # another world, same dim
 
@@ -150,11 +152,13 @@ def test_report_folder_with_calibration(runs, tmp_path):
         assert "all prompts of the test split" in im.text["Title"]
     with Image.open(out / "bon.png") as im:
         assert "all prompts" in im.text["Title"]
+    assert [row["name"] for row in gao_rows(md)] == [str(runs / "runs" / "g" / "best")]
 
 
 def test_launch_report_and_export_carry_calibration(runs):
     report = runs / "runs" / "g" / "report"
     assert (report / "calibration.png").exists() and "pair ECE" in (report / "report.md").read_text()
+    assert any(row["name"].startswith("trial 0:") for row in gao_rows((report / "report.md").read_text()))
     cal = manifest(runs / "runs" / "g" / "best")["calibration"]
     assert cal["temperature"] > 0 and cal["nll_after"] <= cal["nll_before"] and cal["pairs"] > 0
 
@@ -180,6 +184,7 @@ def test_compare_two_exports_and_a_baseline(runs, tmp_path):
     assert "training split" in base["trained_on"]
     md = (out / "report.md").read_text()
     assert f"| baseline linear − {first} |" in md and "paired" in md
+    assert [row["name"] for row in gao_rows(md)] == [str(first), str(copy), "baseline linear"]
     # an earlier comparison is replaced; a folder holding anything else is refused
     assert rmsearch("compare", first, "--data", OTHER, "--out", out).returncode == 0
     assert len(json.loads((out / "compare.json").read_text())["ensembles"]) == 1

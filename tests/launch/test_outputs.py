@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rmsearch.files import atomic_dir
+from tests.evaluate.test_report import gao_rows
 
 TINY = "synth:train_prompts=100,test_prompts=6,test_responses=20,dim=6"
 
@@ -64,6 +65,8 @@ def test_evaluate_replaces_its_earlier_report_but_not_files_added_to_it(tmp_path
     r = evaluate(out)  # an earlier report: replaced
     assert r.returncode == 0, r.stderr
     assert (out / "report.md").read_text().startswith("# Robustness") and hidden(tmp_path) == []
+    names = [row["name"] for row in gao_rows((out / "report.md").read_text())]  # a Gao fit per BoN curve
+    assert names[0] == "single" and "mean" in names
     assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "bon.png", "curves.csv", "calibration.png"}
     (out / "notes.txt").write_text("my reading of the curves")
     r = evaluate(out)
