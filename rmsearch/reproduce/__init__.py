@@ -50,8 +50,8 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
                    "members and, with --data synth (no seed= in it), the world itself; default 5 (quick: 1 for "
                    "seed-ensembles, 2 for the others: their verdicts need an interval)")
     p.add_argument("--members", type=int, help="seed-ensembles: members per ensemble; default 5 (quick: 2)")
-    p.add_argument("--budgets", help="beyond-bt, data-scaling: annotation budgets in labelled pairs, comma-"
-                   "separated (e.g. 5000,10000,20000,40000); default: the study's")
+    p.add_argument("--budgets", help="beyond-bt, data-scaling: annotation budgets in labelled pairs; active: the "
+                   "labels after each round; comma-separated (e.g. 5000,10000,20000,40000); default: the study's")
     p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -67,7 +67,7 @@ def cmd_reproduce(args) -> int:
         return cmd_grid_study(args)
     if args.budgets is not None:
         raise RMSearchError("--budgets: seed-ensembles trains on every pair the annotator draws; --budgets is for "
-                            "beyond-bt and data-scaling. Omit it.")
+                            "beyond-bt, data-scaling and active. Omit it.")
     out = Path(args.out)
     _check_target(out)  # fail before training, not after
     config = StudyConfig.make(data=args.data, quick=args.quick, seeds=args.seeds,
@@ -114,8 +114,8 @@ def cmd_grid_study(args) -> int:
         raise RMSearchError(f"--members: {args.study} sets its own ensemble sizes (--members is for "
                             f"seed-ensembles). Omit it.")
     if args.budgets is not None and not cls.sweeps_budget:
-        raise RMSearchError(f"--budgets: {args.study} does not sweep annotation budgets (beyond-bt and data-scaling "
-                            f"do). Omit it.")
+        raise RMSearchError(f"--budgets: {args.study} does not sweep annotation budgets (beyond-bt, data-scaling "
+                            f"and active do). Omit it.")
     out = Path(args.out)
     check_target(out)  # fail before training, not after
     options = GridOptions(data=args.data, seeds=(2 if args.quick else 5) if args.seeds is None else args.seeds,

@@ -48,6 +48,8 @@ class Finding:
     """The statistic(s) behind the criterion: mean over seeds."""
     spread: dict = field(default_factory=dict)
     """Their standard deviation over seeds (empty with one seed)."""
+    intervals: dict = field(default_factory=dict)
+    """Their 95% Student-t interval over seeds, (low, high) (empty with one seed)."""
     per_head: tuple = ()
     """The same finding decided for each head type on its own."""
     min_seeds: int = 0
@@ -98,9 +100,14 @@ def _pct(rate: float) -> str:
     return f"{rate:.0%}"
 
 
-def _pm(stats: dict, spread: dict, key: str, sign: bool = True) -> str:
+def _pm(stats: dict, spread: dict, key: str, sign: bool = True, intervals: dict | None = None) -> str:
+    """'+0.254 ± 0.018' (mean ± std over seeds), with its 95% interval over seeds where given."""
     v = f"{stats[key]:+.3f}" if sign else f"{stats[key]:.3f}"
-    return f"{v} ± {spread[key]:.3f}" if key in spread else v
+    v = f"{v} ± {spread[key]:.3f}" if key in spread else v
+    if intervals and key in intervals:
+        lo, hi = intervals[key]
+        v += f", 95% [{lo:+.3f}, {hi:+.3f}]"
+    return v
 
 
 # Each check: (table) -> (ok or None, stats) and a formatter (table, stats, spread) -> evidence sentence.
@@ -191,16 +198,22 @@ def _decide(key: str, table: dict, seed_tables: list[dict], heads=None, min_seed
     ok, stats = stats_of(table)
     if ok is None:
         return Finding(key, claim, None, UNTESTABLE[key], scope=scope)
-    spread, holds = {}, None
+    spread, holds, intervals = {}, None, {}
     if len(seed_tables) > 1:
+        from rmsearch.reproduce._verdicts import seed_interval
+
         per = [stats_of(_restrict(t, heads)) for t in seed_tables]
         holds = sum(bool(p[0]) for p in per)
         spread = {k: float(np.std([p[1][k] for p in per], ddof=1)) for k in stats}
+        intervals = {k: seed_interval([p[1][k] for p in per])[1:] for k in stats}
     evidence = text_of(table, stats, spread)
     if spread:
-        evidence += f" Mean over {len(seed_tables)} seeds ± std; on its own the criterion holds in {holds} of them."
+        evidence += (f" Mean over {len(seed_tables)} seeds ± std; on its own the criterion holds in {holds} of them. "
+                     f"95% intervals over seeds (Student's t): "
+                     + "; ".join(f"{STAT_LABELS[key].format(k)} [{lo:+.3f}, {hi:+.3f}]"
+                                 for k, (lo, hi) in intervals.items()) + ".")
     return Finding(key, claim, ok, evidence, holds=holds, seeds=max(1, len(seed_tables)), scope=scope,
-                   stats=stats, spread=spread, min_seeds=min_seeds)
+                   stats=stats, spread=spread, intervals=intervals, min_seeds=min_seeds)
 
 
 def findings(rows: list[dict], per_seed: list[dict] | None = None, min_seeds: int = 0) -> list[Finding]:
@@ -221,8 +234,8 @@ def findings(rows: list[dict], per_seed: list[dict] | None = None, min_seeds: in
         f = _decide(key, table, seed_tables, min_seeds=min_seeds)
         if per_head and f.reproduced is not None and len(heads) > 1:
             subs = tuple(_decide(key, table, seed_tables, (h,), min_seeds) for h in heads)
-            f = Finding(f.key, f.claim, f.reproduced, f.evidence, f.holds, f.seeds, f.scope, f.stats, f.spread, subs,
-                        min_seeds)
+            f = Finding(f.key, f.claim, f.reproduced, f.evidence, f.holds, f.seeds, f.scope, f.stats, f.spread,
+                        f.intervals, subs, min_seeds)
         out.append(f)
     return out
 
@@ -233,13 +246,15 @@ STAT_LABELS = {"a": "{} − single", "b": "min/uwo − mean at {}", "c": "{} los
 def verdict_table(found: list[Finding]) -> str:
     """Markdown: one row per finding and scope (all heads, then each head type) with its statistic (mean ± std
     over seeds), the number of seeds where it holds and the verdict."""
-    lines = ["| finding | heads | statistic (mean ± std over seeds) | holds in | verdict |", "|---|---|---|---|---|"]
+    lines = ["| finding | heads | statistic (mean ± std over seeds, 95% interval) | holds in | verdict |",
+             "|---|---|---|---|---|"]
     for f in found:
         for g in (f, *f.per_head):
             if g.reproduced is None:
                 lines.append(f"| ({f.key}) | {g.scope} | – | – | not tested |")
                 continue
-            stat = "; ".join(f"{STAT_LABELS[f.key].format(k)} {_pm(g.stats, g.spread, k)}" for k in g.stats)
+            stat = "; ".join(f"{STAT_LABELS[f.key].format(k)} {_pm(g.stats, g.spread, k, intervals=g.intervals)}"
+                             for k in g.stats)
             holds = f"{g.holds} of {g.seeds}" if g.holds is not None else "–"
             lines.append(f"| ({f.key}) | {g.scope} | {stat} | {holds} | {g.verdict} |")
     return "\n".join(lines)

@@ -173,7 +173,11 @@ def gao_columns(curve: dict) -> dict:
     fit = gao_fit(curve["n"], curve["gold"])
     peak = fit.peak_n
     return {"gao_alpha": fit.alpha, "gao_beta": fit.beta, "gao_r2": fit.r2,
-            "gao_peak_n": float(peak) if np.isfinite(peak) else None}
+            "gao_peak_n": float(peak) if peak <= MAX_PEAK_N else None}
+
+
+MAX_PEAK_N = 1e9
+"""A fitted peak further out than this many candidates is no peak anyone samples: recorded as None (no peak)."""
 
 
 def _finished(ray, refs: dict, description: str, progress: bool):

@@ -32,7 +32,8 @@ METRICS = ("gold_final", "gold_peak", "peak_n", "drop", "spearman", "pair_accura
 
 @dataclass(frozen=True)
 class GridOptions:
-    data: str = "synth"
+    data: str | None = None
+    """None: the study's built-in world (`QUICK_DATA` in quick mode)."""
     seeds: int = 5
     quick: bool = False
     budgets: tuple[int, ...] | None = None
@@ -164,8 +165,8 @@ def report_markdown(study: GridStudy, result: dict, verdicts: list[Verdict], fig
           f"- **data**: {where} (`--data {result['spec']}`, dim {data['dim']}; train {data['train'][0]} prompts × "
           f"{data['train'][1]} responses, test {data['test'][0]} × {data['test'][1]})",
           *(f"- {line}" for line in study.design()),
-          f"- **seeds**: {opts['seeds']}; each replicates the whole experiment (labels, splits, budget subsample, "
-          f"member seeds" + (", and the world itself" if data["world_per_seed"] else "") + ")",
+          f"- **seeds**: {opts['seeds']}; each replicates the whole experiment (its labels, splits and member seeds"
+          + (", and the world itself" if data["world_per_seed"] else "") + ")",
           f"- **test split**: {data['test_prompts']} prompts × {data['pool']} candidates; BoN is exact, N up to "
           f"M = {data['pool']}; nothing is chosen on it",
           f"- **run**: {result['wall_seconds']:.0f} s wall, {result['train_seconds']:.0f} s of training in "
@@ -183,9 +184,10 @@ def report_markdown(study: GridStudy, result: dict, verdicts: list[Verdict], fig
         md += ["## Figures", ""]
         for name, caption in figures:
             md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    gao = any("gao_beta" in r for r in result["rows"][:1])
     md += ["Files: `results.csv` (mean and std over seeds per cell and row), `results.json` (everything, per seed "
-           "included; the Gao columns are Gao et al.'s fit R(d) = d(α − βd), d = √(log N − (N−1)/N), to each BoN "
-           "gold curve).", ""]
+           "included" + ("; the gao columns are Gao et al.'s law R(d) = d(α − βd), d = √(log N − (N−1)/N), fitted to "
+                         "each BoN gold curve" if gao else "") + ").", ""]
     return "\n".join(md)
 
 

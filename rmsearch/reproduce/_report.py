@@ -22,7 +22,7 @@ STYLE = {
     "uwo": {"color": "tab:green", "lw": 1.8},
 }
 TABLE = [("gold_final", "BoN gold @ N=M"), ("gold_peak", "peak gold"), ("peak_n", "peak N"), ("drop", "drop"),
-         ("spearman", "Spearman")]
+         ("gao_beta", "Gao β"), ("spearman", "Spearman")]
 
 
 def _pm(row: dict, key: str) -> str:
@@ -57,7 +57,10 @@ def _plt():
 
 
 def plot_noise_level(curves: dict, heads, rate: float, pool: int, path: Path) -> None:
-    """One figure per noise level: a subplot per head type, a curve per single/mean/min/uwo."""
+    """One figure per noise level: a subplot per head type, a curve per single/mean/min/uwo, each with Gao et al.'s
+    fitted law (dotted)."""
+    from rmsearch.evaluate import gao_fit
+
     plt = _plt()
     cols = min(2, len(heads))
     nrows = -(-len(heads) // cols)
@@ -67,6 +70,8 @@ def plot_noise_level(curves: dict, heads, rate: float, pool: int, path: Path) ->
             c = curves[(head, rate, agg)]
             kl, gold, std = np.array(c["kl"]), np.array(c["gold"]), np.array(c["gold_std"])
             ax.plot(kl, gold, marker="o", ms=2.5, label=AGG_LABELS[agg], **STYLE[agg])
+            fit = gao_fit(c["n"], gold)  # Gao et al.'s law, drawn thin and dotted in the curve's colour
+            ax.plot(kl, fit.predict(c["n"]), ls=":", lw=1.2, color=STYLE[agg]["color"])
             if std.any():
                 ax.fill_between(kl, gold - std, gold + std, color=STYLE[agg]["color"], alpha=0.12, lw=0)
         ax.set_title(head)
@@ -76,7 +81,8 @@ def plot_noise_level(curves: dict, heads, rate: float, pool: int, path: Path) ->
         ax.legend(fontsize=8, loc="lower right")
     for ax in axes.ravel()[len(heads):]:
         ax.set_visible(False)
-    fig.suptitle(f"Best-of-N gold reward against KL, {rate:.0%} label flips (test split; bands: ±1 std over seeds)")
+    fig.suptitle(f"Best-of-N gold reward against KL, {rate:.0%} label flips (test split; bands: ±1 std over seeds; "
+                 f"dotted: Gao et al.'s fit)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -198,8 +204,9 @@ def _markdown(result: dict, found, figures: dict) -> str:
         "`single` is each member evaluated alone, metrics and curves averaged over members; `mean`, `min` and "
         f"`{AGG_LABELS['uwo']}` (mean − variance) aggregate all members' standardized scores. BoN gold @ N=M is "
         "the expected gold reward of the proxy's favourite among all M candidates; peak gold and peak N are the best "
-        "point of the BoN curve on a log grid of N; drop = peak − final (over-optimization); Spearman is per prompt, "
-        "averaged.",
+        "point of the BoN curve on a log grid of N; drop = peak − final (over-optimization); Gao β is the fall term of "
+        "Gao et al.'s law R(d) = d(α − βd), d = √(log N − (N−1)/N), fitted by least squares to each seed's curve "
+        "(larger: faster over-optimization); Spearman is per prompt, averaged.",
         "",
         "## Figures", "",
         "![gold at N=M against label noise](summary.png)", "",

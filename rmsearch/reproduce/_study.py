@@ -42,7 +42,8 @@ def rows_of(head: str) -> tuple[str, ...]:
     from rmsearch.heads import STD_FORWARDS
 
     return ROW_AGGREGATIONS + (OWN_STD_ROWS if head in STD_FORWARDS else ())
-METRICS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman", "pair_accuracy")
+METRICS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman", "pair_accuracy", "gao_alpha", "gao_beta",
+           "gao_r2")
 
 QUICK_DATA = "synth:train_prompts=200,test_prompts=20,test_responses=50,dim=8"
 
@@ -129,6 +130,7 @@ def evaluate_group(task, stats: np.ndarray, test_scores: np.ndarray, test_std: n
     members' own raw posterior std, also `OWN_STD_ROWS`."""
     from rmsearch.ensembles import standardize, total_std
     from rmsearch.evaluate import evaluate_split, mean_evaluation
+    from rmsearch.reproduce._grid import gao_columns
 
     results = compare_aggregations(task, stats, None, test_scores, list(AGGREGATIONS.values()))
     out = {"single": results["single"]["test"],
@@ -137,6 +139,8 @@ def evaluate_group(task, stats: np.ndarray, test_scores: np.ndarray, test_std: n
         z, u = standardize(test_scores, stats), np.asarray(test_std, np.float64) / stats[:, 1:2]
         out["single lcb"] = mean_evaluation([evaluate_split(zi - KAPPA * ui, task.test) for zi, ui in zip(z, u)])
         out["lcb"] = evaluate_split(z.mean(0) - KAPPA * total_std(z, u ** 2), task.test)
+    for ev in out.values():  # Gao et al.'s law fitted to each curve (its peak N may be inf: left out of the means)
+        ev["metrics"].update({k: v for k, v in gao_columns(ev["curve"]).items() if k != "gao_peak_n"})
     return out
 
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from rmsearch.errors import RMSearchError
 from rmsearch.reproduce import StudyConfig, add_reproduce_parser, cmd_reproduce, findings
@@ -223,7 +224,12 @@ def test_findings_count_seeds_and_spread():
     assert a.verdict == "mixed"  # fails on the mean, holds in most seeds
     assert a.stats["uwo"] == pytest.approx(diffs.mean()) and a.spread["uwo"] == pytest.approx(diffs.std(ddof=1))
     assert f"uwo 0.825 ({diffs.mean():+.3f} ± {diffs.std(ddof=1):.3f})" in a.evidence
-    assert a.evidence.endswith("on its own the criterion holds in 2 of them.")
+    assert "on its own the criterion holds in 2 of them." in a.evidence
+    half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / np.sqrt(3)  # Student's t over the 3 seeds
+    lo, hi = diffs.mean() - half, diffs.mean() + half
+    assert a.evidence.endswith(f"95% intervals over seeds (Student's t): mean − single [{lo:+.3f}, {hi:+.3f}]; "
+                               f"min − single [{lo:+.3f}, {hi:+.3f}]; uwo − single [{lo:+.3f}, {hi:+.3f}].")
+    assert a.intervals["uwo"] == pytest.approx((lo, hi))
     assert "**mixed** (holds in 2 of 3 seeds)" in a.line()
     # one seed: no spread, no count, and the verdict is the criterion itself
     one = findings(_mean_rows(base, per_seed[:16]), per_seed[:16])[0]
@@ -264,6 +270,7 @@ def test_findings_per_head_type():
     assert by_head["gbdt"].spread["mean"] == pytest.approx(gbdt.std(ddof=1))
     assert c.reproduced is None and c.per_head == ()  # no mlp_clf rows
     md = verdict_table(found)
-    assert re.search(r"\| \(a\) \| gbdt \| mean − single -0\.043 ± 0\.060; .+ \| 1 of 3 \| not reproduced \|", md), md
+    assert re.search(r"\| \(a\) \| gbdt \| mean − single -0\.043 ± 0\.060, 95% \[-0\.193, \+0\.106\]; .+ \| 1 of 3 \| "
+                     r"not reproduced \|", md), md
     assert "| (a) | mlp |" in md and "| (c) | mlp_clf vs mlp | – | – | not tested |" in md
     assert len(b.per_head) == 2  # (b) is decided per head too
