@@ -15,7 +15,7 @@ in the machine's load (shared cores) hits both alike. Printed, in wall time and 
 other processes on the cores disturb less): each pass's total per path, the medians over passes and their ratio
 new / old, and the median over batches of the paired per-batch ratio. Separately, a fresh
 process per path times import + load + the first batch (the new path does not import sentence-transformers).
-The CPU's vector extensions (lscpu: avx512f, avx512_bf16, amx) go beside the numbers.
+The CPU's vector extensions (/proc/cpuinfo: avx512f, avx512_bf16, amx) go beside the numbers.
 """
 
 from __future__ import annotations
@@ -42,15 +42,14 @@ FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
 
 
 def cpu() -> dict:
-    """Model name, cores, and which of FLAGS lscpu lists."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        out = ""
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = set(fields.get("Flags", "").split())
-    return {"model": fields.get("Model name", "unknown").strip(), "cores": os.cpu_count(),
-            **{f: f in flags for f in FLAGS}, "amx": any(f.startswith("amx") for f in flags)}
+    """Model name, cores, and which of FLAGS the CPU has (as rmsearch reads /proc/cpuinfo)."""
+    from _machine import cpu_model
+
+    from rmsearch.heads._configs import cpu_flags
+
+    flags = cpu_flags()
+    return {"model": cpu_model(), "cores": os.cpu_count(), **{f: f in flags for f in FLAGS},
+            "amx": any(f.startswith("amx") for f in flags)}
 
 
 def texts() -> list[str]:

@@ -6,7 +6,9 @@ table there is typed by hand.
 
 A table sits in README.md between `<!-- KEY -->` and `<!-- /KEY -->`. `selection:NAME` blocks are rendered from
 `selection-NAME.json` by `selection.py`; a `results:NAME` block is the Markdown that the benchmark saved in
-`NAME.json` (`save`), followed by the command, machine, date and commit that produced it.
+`NAME.json` (`save`), followed by the command, machine, date and commit that produced it. The machine is a record
+(`_machine.record`: cores, CPU, instruction-set flags, fp32 and bf16 matmul rates of that run), or the plain
+"cores, CPU" string of results saved before records had flags and rates, which renders as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
 import subprocess
@@ -25,27 +26,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} cores, {cpu}"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _machine import describe, record  # noqa: E402
 
 
 def stamp(res: dict) -> str:
     """The line under a table: which command produced it, where, when, on what code."""
-    return f"<sub>`{res['command']}` · {res['machine']} · {res['date']} · commit {res['commit']}</sub>"
+    return f"<sub>`{res['command']}` · {describe(res['machine'])} · {res['date']} · commit {res['commit']}</sub>"
 
 
 def provenance(argv: list[str]) -> dict:
-    """The command (as typed from the repository root), machine, date and commit of this run."""
+    """The command (as typed from the repository root), machine (`_machine.record`, measured now: a second or
+    two), date and commit of this run."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     return {"command": "python " + shlex.join([os.path.relpath(Path(argv[0]).resolve(), ROOT), *argv[1:]]),
-            "machine": machine(), "date": str(date.today()), "commit": commit.stdout.strip()}
+            "machine": record(), "date": str(date.today()), "commit": commit.stdout.strip()}
 
 
 def save(name: str, markdown: str, data, argv: list[str] | None = None) -> Path:
@@ -59,7 +54,6 @@ def save(name: str, markdown: str, data, argv: list[str] | None = None) -> Path:
 
 def blocks() -> dict[str, str]:
     """README block key -> its text, from every saved result."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from selection import readme_blocks
 
     out = {f"selection:{name}": text for name, text in readme_blocks().items()}

@@ -33,6 +33,7 @@ os.environ.update(training_env())  # as the `rmsearch` command and its workers t
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import matmul_gflops  # noqa: E402
 from _seed_baseline import score_seed_ensemble, train_seed_ensemble  # noqa: E402
 
 from rmsearch.data import SynthConfig, make_task, synth  # noqa: E402
@@ -58,17 +59,7 @@ PEAK_GOAL = 0.5
 def bf16_peak(n: int = 4096, warmup_s: float = 2.0, reps: int = 10) -> float:
     """Median GFLOP/s of a plain bf16 torch.matmul of two n×n matrices, after `warmup_s` seconds of the same
     matmuls: on CPUs with AMX the first calls run at half speed or less, which would understate the peak."""
-    a = torch.randn(n, n, dtype=torch.bfloat16)
-    b = torch.randn(n, n, dtype=torch.bfloat16)
-    start = time.perf_counter()
-    while time.perf_counter() - start < warmup_s:
-        torch.matmul(a, b)
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        torch.matmul(a, b)
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times) / 1e9
+    return matmul_gflops(torch.bfloat16, n, reps, warmup_s)
 
 
 def ensemble_quality(member_scores: np.ndarray, member_train: np.ndarray, split) -> dict:

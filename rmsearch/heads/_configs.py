@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import HeadConfig, HeadKind, check_fields, head_kind, register_head
@@ -13,14 +14,28 @@ from rmsearch.heads._forward import mlp_forward, mlp_parameters
 from rmsearch.heads._trees import tree_forward, tree_parameters
 
 
+def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of the first processor a /proc/cpuinfo text lists ('flags' on x86, 'Features' on Arm);
+    empty where it lists none."""
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
 @lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """This machine's CPU feature flags, from /proc/cpuinfo; empty where there is none (macOS, Windows)."""
+    try:
+        return parse_cpu_flags(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return frozenset()
+
+
 def cpu_has_bf16() -> bool:
     """Native bf16 matmul (AVX512-BF16 or AMX); without it bf16 autocast is slower than fp32."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 BF16_MIN_DIM = 512
