@@ -13,6 +13,7 @@ Findings checked, each per seed and then over seeds:
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ PAIRINGS = ("within", "cross")
 FULL_RATES = (0.05, 0.15, 0.25, 0.40)
 QUICK_RATES = (0.05, 0.40)
 BUDGET_SHARES = (0.125, 1.0)
-"""Default budgets: these shares of the pairs the annotator draws (10 per training prompt)."""
+"""Default budgets: these shares of the labelled pairs the data gives (`GridStudy.default_budgets`)."""
 
 
 def head_configs(quick: bool, bootstrap: bool = False) -> dict[str, dict]:
@@ -38,14 +39,6 @@ def head_configs(quick: bool, bootstrap: bool = False) -> dict[str, dict]:
     return {"mlp": {"kind": "mlp", **mlp}, "mlp_clf": {"kind": "mlp_clf", **mlp},
             "gbdt": {"kind": "gbdt", "max_iter": 10 if quick else 100, "bootstrap": bootstrap},
             "linear": {"kind": "linear", "epochs": epochs, "bootstrap": bootstrap}}
-
-
-def default_budgets(spec: str, shares, pairs_per_prompt: int = Annotator().pairs_per_prompt) -> tuple[int, ...]:
-    """Budgets as shares of the labelled pairs the data gives (training prompts × pairs per prompt)."""
-    from rmsearch.data import load_data
-
-    available = load_data(spec, seed=0).train.prompts * pairs_per_prompt
-    return tuple(sorted({max(10, int(round(available * s))) for s in shares}))
 
 
 class BeyondBTStudy(GridStudy):
@@ -59,11 +52,11 @@ class BeyondBTStudy(GridStudy):
     def rates(self) -> tuple[float, ...]:
         return QUICK_RATES if self.options.quick else FULL_RATES
 
-    @property
+    @cached_property
     def budgets(self) -> tuple[int, ...]:
         if self.options.budgets:
             return tuple(self.options.budgets)
-        return default_budgets(self.spec, (1.0,) if self.options.quick else BUDGET_SHARES)
+        return self.default_budgets((1.0,) if self.options.quick else BUDGET_SHARES, PAIRINGS)
 
     def cells(self) -> list[Cell]:
         configs = head_configs(self.options.quick)

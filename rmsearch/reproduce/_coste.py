@@ -133,7 +133,7 @@ class CosteStudy(GridStudy):
                 gold.append(f"| {head} | {j} | " + " | ".join(pm(summary[head, f'k={j} {n}'], 'gold_final', 2)
                                                              for n in names) + " |")
         gao = [f"## Over-optimization with {k} members: Gao et al.'s fit (mean over seeds)", "",
-               "| head | aggregation | α | β | fitted peak N | R² | BoN gold at N = M | peak − final |",
+               "| head | aggregation | α | β | fitted peak N (mean α, β) | R² | BoN gold at N = M | peak − final |",
                "|---|---|---|---|---|---|---|---|"]
         for head in HEADS:
             for n in ["single", *names]:
@@ -189,5 +189,11 @@ def _k(row: str) -> int:
 
 
 def _peak(s: dict) -> str:
-    peak = s.get("gao_peak_n")
-    return "none (no fall)" if peak is None or not np.isfinite(peak) else f"{peak:.0f}"
+    """The law's peak N from the mean α and β over seeds ('none' where β <= 0: the law never falls)."""
+    from rmsearch.evaluate import GaoFit
+    from rmsearch.reproduce._grid import MAX_PEAK_N
+
+    peak = GaoFit(s["gao_alpha"], s["gao_beta"], s["gao_r2"], 0).peak_n
+    if not np.isfinite(peak):
+        return "none (β ≤ 0)"
+    return f"> {MAX_PEAK_N:.0e}" if peak > MAX_PEAK_N else f"{peak:.0f}"

@@ -69,6 +69,17 @@ class GridStudy:
     def cells(self) -> list[Cell]:
         raise NotImplementedError
 
+    def default_budgets(self, shares, pairings=("within",)) -> tuple[int, ...]:
+        """Budgets as shares of the labelled pairs the data gives: the fewest over seeds and pairings (pairs with
+        tied gold carry no label, so real data gives fewer than prompts × pairs per prompt)."""
+        from rmsearch.data import Annotator, TaskConfig, make_task
+        from rmsearch.reproduce._grid import load_worlds
+
+        worlds = load_worlds(self.spec, self.options.seeds, self.name)
+        available = min(len(t.train) + len(t.stop) for t in (
+            make_task(worlds[s], TaskConfig(annotator=Annotator(pairing=p), seed=s)) for s in worlds for p in pairings))
+        return tuple(sorted({max(10, int(available * share)) for share in shares}))
+
     def evaluate(self, task, out: dict, cell: Cell) -> dict:
         return single_rows(task, out, cell)
 

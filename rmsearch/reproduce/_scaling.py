@@ -15,12 +15,13 @@ Findings: (a) quality improves with the budget: b > 0 for the BoN gap, per head 
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from rmsearch.data import Annotator
-from rmsearch.reproduce._beyond_bt import default_budgets, head_configs
+from rmsearch.reproduce._beyond_bt import head_configs
 from rmsearch.reproduce._grid import Cell
 from rmsearch.reproduce._grid_study import GridStudy, plt, pm, summary_rows
 from rmsearch.reproduce._verdicts import Verdict, seed_interval
@@ -64,15 +65,15 @@ class ScalingStudy(GridStudy):
     help = "BoN gold and pair accuracy against labelled pairs (5k-40k) per head and noise, with a fitted exponent"
     data = WORLD
 
-    @property
+    @cached_property
     def budgets(self) -> tuple[int, ...]:
         if self.options.budgets:
             return tuple(sorted(self.options.budgets))
         if self.options.quick:
-            return default_budgets(self.spec, (0.25, 0.5, 1.0))
+            return self.default_budgets((0.25, 0.5, 1.0))
         if self.options.data in (None, "synth", WORLD):
             return SEED_BUDGETS
-        return default_budgets(self.spec, SHARES)
+        return self.default_budgets(SHARES)
 
     @property
     def rates(self) -> tuple[float, ...]:
