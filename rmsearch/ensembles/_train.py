@@ -55,19 +55,21 @@ def training_rows(task: Task, n: int = STATS_ROWS, seed: int = 0) -> np.ndarray:
     return np.asarray(task.train.X[rows], dtype=np.float32)
 
 
-def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...], test: bool = True) -> GroupResult:
+def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...], test: bool = True,
+              device: str = "cpu") -> GroupResult:
     """Train the group and score its training-row stats and validation rows, and the test rows unless `test` is
-    False (a search scores test rows later, for its final top trials only).
+    False (a search scores test rows later, for its final top trials only), on `device` ('cpu', or 'cuda' for
+    head types that train there: see `make_head`).
 
     With cross-validation folds (`task.folds`), the members are trained once per fold and once on all pairs: the
     weights, stats and test scores are those of the refit on all pairs, the validation scores are out of fold,
     each mapped onto the refit's score scale (a fold model's standardized score times the refit's std plus its
     mean) so that standardizing with the refit's stats gives the fold model's own standardized score."""
     start = time.perf_counter()
-    head = make_head(config, seeds).fit(task.train, stop=task.stop)
+    head = make_head(config, seeds, device).fit(task.train, stop=task.stop)
     rows = training_rows(task)
     stats = score_stats(head.score(rows))
-    val = _out_of_fold(task, config, seeds, rows, stats) if task.folds else None
+    val = _out_of_fold(task, config, seeds, rows, stats, device) if task.folds else None
     fit_seconds = time.perf_counter() - start
     return GroupResult(
         kind=config.kind, config=config.to_dict(), seeds=tuple(seeds), arrays=head.member_arrays(), stats=stats,
@@ -77,12 +79,13 @@ def fit_group(task: Task, config: HeadConfig, seeds: tuple[int, ...], test: bool
     )
 
 
-def _out_of_fold(task: Task, config: HeadConfig, seeds, rows: np.ndarray, stats: np.ndarray) -> np.ndarray:
+def _out_of_fold(task: Task, config: HeadConfig, seeds, rows: np.ndarray, stats: np.ndarray,
+                 device: str = "cpu") -> np.ndarray:
     """(k, len(task.val)) validation scores, each pair scored by the members of the fold that held it out."""
     val = task.val
     out = np.empty((len(seeds), len(val)), np.float32)
     for fold in task.folds:
-        head = make_head(config, seeds).fit(fold.train, stop=fold.stop)
+        head = make_head(config, seeds, device).fit(fold.train, stop=fold.stop)
         own = score_stats(head.score(rows))
         where = np.concatenate([val.pairs.a[fold.held_out], val.pairs.b[fold.held_out]])
         raw = head.score(np.asarray(val.source[val.rows[where]], np.float32))

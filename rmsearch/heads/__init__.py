@@ -16,6 +16,7 @@ from rmsearch.heads._configs import (
     MLPClassifierConfig,
     MLPConfig,
     TorchHeadConfig,
+    gpu_has_bf16,
     head_config,
 )
 from rmsearch.heads._forward import forward
@@ -44,6 +45,6 @@ from rmsearch.heads._base import example_text, typed_value
 __all__ = [
     "GBDTConfig", "HEAD_CONFIGS", "KINDS", "Head", "HeadConfig", "HeadKind", "LaplaceConfig", "LinearConfig",
     "MLPClassifierConfig", "MLPConfig", "PrototypeConfig", "STD_FORWARDS", "TorchHeadConfig", "example_text", "forward",
-    "forward_std", "head_class", "head_config", "head_kind", "make_head",
+    "forward_std", "gpu_has_bf16", "head_class", "head_config", "head_kind", "make_head",
     "register_head", "typed_value",
 ]

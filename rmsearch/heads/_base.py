@@ -141,10 +141,16 @@ class HeadConfig:
         and setting it is refused where a user sets it. Every field applies unless a head type says otherwise."""
         return None
 
-    def resolved(self, dim: int) -> "HeadConfig":
-        """The config with every machine-dependent choice ('auto') decided for inputs of `dim` dims; the config
-        itself where there is none."""
+    def resolved(self, dim: int, device: str = "cpu", gpu_bf16: bool | None = None) -> "HeadConfig":
+        """The config with every machine-dependent choice ('auto') decided for inputs of `dim` dims trained on
+        `device` ('cpu' or 'cuda'; `gpu_bf16`: whether that GPU has native bf16 matmul, None: ask this machine's);
+        the config itself where there is none."""
         return self
+
+    def training_device(self, device: str) -> str:
+        """Where members of this config train when a launch asks for `device` ('cpu' or 'cuda'): 'cpu' for head
+        types without a GPU path (trees, laplace, prototype), which train on the CPU under any device."""
+        return "cpu"
 
     def to_dict(self) -> dict:
         """Plain values of the fields that apply (`inapplicable`), with 'kind': what keys the head cache."""

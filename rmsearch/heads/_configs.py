@@ -39,8 +39,26 @@ def cpu_has_bf16() -> bool:
 
 
 BF16_MIN_DIM = 512
-"""'auto' uses bf16 from this input dim up: on small layers autocast's casts cost more than bf16 matmuls save
-(measured on a 2-core AVX512-BF16 CPU: 8 members, D=32, hidden 64-32, bf16 ran 7× slower than fp32)."""
+"""'auto' uses bf16 on a CPU from this input dim up: on small layers autocast's casts cost more than bf16 matmuls
+save (measured on a 2-core AVX512-BF16 CPU: 8 members, D=32, hidden 64-32, bf16 ran 7× slower than fp32)."""
+
+
+@lru_cache(maxsize=1)
+def gpu_has_bf16() -> bool:
+    """Native bf16 matmul on this machine's first CUDA GPU (bf16 tensor cores: compute capability 8.0, Ampere, and
+    later); False without a GPU torch can see."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
+
+
+def auto_precision(dim: int, device: str = "cpu", gpu_bf16: bool | None = None) -> str:
+    """What precision 'auto' means for inputs of `dim` dims trained on `device`: 'bf16' where that device has
+    native bf16 matmul (a GPU at every size, a CPU from `BF16_MIN_DIM` dims up), else 'fp32'. `gpu_bf16` says
+    whether the GPU has it (as a launch found on a worker's GPU); None asks this machine's GPU."""
+    if device == "cpu":
+        return "bf16" if dim >= BF16_MIN_DIM and cpu_has_bf16() else "fp32"
+    return "bf16" if (gpu_has_bf16() if gpu_bf16 is None else gpu_bf16) else "fp32"
 
 
 @dataclass(frozen=True)
@@ -89,14 +107,19 @@ class TorchHeadConfig(HeadConfig):
     """Standardize inputs with the training rows' mean and std (stored with the member)."""
     precision: str = "auto"
     """'fp32', 'bf16' (autocast) or 'auto' (bf16 where the CPU has native bf16 matmul and the input dim is
-    at least 512; smaller layers run faster in fp32)."""
+    at least 512, as smaller layers run faster in fp32; on a GPU, bf16 where it has bf16 tensor cores)."""
 
-    def resolved(self, dim: int) -> "TorchHeadConfig":
-        """'auto' precision decided here, for inputs of `dim` dims, by this machine's CPU: the config the member
-        is keyed and trained by, so members trained on other CPUs of a cluster are what their key says."""
+    def resolved(self, dim: int, device: str = "cpu", gpu_bf16: bool | None = None) -> "TorchHeadConfig":
+        """'auto' precision decided here (`auto_precision`), for inputs of `dim` dims on `device`: by this machine's
+        CPU, or by `gpu_bf16` on a GPU. The config the member is keyed and trained by, so members trained on other
+        machines of a cluster are what their key says."""
         if self.precision != "auto":
             return self
-        return replace(self, precision="bf16" if dim >= BF16_MIN_DIM and cpu_has_bf16() else "fp32")
+        return replace(self, precision=auto_precision(dim, device, gpu_bf16))
+
+    def training_device(self, device: str) -> str:
+        """The torch heads train where they are asked to."""
+        return device
 
     def validate(self) -> "TorchHeadConfig":
         checks = [
@@ -152,6 +175,10 @@ class LinearConfig(TorchHeadConfig):
         if solver != "lbfgs" and name == "C":
             return "C is the regularization of solver 'lbfgs'; solver 'adam' uses weight_decay"
         return None
+
+    def training_device(self, device: str) -> str:
+        """Solver 'lbfgs' is scikit-learn's, on the CPU; 'adam' trains where it is asked to."""
+        return "cpu" if self.solver == "lbfgs" else device
 
     def validate(self):
         if self.hidden:

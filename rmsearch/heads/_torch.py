@@ -22,7 +22,7 @@ from rmsearch.data import Pairs
 from rmsearch.errors import ConfigError
 from rmsearch.heads._base import Head
 from rmsearch.heads._batches import MemberBatches, dropout_masks, member_holdout
-from rmsearch.heads._configs import BF16_MIN_DIM, TorchHeadConfig, cpu_has_bf16  # noqa: F401
+from rmsearch.heads._configs import BF16_MIN_DIM, TorchHeadConfig, auto_precision, cpu_has_bf16  # noqa: F401
 from rmsearch.heads._stack import MemberStack
 
 SCORE_CHUNK = 65536
@@ -31,11 +31,8 @@ SCORE_BYTES = 128 * 2**20
 
 
 def use_bf16(precision: str, dim: int, device: str = "cpu") -> bool:
-    if precision == "bf16":
-        return True
-    if device != "cpu":  # GPUs with bf16 tensor cores gain at every size
-        return precision == "auto" and torch.cuda.is_bf16_supported()
-    return precision == "auto" and dim >= BF16_MIN_DIM and cpu_has_bf16()
+    """Whether training in `precision` ('auto' decided by `auto_precision`) on `device` runs bf16 autocast."""
+    return (auto_precision(dim, device) if precision == "auto" else precision) == "bf16"
 
 
 def check_device(device: str) -> str:
@@ -285,26 +282,26 @@ class TorchHead(Head):
         self._mean, self._scale = self._mean.cpu(), self._scale.cpu()
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        """(members, n) rewards in float32, computed with stacked torch matmuls from the member arrays. The first
-        layer of all members is one GEMM (see `_dense_first_layer`); rows are read in chunks sized so no activation
-        exceeds SCORE_BYTES (X may be a memory map larger than memory)."""
+        """(members, n) rewards in float32, computed with stacked torch matmuls from the member arrays, in fp32 on
+        the head's device. The first layer of all members is one GEMM (see `_dense_first_layer`); rows are read in
+        chunks sized so no activation exceeds SCORE_BYTES (X may be a memory map larger than memory)."""
         self._check_fitted()
-        A = self.arrays_
+        A, dev = self.arrays_, self.device
         k = len(A)
         layers = sum(1 for key in A[0] if key[0] == "w" and key[1:].isdigit())
-        W0, b0 = _dense_first_layer(A, X.shape[1])
+        W0, b0 = (t.to(dev) for t in _dense_first_layer(A, X.shape[1]))
         h0 = A[0]["w0"].shape[1]
-        Ws = [torch.from_numpy(np.stack([a[f"w{j}"] for a in A])) for j in range(1, layers)]
-        bs = [torch.from_numpy(np.stack([a[f"b{j}"] for a in A]))[:, None, :] for j in range(1, layers)]
+        Ws = [torch.from_numpy(np.stack([a[f"w{j}"] for a in A])).to(dev) for j in range(1, layers)]
+        bs = [torch.from_numpy(np.stack([a[f"b{j}"] for a in A]))[:, None, :].to(dev) for j in range(1, layers)]
         chunk = max(256, SCORE_BYTES // (4 * k * max([h0] + [W.shape[2] for W in Ws])))
         out = np.empty((k, len(X)), np.float32)
         with torch.no_grad():
             for s in range(0, len(X), chunk):
-                x = _readonly_tensor(np.asarray(X[s : s + chunk], dtype=np.float32))
+                x = _readonly_tensor(np.asarray(X[s : s + chunk], dtype=np.float32)).to(dev)
                 h = torch.addmm(b0, x, W0).view(len(x), k, h0).transpose(0, 1)
                 for W, b in zip(Ws, bs):
                     h = torch.baddbmm(b, F.relu(h), W)
-                out[:, s : s + len(x)] = h[..., 0].numpy()
+                out[:, s : s + len(x)] = h[..., 0].cpu().numpy()
         return out
 
 
