@@ -34,6 +34,14 @@ def _add_launch_parser(sub) -> None:
                    "keep it well above every driver's --heartbeat (default: %(default)s)")
     p.add_argument("--address", help="join a Ray cluster (e.g. 127.0.0.1:6379 or auto); default a local Ray")
     p.add_argument("--workers", type=int, help="most member jobs at once (default: all CPUs)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="where member jobs train mlp, mlp_clf and linear (solver adam) heads: cpu, cuda (each job "
+                        "holds --gpus-per-job of a GPU; bf16 where the GPU has bf16 tensor cores and precision is "
+                        "auto) or auto (cuda where torch on this machine sees a GPU, else cpu). gbdt, laplace, "
+                        "prototype and linear (solver lbfgs) train on the CPU under any device (default: %(default)s)")
+    p.add_argument("--gpus-per-job", type=float, metavar="G",
+                   help="with --device cuda or auto: the share of a GPU each member job asks Ray for, e.g. 0.25 runs "
+                        "four jobs on each GPU (default: 1)")
     from rmsearch.search import DEFAULT_GOLD, DEFAULT_PAIRS, OBJECTIVES
 
     objectives = "; ".join(f"{o.name}: {o.help}" for o in OBJECTIVES.values()).replace("%", "%%")
@@ -104,6 +112,7 @@ def cmd_launch(args) -> int:
     options = LaunchOptions(
         data=args.data, space=args.space, trials=args.trials, study=args.study, runs=Path(args.runs),
         storage=args.storage, heartbeat=args.heartbeat, grace=args.grace, address=args.address, workers=args.workers,
+        device=args.device, gpus_per_job=args.gpus_per_job,
         objective=args.objective, seed=args.seed, multi_objective=args.multi_objective, top=args.top,
         annotator=annotator_from_args(args), folds=args.folds, baselines=baselines, select=not args.no_select,
         stress=args.stress, final=not args.no_final, prune=args.prune, progress_interval=args.progress_every,

@@ -18,6 +18,7 @@ import time
 
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.interrupt import raise_on_sigterm
+from rmsearch.search._device import place, resolve_device
 from rmsearch.search._final import FinalResult, final_evaluation
 from rmsearch.search._jobs import TaskRecipe
 from rmsearch.search._launch_study import LaunchStudy
@@ -75,9 +76,14 @@ class Search:
             self.prepare()
             log_experiment(self.tb_dir, self.space, trial_metric_tags(self.task.val, o.prune))
         with timed("ray start"):
-            ray, self.slots, self.threads = init_ray(o.address, o.workers)
+            device = resolve_device(o.device)
+            gpus = (o.gpus_per_job or 1.0) if device == "cuda" else 0.0
+            ray, self.slots, self.threads = init_ray(o.address, o.workers, gpus)
             raise_on_sigterm()  # again: ray.init replaced the handler with one that exits at once
-            self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state)
+            self.handle.placement = place(ray, device, gpus)
+            self._say_device()
+            self.jobs = MemberJobs(ray, self._ship_task(ray), self.slots, self.threads, self.store, self.state,
+                                   self.handle.placement)
         rss_start = rss_mb()  # after Ray and the data are up: what grows from here grows with trials
         scheduler = Scheduler(self.launch, self.jobs, self.state, TrialLog(self.tb_dir))
         with TrialProgress(o.trials, o.progress, o.progress_interval) as progress, \
@@ -92,10 +98,19 @@ class Search:
         self.total_seconds = time.perf_counter() - t0
         return self
 
+    def _say_device(self) -> None:
+        """Where the member jobs train, printed when --device asked for other than the CPU path."""
+        if self.options.device == "cpu":
+            return
+        why = " (--device auto: torch sees no CUDA GPU here)" if self.handle.placement.device == "cpu" else ""
+        print(f"device: {self.handle.placement.describe()}{why}; {self.slots} member jobs at once, "
+              f"{self.threads} CPU threads each", flush=True)
+
     def _record_launch(self, rss_start: float) -> None:
         s = self.state
         self.study.set_user_attr("last_launch", {"trained": s.trained, "reused": s.reused, "retrained": s.retrained,
                                                  "jobs": s.jobs, "seconds": self.search_seconds,
+                                                 "device": self.handle.placement.describe(),
                                                  "slots": self.slots, "job_seconds": s.train_seconds,
                                                  "fit_seconds": s.fit_seconds, "phases": s.phases,
                                                  "members_per_node": s.nodes, "data_path": self.data_path,

@@ -140,7 +140,9 @@ def _stress(handle, jobs, data_spec, config: EnsembleConfig) -> dict:
     workers of `jobs` (`MemberJobs`), shipping each task as the launch ships its own."""
     import ray
 
-    remote = ray.remote(num_cpus=jobs.threads, max_retries=3)(train_members)
+    head = config.head.to_dict()
+    remote = ray.remote(train_members).options(**jobs.placement.job_options(head, jobs.threads))
+    device = jobs.placement.device_of(head)
     refs, tasks = {}, {}
     seeds = config.member_seeds
     chunk = max(1, -(-len(seeds) // jobs.slots))  # spread each level's members over the workers
@@ -149,7 +151,7 @@ def _stress(handle, jobs, data_spec, config: EnsembleConfig) -> dict:
         tasks[rate] = make_task(handle.data, tc)
         in_store = not isinstance(jobs.task_ref, TaskRecipe)
         ref_task = ray.put(tasks[rate]) if in_store else TaskRecipe(absolute_spec(str(data_spec)), tc)
-        refs[rate] = [remote.remote(ref_task, config.head.to_dict(), seeds[i : i + chunk], jobs.threads)
+        refs[rate] = [remote.remote(ref_task, head, seeds[i : i + chunk], jobs.threads, True, device)
                       for i in range(0, len(seeds), chunk)]
     out = {}
     for rate, parts in refs.items():

@@ -27,9 +27,11 @@ def _build(recipe: TaskRecipe):
     return make_task(load_data(recipe.data, seed=recipe.task_config.seed), recipe.task_config)
 
 
-def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int, test: bool = True):
-    """Train `seeds` of one head configuration on `task`; returns one `MemberRecord` per seed (with test-split
-    scores unless `test` is False).
+def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int, test: bool = True,
+                  device: str = "cpu"):
+    """Train `seeds` of one head configuration on `task`, on `device` ('cpu', or 'cuda' where the job holds a GPU
+    share and the head type trains there); returns one `MemberRecord` per seed (with test-split scores unless `test`
+    is False).
 
     Runs inside a Ray worker: torch sees OMP_NUM_THREADS = the task's num_cpus there, so threads are set
     explicitly to the cores this job holds.
@@ -44,7 +46,7 @@ def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int,
     if isinstance(task, TaskRecipe):
         task = task.build()  # memory-mapped per worker process, built once and kept
     config = make_config(head_config["kind"], **{k: v for k, v in head_config.items() if k != "kind"})
-    records = records_from_group(fit_group(task, config, tuple(seeds), test=test))
+    records = records_from_group(fit_group(task, config, tuple(seeds), test=test, device=device))
     node = _node_id()
     for r in records:
         r.node = node

@@ -10,6 +10,7 @@ from pathlib import Path
 from rmsearch.data import Annotator
 from rmsearch.errors import ConfigError
 from rmsearch.search._baselines import BASELINES
+from rmsearch.search._device import check_device_options
 from rmsearch.search._identity import check_study_name
 from rmsearch.search._ray import check_reachable
 
@@ -33,7 +34,13 @@ class LaunchOptions:
     address: str | None = None
     """Ray cluster address ('auto', 'HOST:PORT'); default: a local Ray sized to this machine."""
     workers: int | None = None
-    """Most member jobs at once; default: every CPU Ray has."""
+    """Most member jobs at once; default: every CPU Ray has (and, on GPUs, as many as their shares allow)."""
+    device: str = "cpu"
+    """Where member jobs train the head types that have a GPU path (mlp, mlp_clf, linear with solver 'adam'):
+    'cpu', 'cuda' (each job holds `gpus_per_job` of a GPU), or 'auto' ('cuda' where torch on the driver sees a
+    GPU, else 'cpu'). The other types train on the CPU under any device (`_device`)."""
+    gpus_per_job: float | None = None
+    """On 'cuda': the share of a GPU each member job asks Ray for (0.25: four jobs per GPU); default 1."""
     objective: str | None = None
     seed: int = 0
     multi_objective: bool = False
@@ -156,5 +163,6 @@ def check_options(o: LaunchOptions) -> None:
     if unknown:
         raise ConfigError(f"--baselines {','.join(unknown)}: unknown; choose from {', '.join(BASELINES)} or none.")
     check_prune_applies(o)
+    check_device_options(o.device, o.gpus_per_job, o.address)
     if o.address:
         check_reachable(o.address)

@@ -9,6 +9,7 @@ import socket
 from contextlib import nullcontext
 
 from rmsearch.errors import RMSearchError
+from rmsearch.search._device import Placement, gpu_slots
 from rmsearch.search._jobs import train_members
 from rmsearch.search._store import MemberStore
 
@@ -26,7 +27,10 @@ def check_reachable(address: str) -> None:
                             f"--address for a local Ray.") from None
 
 
-def init_ray(address: str | None, workers: int | None):
+def init_ray(address: str | None, workers: int | None, gpus_per_job: float = 0.0):
+    """Join the Ray cluster at `address`, or start a local Ray sized to this machine; returns (ray, slots, threads):
+    member jobs at once (at most `workers`, one per CPU, and with `gpus_per_job` as many as the GPUs hold) and the
+    CPUs each job holds. A cluster whose GPUs hold no job of `gpus_per_job` is a ConfigError."""
     if address:
         check_reachable(address)
     if address and "RAY_AUTH_MODE" not in os.environ and _has_ray_token():
@@ -51,6 +55,8 @@ def init_ray(address: str | None, workers: int | None):
                                 f"or omit --address for a local Ray.") from None
     cpus = int(ray.cluster_resources().get("CPU", 1))
     slots = max(1, min(workers or cpus, cpus))
+    if gpus_per_job:
+        slots = min(slots, gpu_slots(ray.nodes(), gpus_per_job))
     return ray, slots, max(1, cpus // slots)
 
 
@@ -73,13 +79,14 @@ def nbytes(task) -> int:
 
 class MemberJobs:
     """Member jobs on Ray: at most one job per free slot's worth of members, each member trained once even when
-    several trials want it; finished members go to the head cache."""
+    several trials want it; finished members go to the head cache. Each job asks Ray for `threads` CPUs and, where
+    its head type trains on the GPU of `placement`, a GPU share (`Placement.job_options`)."""
 
-    def __init__(self, ray, task_ref, slots: int, threads: int, store: MemberStore, state):
-
+    def __init__(self, ray, task_ref, slots: int, threads: int, store: MemberStore, state,
+                 placement: Placement = Placement()):
         self.ray, self.task_ref, self.slots, self.threads = ray, task_ref, slots, threads
-        self.store, self.state = store, state
-        self.remote = ray.remote(num_cpus=threads, max_retries=3)(train_members)
+        self.store, self.state, self.placement = store, state, placement
+        self.remote = ray.remote(train_members)
         self.jobs: dict = {}  # ObjectRef -> member keys
         self.inflight: dict[str, object] = {}  # member key -> ObjectRef
         self.progress = None
@@ -94,9 +101,11 @@ class MemberJobs:
         missing = [(k, s) for k, s in seeds.items() if k not in self.store and k not in self.inflight]
         self.state.reused += len(seeds) - len(missing)
         chunk = max(1, math.ceil(len(missing) / self.slots))
+        remote = self.remote.options(**self.placement.job_options(head, self.threads))
+        device = self.placement.device_of(head)
         for i in range(0, len(missing), chunk):
             part = missing[i : i + chunk]
-            ref = self.remote.remote(self.task_ref, head, tuple(s for _, s in part), self.threads, False)
+            ref = remote.remote(self.task_ref, head, tuple(s for _, s in part), self.threads, False, device)
             self.jobs[ref] = [k for k, _ in part]
             self.inflight.update({k: ref for k, _ in part})
             self.state.jobs += 1

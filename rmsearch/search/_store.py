@@ -48,11 +48,12 @@ def code_identity() -> dict:
     return out | {"training code": digest.hexdigest()[:16]}
 
 
-def member_key(task_key: str, head_config: dict, seed: int) -> str:
-    """The head-cache key: task (data and how pairs were drawn), head config (precision resolved), member seed
-    and the code that trains it (`code_identity`)."""
-    blob = json.dumps({"task": task_key, "head": head_config, "seed": int(seed), "code": code_identity()},
-                      sort_keys=True)
+def member_key(task_key: str, head_config: dict, seed: int, device: str = "cpu") -> str:
+    """The head-cache key: task (data and how pairs were drawn), head config (precision resolved), member seed,
+    the code that trains it (`code_identity`) and, for a member trained on a GPU, that device (a CPU member's key
+    names none, as before devices were keyed)."""
+    key = {"task": task_key, "head": head_config, "seed": int(seed), "code": code_identity()}
+    blob = json.dumps(key if device == "cpu" else {**key, "device": device}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from rmsearch.data import Annotator, Data, Task, TaskConfig, load_data, make_task
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.errors import RMSearchError
+from rmsearch.search._device import Placement
 from rmsearch.search._identity import check_study_name
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._storage import open_storage, storage_of
@@ -44,6 +45,8 @@ class StudyHandle:
     task_key: str = field(init=False)
     store: MemberStore = field(init=False)
     """The head cache: every member the study's trials trained."""
+    placement: Placement = field(default_factory=Placement)
+    """Where members train (a launch sets it once it has placed its jobs); it decides 'auto' precision and keys."""
 
     def __post_init__(self):
         self.task_key = task_key(self.data.fingerprint, self.task_config)
@@ -59,14 +62,15 @@ class StudyHandle:
         return [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
 
     def resolve(self, config: EnsembleConfig) -> EnsembleConfig:
-        """`config` with its head's machine-dependent choices (precision 'auto') decided on this machine for this
-        task's dim: what its members are keyed and trained by."""
-        return replace(config, head=config.head.resolved(self.task.dim))
+        """`config` with its head's machine-dependent choices (precision 'auto') decided for this task's dim on the
+        device its members train on (`placement`): what its members are keyed and trained by."""
+        return replace(config, head=self.placement.resolve(config.head, self.task.dim))
 
     def member_keys(self, config: EnsembleConfig) -> list[str]:
-        """The head-cache keys of `config`'s members (precision resolved) on this study's task."""
-        head = self.resolve(config).head.to_dict()
-        return [member_key(self.task_key, head, s) for s in config.member_seeds]
+        """The head-cache keys of `config`'s members (precision resolved, device named) on this study's task."""
+        head = self.resolve(config).head
+        device = self.placement.device_of(head)
+        return [member_key(self.task_key, head.to_dict(), s, device) for s in config.member_seeds]
 
     @classmethod
     def open(cls, name: str, runs: str | Path, storage: str | None = None) -> "StudyHandle":

@@ -54,6 +54,21 @@ def test_launch_refuses_prune_with_multi_objective(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_launch_refuses_a_gpu_share_for_jobs_on_the_cpu(tmp_path):
+    r = rmsearch("launch", "--data", SMALL, "--trials", 1, "--runs", tmp_path / "runs", "--gpus-per-job", "0.5")
+    assert r.returncode == 2, r.stderr
+    assert "--gpus-per-job 0.5 with --device cpu" in r.stderr and "does nothing here" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif("__import__('torch').cuda.is_available()", reason="checks a machine without a CUDA GPU")
+def test_launch_on_cuda_without_a_gpu_exits_2_before_any_work(tmp_path):
+    r = rmsearch("launch", "--data", SMALL, "--trials", 1, "--runs", tmp_path / "runs", "--device", "cuda")
+    assert r.returncode == 2, r.stderr
+    assert "--device cuda: torch here" in r.stderr and "sees no CUDA GPU" in r.stderr and "--device cpu" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("sets, named, why", [
     (["gbdt.max_iter=50"], "gbdt.max_iter", "applies only when head is 'gbdt', and the head is 'mlp'"),
     (["head=gbdt", "mlp.dropout=0.1"], "mlp.dropout", "applies only when head is 'mlp', and the head is 'gbdt'"),
