@@ -15,7 +15,7 @@ from rmsearch.data._files import (
 )
 from rmsearch.data._kinds import CandidateSet, Data, GoldData, PairData
 from rmsearch.data._load import describe, describe_text, load_data
-from rmsearch.data._synth import SynthConfig, synth
+from rmsearch.data._synth import SynthConfig, synth, write_synth_folder
 from rmsearch.data._task import Split, Task, TaskConfig, full_split, make_task
 from rmsearch.data._validate import check_float_array
 
@@ -25,5 +25,5 @@ __all__ = [
     "TaskConfig", "add_embed_parser", "annotate", "atomic_save", "check_float_array", "check_not_degenerate",
     "describe", "describe_text", "embed_file", "full_split", "load_data", "load_pair_folder", "load_seed_folder",
     "make_task", "open_npy", "synth", "write_pair_folder",
-    "write_seed_folder",
+    "write_seed_folder", "write_synth_folder",
 ]

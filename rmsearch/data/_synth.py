@@ -99,8 +99,36 @@ class GoldWorld:
         z += c.prompt_scale * rng.standard_normal((prompts, 1, c.dim))
         z[..., 0] = rng.standard_t(c.tail_df, (prompts, responses)) + c.prompt_scale * rng.standard_normal((prompts, 1))
         gold = self.gold_of_latent(z)
-        emb = (z @ self.rotation.T).astype(np.float32)
-        return CandidateSet(embeddings=emb, gold=gold.astype(np.float32))
+        return CandidateSet(embeddings=self.rotate(z), gold=gold.astype(np.float32))
+
+    def rotate(self, z: np.ndarray) -> np.ndarray:
+        """Latent (..., D) -> observed embeddings, float32. One 2-D matrix product: numpy runs a stacked
+        (P, K, D) @ (D, D) product as P small ones, over ten times slower at the seed's shapes."""
+        return (z.reshape(-1, z.shape[-1]) @ self.rotation.T).reshape(z.shape).astype(np.float32)
+
+    def sample_into(self, emb: np.ndarray, gold: np.ndarray, stream: int, chunk_bytes: int = 256 << 20) -> None:
+        """`sample(P, K, stream)` written into `emb` (P, K, D) and `gold` (P, K, 1) of any float dtype (e.g. .npy
+        memory maps), a block of prompts at a time, so no array of the whole split is ever held.
+
+        The values are `sample`'s (cast to the arrays' dtype): `sample` draws all latent normals first and the
+        prompt offsets and tail feature after them, so a second generator on the same stream draws and discards
+        the normals to reach those, and the first draws the normals block by block (numpy's Generator gives the
+        same values whether an array is drawn whole or in consecutive parts). That costs the normals twice."""
+        c = self.config
+        prompts, responses = emb.shape[:2]
+        bulk, rest = np.random.default_rng([c.seed, stream]), np.random.default_rng([c.seed, stream])
+        block = max(1, chunk_bytes // (8 * responses * c.dim))
+        for start in range(0, prompts, block):
+            rest.standard_normal((min(block, prompts - start), responses, c.dim))
+        offsets = rest.standard_normal((prompts, 1, c.dim))
+        tail = rest.standard_t(c.tail_df, (prompts, responses)) + c.prompt_scale * rest.standard_normal((prompts, 1))
+        for start in range(0, prompts, block):
+            end = min(prompts, start + block)
+            z = bulk.standard_normal((end - start, responses, c.dim))
+            z += c.prompt_scale * offsets[start:end]
+            z[..., 0] = tail[start:end]
+            gold[start:end] = self.gold_of_latent(z)[..., None]
+            emb[start:end] = self.rotate(z)
 
 
 def synth(config: SynthConfig | None = None) -> GoldData:
@@ -112,3 +140,34 @@ def synth(config: SynthConfig | None = None) -> GoldData:
         test=world.sample(config.test_prompts, config.test_responses, stream=2),
         name=f"synth-seed{config.seed}", fingerprint=fp, files={},
     )
+
+
+def write_synth_folder(folder, config: SynthConfig | None = None, dtype: str = "float32") -> dict:
+    """Write `synth(config)` as seed-format files (`write_seed_folder`'s names) with embeddings of `dtype`
+    (float32 or float16, as the seed paper's release), streamed block by block into each file: the memory used is
+    a block's, not a split's, so the seed's full shapes (a 4.1 GB float16 test split) write on a small machine.
+    Rewards stay float32. Each file is written atomically (`rmsearch.files.atomic_file`)."""
+    from pathlib import Path
+
+    from rmsearch.files import atomic_file
+
+    if dtype not in ("float32", "float16"):
+        raise DataError(f"dtype={dtype!r}: the seed format's embeddings are float32 or float16; choose one.")
+    config = config or SynthConfig()
+    world = GoldWorld(config)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"synth_seed{config.seed}_gold"
+    out = {}
+    for split, stream, prompts, responses in (("train", 1, config.train_prompts, config.train_responses),
+                                              ("test", 2, config.test_prompts, config.test_responses)):
+        paths = {kind: folder / f"{kind}_{stem}_{split}.npy" for kind in ("embd", "reward")}
+        with atomic_file(paths["embd"]) as e_tmp, atomic_file(paths["reward"]) as r_tmp:
+            emb = np.lib.format.open_memmap(e_tmp, mode="w+", dtype=dtype, shape=(prompts, responses, config.dim))
+            gold = np.lib.format.open_memmap(r_tmp, mode="w+", dtype=np.float32, shape=(prompts, responses, 1))
+            world.sample_into(emb, gold, stream)
+            emb.flush()
+            gold.flush()
+            del emb, gold
+        out.update({f"{kind}_{split}": path for kind, path in paths.items()})
+    return out

@@ -24,6 +24,9 @@ def add_data_parsers(sub) -> None:
                    "them)")
     p.add_argument("--test-responses", type=int, default=500, help="candidates per test prompt: M, the largest N of "
                    "best-of-N")
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="embeddings on disk (float16 "
+                   "as the seed paper's release: half the size); written a block of prompts at a time, so a split "
+                   "larger than memory writes too")
     p.set_defaults(func=cmd_data_synth)
     p = data.add_parser("inspect", help="print kind, splits, shapes, dim, dtype, gold statistics, label error rate",
                         formatter_class=HelpFormatter)
@@ -36,11 +39,11 @@ def add_data_parsers(sub) -> None:
 
 
 def cmd_data_synth(args) -> int:
-    from rmsearch.data import SynthConfig, synth, write_seed_folder
+    from rmsearch.data import SynthConfig, write_synth_folder
 
     config = SynthConfig(seed=args.seed, dim=args.dim, train_prompts=args.train_prompts,
                          test_prompts=args.test_prompts, test_responses=args.test_responses)
-    files = write_seed_folder(Path(args.out), synth(config), stem=f"synth_seed{args.seed}_gold")
+    files = write_synth_folder(Path(args.out), config, dtype=args.dtype)
     for role, path in files.items():
         print(f"{role:13s} {path}")
     return 0
