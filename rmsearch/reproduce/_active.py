@@ -23,7 +23,15 @@ import numpy as np
 
 from rmsearch.data import Annotator, TaskConfig, make_task
 from rmsearch.errors import RMSearchError
-from rmsearch.reproduce._grid import Cell, GridRun, _facts, _finished, differences, load_worlds, oracle_gold
+from rmsearch.reproduce._grid import (
+    Cell,
+    GridRun,
+    data_facts,
+    differences,
+    finished_jobs,
+    load_worlds,
+    oracle_gold,
+)
 from rmsearch.reproduce._grid_study import GridStudy, plt, pm
 from rmsearch.reproduce._verdicts import Verdict
 
@@ -177,8 +185,9 @@ class ActiveStudy(GridStudy):
             refs_of.setdefault(id(data), ray.put(data))
         refs = {remote.remote(refs_of[id(worlds[s])], cell, s, schedule, threads): (cell, s)
                 for s in range(seeds) for cell in cells}
-        grid = GridRun(workers=slots, jobs=len(refs), facts=_facts(self.spec, worlds, tasks))
-        for _, (cell, s), out in _finished(ray, refs, f"{self.name}: rounds of selection ({slots} at once)", progress):
+        grid = GridRun(workers=slots, jobs=len(refs), facts=data_facts(self.spec, worlds, tasks))
+        jobs = finished_jobs(ray, refs, f"{self.name}: rounds of selection ({slots} at once)", progress)
+        for _, (cell, s), out in jobs:
             grid.train_seconds += out["seconds"]
             oracle = oracle_gold(tasks[cell.annotator.pairing, s].test)
             for rd in out["rounds"]:

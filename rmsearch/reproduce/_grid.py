@@ -152,8 +152,8 @@ def run_grid(cells: list[Cell], spec: str, seeds: int, study: str, evaluate=sing
         refs_of.setdefault(id(data), ray.put(data))
     refs = {remote.remote(refs_of[id(worlds[s])], cell, s, threads): (i, s) for i, cell in enumerate(cells)
             for s in range(seeds)}
-    run = GridRun(workers=slots, jobs=len(refs), facts=_facts(spec, worlds, tasks))
-    for ref, (i, s), out in _finished(ray, refs, f"{study}: member groups ({slots} at once)", progress):
+    run = GridRun(workers=slots, jobs=len(refs), facts=data_facts(spec, worlds, tasks))
+    for ref, (i, s), out in finished_jobs(ray, refs, f"{study}: member groups ({slots} at once)", progress):
         run.train_seconds += out["seconds"]
         cell, task = cells[i], tasks[i, s]
         extra = {"seed": s, "oracle": oracle_gold(task.test), "label_error": task.label_error,
@@ -180,7 +180,7 @@ MAX_PEAK_N = 1e9
 """A fitted peak further out than this many candidates is no peak anyone samples: recorded as None (no peak)."""
 
 
-def _finished(ray, refs: dict, description: str, progress: bool):
+def finished_jobs(ray, refs: dict, description: str, progress: bool):
     """Yield (ref, what it was, its result) as jobs finish, under a progress bar on stderr."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -196,7 +196,7 @@ def _finished(ray, refs: dict, description: str, progress: bool):
                 bar.advance(job)
 
 
-def _facts(spec: str, worlds: dict, tasks: dict) -> dict:
+def data_facts(spec: str, worlds: dict, tasks: dict) -> dict:
     data = worlds[0]
     task = next(iter(tasks.values()))
     return {"spec": spec, "name": data.name, "fingerprint": data.fingerprint, "dim": data.dim,
