@@ -55,6 +55,7 @@ def aggregate_rows(z: np.ndarray) -> dict[str, np.ndarray]:
 
 class CosteStudy(GridStudy):
     name = "coste"
+    gao_table = False  # its own table compares the aggregations' fits
     title = "Reward-model ensembles against over-optimization (Coste et al. 2023)"
     help = ("single head vs mean / WCO (min) / UWO (mean − λ·var) ensembles, 25% label flips, 1-8 members, "
             "λ swept; Gao fit of each BoN curve")

@@ -56,6 +56,8 @@ class GridStudy:
     help = ""
     sweeps_budget = False
     """Whether `--budgets` means something to this study."""
+    gao_table = True
+    """Whether the report adds the generic table of Gao fits per cell (a study with its own says False)."""
     data: str = "synth"
     """The built-in world the study runs on by default (a study may need more prompts than `synth` has)."""
 
@@ -191,6 +193,8 @@ def report_markdown(study: GridStudy, result: dict, verdicts: list[Verdict], fig
           verdict_rows(verdicts), ""]
     for section in study.tables(result):
         md += [section, ""]
+    if study.gao_table and any("gao_beta" in r for r in result["rows"][:1]):
+        md += [gao_table(result), ""]
     if figures:
         md += ["## Figures", ""]
         for name, caption in figures:
@@ -200,6 +204,26 @@ def report_markdown(study: GridStudy, result: dict, verdicts: list[Verdict], fig
            "included" + ("; the gao columns are Gao et al.'s law R(d) = d(α − βd), d = √(log N − (N−1)/N), fitted to "
                          "each BoN gold curve" if gao else "") + ").", ""]
     return "\n".join(md)
+
+
+def gao_table(result: dict) -> str:
+    """Gao et al.'s law fitted to each seed's BoN gold curve: α, β (mean ± std over seeds), the peak N of the mean
+    α and β, and R², per cell and row."""
+    from rmsearch.evaluate import GaoFit
+    from rmsearch.reproduce._grid import MAX_PEAK_N
+
+    coords = coords_of(result)
+    lines = ["## Over-optimization: Gao et al.'s law per cell (fitted to each seed's BoN gold curve)", "",
+             "R(d) = d(α − βd), d = √(log N − (N−1)/N); a larger β falls faster past the peak.", "",
+             "| " + " | ".join([*coords, "row", "α", "β", "fitted peak N", "R²"]) + " |",
+             "|---" * (len(coords) + 5) + "|"]
+    for s in summary_rows(result["rows"], coords):
+        peak = GaoFit(s["gao_alpha"], s["gao_beta"], s["gao_r2"], 0).peak_n
+        peak = "none (β ≤ 0)" if not np.isfinite(peak) else f"> {MAX_PEAK_N:.0e}" if peak > MAX_PEAK_N else f"{peak:.0f}"
+        cells = [f"{s[c]:.0%}" if c == "flip_rate" else str(s[c]) for c in coords]
+        lines.append("| " + " | ".join([*cells, s["row"], pm(s, "gao_alpha"), pm(s, "gao_beta"), peak,
+                                        f"{s['gao_r2']:.3f}"]) + " |")
+    return "\n".join(lines)
 
 
 def pm(row: dict, key: str, digits: int = 3) -> str:

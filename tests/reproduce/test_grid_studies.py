@@ -120,6 +120,10 @@ def test_quick_study(study, keys, figure, rows, tmp_path, ray_module, capsys):
         assert len(re.findall(rf"^- \({key}\) ", md, re.M)) == n
         assert len(re.findall(rf"^\({key}\) \[", shown, re.M)) == n  # printed with its scope
     assert (out / figure).read_bytes()[:8] == PNG and f"]({figure})" in md
+    # Gao et al.'s law for every BoN curve: the generic per-cell table, or coste's own per aggregation
+    gao = "## Over-optimization with 6 members: Gao et al.'s fit" if study == "coste" else \
+        "## Over-optimization: Gao et al.'s law per cell"
+    assert gao in md and re.search(r"\| -?\d\.\d{3} ± \d\.\d{3} \| (none|> 1e\+09|\d+)", md.split(gao)[1]), md
     blob = json.loads((out / "results.json").read_text())
     assert blob["study"] == study and len(blob["rows"]) == rows
     assert {r["seed"] for r in blob["rows"]} == {0, 1}
