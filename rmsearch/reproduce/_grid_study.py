@@ -219,7 +219,8 @@ def gao_table(result: dict) -> str:
              "|---" * (len(coords) + 5) + "|"]
     for s in summary_rows(result["rows"], coords):
         peak = GaoFit(s["gao_alpha"], s["gao_beta"], s["gao_r2"], 0).peak_n
-        peak = "none (β ≤ 0)" if not np.isfinite(peak) else f"> {MAX_PEAK_N:.0e}" if peak > MAX_PEAK_N else f"{peak:.0f}"
+        peak = ("none (β ≤ 0)" if not np.isfinite(peak) else f"> {MAX_PEAK_N:.0e}" if peak > MAX_PEAK_N
+                else f"{peak:.0f}")
         cells = [f"{s[c]:.0%}" if c == "flip_rate" else str(s[c]) for c in coords]
         lines.append("| " + " | ".join([*cells, s["row"], pm(s, "gao_alpha"), pm(s, "gao_beta"), peak,
                                         f"{s['gao_r2']:.3f}"]) + " |")
