@@ -1,4 +1,5 @@
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -6,6 +7,10 @@ import pytest
 from rmsearch.process_env import training_env
 
 os.environ.update(training_env())  # the test process trains too (before torch or scikit-learn load)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    # a suite started in the background (`pytest &`) inherits an ignored SIGINT, and every launch it starts would
+    # too; the tests that stop a launch with Ctrl-C need it delivered, as from a terminal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from rmsearch.data import SynthConfig, TaskConfig, make_task, synth
 

@@ -211,29 +211,12 @@ def submit_jobs(ray, config: StudyConfig, worlds: dict, threads: int) -> dict:
 def collect_runs(ray, refs: dict, tasks: dict, description: str, progress: bool) -> tuple[dict, float]:
     """Evaluate each job's member group as it finishes (`evaluate_group`), under a progress bar; returns
     (head, rate, seed) -> evaluation, in the order the jobs finished, and the jobs' training seconds."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rmsearch.reproduce._grid import finished_jobs
 
     runs, train_seconds = {}, 0.0
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
-        job = bar.add_task(description, total=len(refs))
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                head, rate, seed = refs[ref]
-                out = ray.get(ref)
-                train_seconds += out["seconds"]
-                runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)], out["stats"], out["test"],
-                                                          out.get("test_std"))
-                bar.advance(job)
+    for _, (head, rate, seed), out in finished_jobs(ray, refs, description, progress):
+        train_seconds += out["seconds"]
+        runs[(head, rate, seed)] = evaluate_group(tasks[(rate, seed)], out["stats"], out["test"], out.get("test_std"))
     return runs, train_seconds
 
 

@@ -1,7 +1,6 @@
 """`rmsearch reproduce active`: the labels-saved arithmetic on constructed curves, the quick run end to end through
 the command (report, verdicts with intervals, one row per round, figures), and bad budgets."""
 
-import argparse
 import csv
 import json
 import re
@@ -10,29 +9,16 @@ import numpy as np
 import pytest
 
 from rmsearch.errors import RMSearchError
-from rmsearch.reproduce import GRID_STUDIES, GridOptions, add_reproduce_parser, cmd_reproduce
+from rmsearch.reproduce import GRID_STUDIES, GridOptions, cmd_reproduce
 from rmsearch.reproduce._active import INFORMED, PAIRINGS, QUICK_SCHEDULE, RULES, ActiveStudy, reach, saving
+from tests.reproduce.conftest import reproduce_args
 
 PNG = b"\x89PNG\r\n\x1a\n"
 LABELS = np.array([20.0, 40.0, 60.0, 80.0])
 
 
-@pytest.fixture(scope="module")
-def ray_module():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def _args(out, *extra):
-    parser = argparse.ArgumentParser()
-    add_reproduce_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["reproduce", "active", "--out", str(out), "--no-progress", *extra])
+    return reproduce_args("active", out, *extra)
 
 
 def test_reach_interpolates_between_rounds_and_is_nan_where_never_reached():

@@ -1,7 +1,6 @@
 """The grid studies (`beyond-bt`, `data-scaling`, `coste`): verdict arithmetic on constructed numbers, the budget
 subsample, each study's quick run end to end (report, figures, results), and bad input."""
 
-import argparse
 import csv
 import json
 import re
@@ -13,30 +12,16 @@ import pytest
 from scipy import stats
 
 from rmsearch.errors import RMSearchError
-from rmsearch.reproduce import GRID_STUDIES, add_reproduce_parser, cmd_reproduce
+from rmsearch.reproduce import GRID_STUDIES, cmd_reproduce
 from rmsearch.reproduce._grid import Cell, cell_task, differences, per_seed
 from rmsearch.reproduce._scaling import exponents, power_law
 from rmsearch.reproduce._verdicts import Verdict, seed_interval
+from tests.reproduce.conftest import reproduce_args
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def ray_module():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    if started:
-        ray.shutdown()
-
-
-def _args(study, out, *extra):
-    parser = argparse.ArgumentParser()
-    add_reproduce_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["reproduce", study, "--out", str(out), "--no-progress", *extra])
+_args = reproduce_args
 
 
 # --- verdict arithmetic -------------------------------------------------------------------------------------------

@@ -19,19 +19,6 @@ from rmsearch.reproduce._study import world_per_seed
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def ray_module():
-    """A local Ray for this module, unless the session already has one (then it is left running)."""
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def _args(out, **kw):
     parser = argparse.ArgumentParser()
     add_reproduce_parser(parser.add_subparsers(dest="command"))
