@@ -32,13 +32,11 @@ BUDGET_SHARES = (0.125, 1.0)
 """Default budgets: these shares of the labelled pairs the data gives (`GridStudy.default_budgets`)."""
 
 
-def head_configs(quick: bool, bootstrap: bool = False) -> dict[str, dict]:
-    """Each study's heads, sized for a 2-core CPU (the seed-ensembles study's sizes)."""
-    epochs = 5 if quick else 40
-    mlp = {"hidden": [64, 32], "epochs": epochs, "patience": 0, "bootstrap": bootstrap}
-    return {"mlp": {"kind": "mlp", **mlp}, "mlp_clf": {"kind": "mlp_clf", **mlp},
-            "gbdt": {"kind": "gbdt", "max_iter": 10 if quick else 100, "bootstrap": bootstrap},
-            "linear": {"kind": "linear", "epochs": epochs, "bootstrap": bootstrap}}
+def head_configs(quick: bool) -> dict[str, dict]:
+    """The seed-ensembles study's head sizes, one member per draw of the pairs (no bootstrap)."""
+    from rmsearch.reproduce._study import head_configs as sized
+
+    return sized(quick, bootstrap=False)
 
 
 class BeyondBTStudy(GridStudy):
@@ -70,7 +68,7 @@ class BeyondBTStudy(GridStudy):
                 f"{', '.join(f'{r:.0%}' for r in self.rates)} × pairing {' / '.join(PAIRINGS)} × budget "
                 f"{', '.join(map(str, self.budgets))} labelled pairs; one head per cell and seed",
                 "**heads**: " + "; ".join(f"{h}: " + ", ".join(f"{k}={v}" for k, v in c.items() if k != "kind")
-                                         for h, c in configs.items() if h != "linear")]
+                                         for h, c in configs.items() if h in (BT, *CLASSIFIERS))]
 
     def verdicts(self, result: dict) -> list[Verdict]:
         rows = result["rows"]

@@ -14,6 +14,7 @@ trained group yields more than one row). The folder is written whole or not at a
 from __future__ import annotations
 
 import csv
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,8 +49,9 @@ class GridOptions:
         return self
 
 
-class GridStudy:
-    """One study of the literature: a grid of cells, the findings it checks, and how it shows them."""
+class GridStudy(ABC):
+    """One study of the literature: a grid of cells, the findings it checks, and how it shows them. A study fills in
+    the two abstract methods, `cells` and `verdicts`; the others have defaults."""
 
     name = ""
     title = ""
@@ -68,8 +70,9 @@ class GridStudy:
     def spec(self) -> str:
         return self.options.data or (QUICK_DATA if self.options.quick else self.data)
 
+    @abstractmethod
     def cells(self) -> list[Cell]:
-        raise NotImplementedError
+        """The grid: what each Ray job trains (once per seed)."""
 
     def default_budgets(self, shares, pairings=("within",)) -> tuple[int, ...]:
         """Budgets as shares of the labelled pairs the data gives: the fewest over seeds and pairings (pairs with
@@ -89,8 +92,9 @@ class GridStudy:
         """Bullet lines (Markdown, without the dash) describing the grid."""
         return []
 
+    @abstractmethod
     def verdicts(self, result: dict) -> list[Verdict]:
-        raise NotImplementedError
+        """The findings, decided from `result` alone (so a saved result renders again)."""
 
     def tables(self, result: dict) -> list[str]:
         """Markdown sections (a heading line, text and tables)."""

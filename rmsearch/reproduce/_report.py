@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rmsearch.errors import RMSearchError
 from rmsearch.files import atomic_dir, write_json
 from rmsearch.reproduce._findings import MIN_SEEDS, findings, verdict_table
 from rmsearch.reproduce._study import AGG_LABELS, METRICS, ROW_AGGREGATIONS
@@ -111,9 +110,9 @@ def plot_summary(rows: list[dict], heads, path: Path) -> None:
 
 
 def _check_target(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
-        raise RMSearchError(f"--out {out}: exists and is not a reproduce report folder; it would be replaced. "
-                            f"Choose a new folder, or remove it first.")
+    from rmsearch.reproduce._grid_study import check_target
+
+    check_target(out)
 
 
 def write_study(out: Path, result: dict) -> Path:

@@ -21,6 +21,7 @@ from rmsearch.data import NOISE_LEVELS, Annotator, GoldData, PairData, TaskConfi
 from rmsearch.ensembles import Aggregation
 from rmsearch.errors import RMSearchError
 from rmsearch.evaluate import compare_aggregations
+from rmsearch.reproduce._grid import world_per_seed
 
 SEED_HEADS = ("mlp", "mlp_clf", "gbdt", "linear")
 """The seed paper's head types: what the findings are decided over."""
@@ -48,17 +49,18 @@ METRICS = ("gold_final", "gold_peak", "peak_n", "drop", "gain", "spearman", "pai
 QUICK_DATA = "synth:train_prompts=200,test_prompts=20,test_responses=50,dim=8"
 
 
-def head_configs(quick: bool) -> dict[str, dict]:
-    """Small hyperparameters per head type, sized for a 2-core CPU. Every member draws its own bootstrap of the
-    pairs, so members differ by more than their seed (what conservative aggregation feeds on)."""
+def head_configs(quick: bool, bootstrap: bool = True) -> dict[str, dict]:
+    """Small hyperparameters per head type, sized for a 2-core CPU; every study reads its heads from here. With
+    `bootstrap` (this study's ensembles) every member draws its own bootstrap of the pairs, so members differ by more
+    than their seed (what conservative aggregation feeds on)."""
     epochs = 5 if quick else 40
-    mlp = {"hidden": [64, 32], "epochs": epochs, "patience": 0, "bootstrap": True}
+    mlp = {"hidden": [64, 32], "epochs": epochs, "patience": 0, "bootstrap": bootstrap}
     return {
         "mlp": {"kind": "mlp", **mlp},
         "mlp_clf": {"kind": "mlp_clf", **mlp},
-        "gbdt": {"kind": "gbdt", "max_iter": 10 if quick else 100, "bootstrap": True},
-        "linear": {"kind": "linear", "epochs": epochs, "bootstrap": True},
-        "laplace": {"kind": "laplace", "bootstrap": True},
+        "gbdt": {"kind": "gbdt", "max_iter": 10 if quick else 100, "bootstrap": bootstrap},
+        "linear": {"kind": "linear", "epochs": epochs, "bootstrap": bootstrap},
+        "laplace": {"kind": "laplace", "bootstrap": bootstrap},
     }
 
 
@@ -142,12 +144,6 @@ def evaluate_group(task, stats: np.ndarray, test_scores: np.ndarray, test_std: n
     for ev in out.values():  # Gao et al.'s law fitted to each curve (its peak N may be inf: left out of the means)
         ev["metrics"].update({k: v for k, v in gao_columns(ev["curve"]).items() if k != "gao_peak_n"})
     return out
-
-
-def world_per_seed(spec: str) -> bool:
-    """`synth[:…]` without a `seed=` draws a world per seed; a folder or `synth:seed=…` is one fixed world."""
-    spec = str(spec)
-    return (spec == "synth" or spec.startswith("synth:")) and "seed=" not in spec
 
 
 def check_data(data, spec: str) -> GoldData:
