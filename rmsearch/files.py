@@ -166,3 +166,27 @@ def write_json(path, blob) -> None:
     """`blob` as strict JSON (`jsonable`) at `path`, written whole or not at all (`atomic_file`)."""
     with atomic_file(path) as tmp:
         Path(tmp).write_text(json.dumps(jsonable(blob), indent=2, allow_nan=False) + "\n")
+
+
+def drop_pages(view) -> None:
+    """Drop the pages of a memory-mapped file under `view` (a contiguous part of an array from `open_npy`) from
+    this process's resident memory; the kernel keeps them in its page cache, shared, and a later read maps them
+    again. Streaming a split this way keeps a process's RSS at about one chunk whatever the split's size. A no-op
+    for arrays in memory."""
+    import mmap
+
+    import numpy as np
+
+    root = view
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    mm = root.base
+    if not isinstance(mm, mmap.mmap) or not view.flags.c_contiguous or view.nbytes == 0:
+        return
+    start = root.__array_interface__["data"][0] - getattr(root, "offset", 0) % mmap.ALLOCATIONGRANULARITY
+    first = view.__array_interface__["data"][0] - start
+    page = first - first % mmap.PAGESIZE
+    end = min(len(mm), first + view.nbytes)
+    end -= end % mmap.PAGESIZE  # the last partial page stays (it may hold the next rows)
+    if end > page:
+        mm.madvise(mmap.MADV_DONTNEED, page, end - page)

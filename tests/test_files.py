@@ -4,6 +4,7 @@ import hashlib
 import os
 import stat
 
+import numpy as np
 import pytest
 
 from rmsearch.files import atomic_file, sha256_file
@@ -72,3 +73,40 @@ def test_sha256_file_is_hashlibs_sha256_of_the_bytes(tmp_path):
     assert sha256_file(path) == sha256_file(str(path), chunk=7) == hashlib.sha256(blob).hexdigest()
     (tmp_path / "empty").write_bytes(b"")
     assert sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssFile:"))
+
+
+def test_drop_pages_lets_a_memory_map_go_from_resident_memory_and_keeps_its_values(tmp_path):
+    from rmsearch.data._files import open_npy
+    from rmsearch.files import drop_pages
+
+    data = np.arange(16 * 2**20 // 4, dtype=np.float32).reshape(-1, 1024)  # 16 MiB
+    np.save(tmp_path / "x.npy", data)
+    m = open_npy(tmp_path / "x.npy")
+    view = m[100:]
+    before = _rss_file_kib()
+    total = float(np.asarray(view, np.float64).sum())  # every page of the view read: resident
+    read = _rss_file_kib()
+    drop_pages(view)
+    after = _rss_file_kib()
+    assert read - before > 12 * 1024 and read - after > 12 * 1024, (before, read, after)
+    assert float(np.asarray(view, np.float64).sum()) == total == float(data[100:].sum(dtype=np.float64))
+    drop_pages(data[100:])  # an array in memory: nothing to let go, nothing changes
+    assert float(data[100:].sum(dtype=np.float64)) == total
+
+
+def test_streaming_a_split_holds_about_one_chunk_of_a_memory_mapped_file(tmp_path):
+    from rmsearch.data import TaskConfig, load_data, make_task
+    from rmsearch.data._files import write_seed_folder
+
+    write_seed_folder(tmp_path / "w", load_data("synth:train_prompts=40,test_prompts=40,test_responses=400,dim=256"))
+    task = make_task(load_data(str(tmp_path / "w")), TaskConfig())
+    split_kib = len(task.test) * 256 * 4 // 1024  # float32 on disk: 8 MiB
+    before = _rss_file_kib()
+    rows = sum(len(block) for _, block in task.test.chunks(size=400))
+    assert rows == len(task.test) == 20 * 400
+    assert _rss_file_kib() - before < split_kib / 4, (before, _rss_file_kib(), split_kib)

@@ -22,6 +22,7 @@ import numpy as np
 from rmsearch.data._annotate import Annotator, Pairs, annotate
 from rmsearch.data._kinds import CandidateSet, GoldData, PairData
 from rmsearch.errors import DataError
+from rmsearch.files import drop_pages
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,18 @@ class Split:
                 np.bincount(owner, minlength=self.units).astype(np.float64))
 
     def chunks(self, size: int = 65536):
-        """Yield (start, rows as a float32 array) in order: streams a memory map without loading it whole."""
+        """Yield (start, rows as a float32 array) in order: streams a memory map without loading it whole, each
+        chunk's file pages let go once copied (`drop_pages`), so the process holds one chunk at a time."""
         for start in range(0, len(self.rows), size):
             idx = self.rows[start : start + size]
-            if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
-                block = self.source[idx[0] : idx[-1] + 1]
+            if not len(idx):
+                continue
+            if idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
+                block = np.asarray(self.source[idx[0] : idx[-1] + 1], dtype=np.float32)
             else:
-                block = self.source[idx]
-            yield start, np.asarray(block, dtype=np.float32)
+                block = np.asarray(self.source[idx], dtype=np.float32)
+            drop_pages(self.source[idx.min() : idx.max() + 1])  # the rows read lie in this span
+            yield start, block
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rmsearch.errors import DataError
+from rmsearch.files import drop_pages
 
 # Chunked so a memory-mapped 8 GB split is checked without loading it whole.
 _CHUNK_ROWS = 65536
@@ -31,7 +32,9 @@ def check_float_array(name: str, arr: np.ndarray, ndims: tuple[int, ...], *, wha
         raise DataError(f"{name}: is empty (shape {arr.shape}); every axis {what} needs at least one entry.")
     flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
     for start in range(0, flat.shape[0], _CHUNK_ROWS):
-        block = np.asarray(flat[start : start + _CHUNK_ROWS])
+        view = flat[start : start + _CHUNK_ROWS]
+        block = np.array(view)
+        drop_pages(view)  # a large memory-mapped file is checked without staying resident
         if not np.isfinite(block).all():
             bad = np.argwhere(~np.isfinite(block))[0]
             index = (start + int(bad[0]),) + tuple(int(i) for i in bad[1:])

@@ -50,6 +50,9 @@ def _add_launch_parser(sub) -> None:
                         f"Default: {DEFAULT_GOLD} with gold, {DEFAULT_PAIRS} for pair data")
     p.add_argument("--multi-objective", action="store_true", help="add ensemble cost (parameters) as a 2nd objective")
     p.add_argument("--prune", action="store_true", help="prune trials whose partial ensembles trail the median")
+    p.add_argument("--halving", action="store_true", help="multi-fidelity trials: members train on 1/9, then 1/3, "
+                   "then all of the training pairs, and only the top third of the trials at a rung go on "
+                   "(asynchronous successive halving); cuts a search's training time on large data")
     p.add_argument("--top", type=int, default=3,
                    help="trials in the final robustness evaluation (default: %(default)s)")
     p.add_argument("--baselines", default="seed-paper,linear", metavar="LIST",
@@ -115,7 +118,8 @@ def cmd_launch(args) -> int:
         device=args.device, gpus_per_job=args.gpus_per_job,
         objective=args.objective, seed=args.seed, multi_objective=args.multi_objective, top=args.top,
         annotator=annotator_from_args(args), folds=args.folds, baselines=baselines, select=not args.no_select,
-        stress=args.stress, final=not args.no_final, prune=args.prune, progress_interval=args.progress_every,
+        stress=args.stress, final=not args.no_final, prune=args.prune, halving=args.halving,
+        progress_interval=args.progress_every,
     )
     search = Search(options).run()
     _print_best(search)

@@ -34,6 +34,10 @@ def trial_rows(study, states=None) -> list[dict]:
         reason = a.get("fail_reason")
         if reason is None and "pruned_at_members" in a:
             reason = f"pruned: its partial ensemble of {a['pruned_at_members']} members trailed the median"
+        if reason is None and "pruned_at_rung" in a:
+            r = a["pruned_at_rung"]
+            reason = (f"pruned at rung {r['rung']}/{r['of']} ({r['share']:.3g} of the training pairs): its value "
+                      f"trailed the top third of the trials there")
         rows.append({"number": t.number, "state": t.state.name, "values": t.values, "params": t.params,
                      "config": a.get("config"), "reason": reason, "requeued_from": a.get("requeued_from")})
     return rows

@@ -74,7 +74,7 @@ class Search:
         o, timed = self.options, self.state.timed
         with timed("setup"):
             self.prepare()
-            log_experiment(self.tb_dir, self.space, trial_metric_tags(self.task.val, o.prune))
+            log_experiment(self.tb_dir, self.space, trial_metric_tags(self.task.val, o.prune or o.halving))
         with timed("ray start"):
             device = resolve_device(o.device)
             gpus = (o.gpus_per_job or 1.0) if device == "cuda" else 0.0

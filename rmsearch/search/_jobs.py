@@ -28,10 +28,10 @@ def _build(recipe: TaskRecipe):
 
 
 def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int, test: bool = True,
-                  device: str = "cpu"):
-    """Train `seeds` of one head configuration on `task`, on `device` ('cpu', or 'cuda' where the job holds a GPU
-    share and the head type trains there); returns one `MemberRecord` per seed (with test-split scores unless `test`
-    is False).
+                  device: str = "cpu", share: float = 1.0):
+    """Train `seeds` of one head configuration on `task` (on `share` of its training pairs: a `--halving` rung,
+    `pair_share`), on `device` ('cpu', or 'cuda' where the job holds a GPU share and the head type trains there);
+    returns one `MemberRecord` per seed (with test-split scores unless `test` is False).
 
     Runs inside a Ray worker: torch sees OMP_NUM_THREADS = the task's num_cpus there, so threads are set
     explicitly to the cores this job holds.
@@ -40,11 +40,13 @@ def train_members(task, head_config: dict, seeds: tuple[int, ...], threads: int,
 
     from rmsearch.ensembles import fit_group
     from rmsearch.heads import head_config as make_config
+    from rmsearch.search._fidelity import pair_share
     from rmsearch.search._store import records_from_group
 
     torch.set_num_threads(max(1, int(threads)))
     if isinstance(task, TaskRecipe):
         task = task.build()  # memory-mapped per worker process, built once and kept
+    task = pair_share(task, share)
     config = make_config(head_config["kind"], **{k: v for k, v in head_config.items() if k != "kind"})
     records = records_from_group(fit_group(task, config, tuple(seeds), test=test, device=device))
     node = _node_id()

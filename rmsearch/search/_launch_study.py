@@ -18,6 +18,7 @@ from pathlib import Path
 from rmsearch.data import TaskConfig, check_not_degenerate, load_data, make_task
 from rmsearch.errors import ConfigError
 from rmsearch.files import check_writable
+from rmsearch.search._fidelity import pruner as halving_pruner
 from rmsearch.search._identity import check_identity, identity
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._options import LaunchOptions, check_annotator_applies, check_options
@@ -143,7 +144,8 @@ def _open_optuna(o: LaunchOptions, url: str, study_dir: Path, objective: Objecti
     sampler_seed = o.seed + 7919 * existing
     sampler = (optuna.samplers.NSGAIISampler(seed=sampler_seed) if o.multi_objective
                else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else optuna.pruners.NopPruner()
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else halving_pruner() if o.halving
+              else optuna.pruners.NopPruner())
     try:
         storage = storage_of(url, o.heartbeat, o.grace, requeue)
         study = optuna.create_study(study_name=o.study, storage=storage, load_if_exists=True,

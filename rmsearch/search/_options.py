@@ -62,6 +62,10 @@ class LaunchOptions:
     prune: bool = False
     """Prune a trial when its partial ensemble (the members in so far) is below the median of earlier trials
     at the same member count (Optuna's MedianPruner); its member jobs still finish and stay in the cache."""
+    halving: bool = False
+    """Multi-fidelity trials (`_fidelity`): members train on 1/9, then 1/3, then all of the training pairs, and a
+    trial goes on to the next rung only where its value ranks in the top third there (Optuna's
+    SuccessiveHalvingPruner); completed trials are full-fidelity trials as without it."""
     final: bool = True
     """Run the final robustness evaluation and export the best ensemble at the end."""
     progress: bool = True
@@ -137,9 +141,13 @@ def check_annotator_applies(annotator: Annotator, data_kind: str, stress: bool =
 
 
 def check_prune_applies(options: LaunchOptions) -> None:
-    if options.prune and options.multi_objective:
-        raise ConfigError("--prune with --multi-objective: Optuna prunes single-objective trials only, so --prune "
-                          "would do nothing here. Drop --prune, or --multi-objective.")
+    for flag, on in (("--prune", options.prune), ("--halving", options.halving)):
+        if on and options.multi_objective:
+            raise ConfigError(f"{flag} with --multi-objective: Optuna prunes single-objective trials only, so {flag} "
+                              f"would do nothing here. Drop {flag}, or --multi-objective.")
+    if options.prune and options.halving:
+        raise ConfigError("--prune with --halving: a study has one pruner, and these are two (the median of partial "
+                          "ensembles, successive halving over rungs of training pairs). Drop one of them.")
 
 
 def check_options(o: LaunchOptions) -> None:

@@ -95,9 +95,9 @@ class MemberJobs:
     def busy(self) -> int:
         return len(self.jobs)
 
-    def submit(self, head: dict, seeds: dict[str, int]) -> None:
+    def submit(self, head: dict, seeds: dict[str, int], share: float = 1.0) -> None:
         """Train the members `seeds` (key -> member seed) of one head configuration that are neither cached nor
-        in flight, split over the slots."""
+        in flight, split over the slots; on `share` of the training pairs (a `--halving` rung, keyed apart)."""
         missing = [(k, s) for k, s in seeds.items() if k not in self.store and k not in self.inflight]
         self.state.reused += len(seeds) - len(missing)
         chunk = max(1, math.ceil(len(missing) / self.slots))
@@ -105,7 +105,7 @@ class MemberJobs:
         device = self.placement.device_of(head)
         for i in range(0, len(missing), chunk):
             part = missing[i : i + chunk]
-            ref = remote.remote(self.task_ref, head, tuple(s for _, s in part), self.threads, False, device)
+            ref = remote.remote(self.task_ref, head, tuple(s for _, s in part), self.threads, False, device, share)
             self.jobs[ref] = [k for k, _ in part]
             self.inflight.update({k: ref for k, _ in part})
             self.state.jobs += 1

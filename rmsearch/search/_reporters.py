@@ -32,10 +32,9 @@ class TrialLog:
                   history=mean_history(records), curve=score.curve, state="COMPLETE")
         log_study(self.tb_dir, trial.number, score.value, best)
 
-    def pruned(self, trial, point: dict, partial: float, have: list, members: int) -> None:
+    def pruned(self, trial, point: dict, partial: float, have: list, reason: str) -> None:
         log_trial(self.tb_dir, trial.number, hparams=point, metrics={"ensemble/partial_objective": partial},
-                  history=mean_history(have), curve=None, state="PRUNED",
-                  reason=f"partial ensemble of {len(have)} of {members} members below the median")
+                  history=mean_history(have), curve=None, state="PRUNED", reason=reason)
 
     def failed(self, trial, point: dict, reason: str) -> None:
         log_trial(self.tb_dir, trial.number, hparams=point, metrics={}, history=[], curve=None, state="FAIL",

@@ -4,8 +4,9 @@ Each asked trial suggests a point, which names an ensemble configuration; its me
 become member jobs (`MemberJobs`, on Ray). Several trials are in flight so every worker stays busy. When a trial's
 members are all in, the `Evaluator` turns their cached validation scores into the objective and the scheduler
 tells the study; a trial whose partial ensemble trails the median is pruned (`--prune`); a trial whose members
-failed, diverged or could not be evaluated fails with the reason. Ctrl-C (or SIGTERM) fails the trials in flight
-and queues their configurations again.
+failed, diverged or could not be evaluated fails with the reason. With `--halving` a trial climbs rungs of more
+and more training pairs (`_fidelity`) and the successive-halving pruner decides at each whether it goes on. Ctrl-C
+(or SIGTERM) fails the trials in flight and queues their configurations again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.interrupt import terminated
 from rmsearch.search._evaluator import Evaluator, TrialFailed
+from rmsearch.search._fidelity import FULL, RUNGS, Rung
 from rmsearch.search._launch_study import LaunchStudy
 from rmsearch.search._reporters import TrialLog, rss_mb
 from rmsearch.search._storage import HOST
@@ -27,13 +29,15 @@ from rmsearch.search._store import code_identity
 
 @dataclass
 class Pending:
-    """A trial in flight: its point, configuration, member keys and the members it still waits for."""
+    """A trial in flight: its point, configuration, rung, the member keys of that rung and the members it still
+    waits for."""
 
     trial: object
     point: dict
     config: EnsembleConfig
     keys: list[str]
     waiting: set[str]
+    rung: Rung = FULL
 
 
 class Scheduler:
@@ -45,6 +49,7 @@ class Scheduler:
         self.study, self.store = launch.study, launch.handle.store
         self.evaluator = Evaluator(launch.handle.task, launch.handle.objective, state.timed)
         self.multi_objective, self.prune = launch.options.multi_objective, launch.options.prune
+        self.first_rung = RUNGS[0] if launch.options.halving else FULL
         self.pending: list[Pending] = []
 
     def trial_ids(self) -> list:
@@ -62,10 +67,9 @@ class Scheduler:
                 while asked < trials and self.jobs.busy < self.jobs.slots:
                     asked += 1
                     p = self._ask()
-                    if p.waiting:
+                    if p.waiting or not self._settle(p):
                         pending.append(p)
                     else:
-                        self._finish(p)
                         progress.trial_done()
                 for keys, error in self.jobs.wait_one():
                     for p in [p for p in pending if p.waiting & set(keys)]:
@@ -74,7 +78,8 @@ class Scheduler:
                             if error is not None:  # the job raised: its trials fail, the search goes on
                                 self._fail(p, error)
                             elif not p.waiting:
-                                self._finish(p)
+                                if not self._settle(p):
+                                    continue  # on to its next rung's members
                             elif not self._prune(p):
                                 continue
                         except UpdateFinishedTrialError:
@@ -106,12 +111,53 @@ class Scheduler:
             trial.set_user_attr("driver", {"host": HOST, "pid": os.getpid()})
             point = self.launch.space.suggest(trial)
             config = self.launch.handle.resolve(EnsembleConfig.from_point(point))
-            keys = self.launch.handle.member_keys(config)
-            trial.set_user_attr("members", keys)
             trial.set_user_attr("code", code_identity())
             trial.set_user_attr("config", config.to_point())
-        self.jobs.submit(config.head.to_dict(), dict(zip(keys, config.member_seeds)))
-        return Pending(trial, point, config, keys, {k for k in keys if k not in self.store})
+        p = Pending(trial, point, config, [], set())
+        self._submit(p, self.first_rung)
+        return p
+
+    def _submit(self, p: Pending, rung: Rung) -> None:
+        """Put `p` on `rung`: its members there (recorded as the trial's members), those not cached submitted."""
+        p.rung, p.keys = rung, self.launch.handle.member_keys(p.config, rung.share)
+        with self.state.timed("optuna"):
+            p.trial.set_user_attr("members", p.keys)
+        self.jobs.submit(p.config.head.to_dict(), dict(zip(p.keys, p.config.member_seeds)), rung.share)
+        p.waiting = {k for k in p.keys if k not in self.store}
+
+    def _settle(self, p: Pending) -> bool:
+        """`p`'s members on its rung are all in: on the last rung the trial finishes; below it, its value goes to
+        the successive-halving pruner, which ends the trial or sends it on to the next rung. True when the trial
+        ended, False when it waits for the next rung's members."""
+        import optuna
+
+        while not p.rung.last:
+            try:
+                score = self.evaluator.score(p.config, [self.store.get(k) for k in p.keys])
+            except TrialFailed as exc:
+                self._fail(p, str(exc))
+                return True
+            if not np.isfinite(score.value):
+                self._fail(p, f"objective {self.evaluator.objective.name} is not finite ({score.value}) at "
+                              f"{p.rung.describe()}; a member diverged")
+                return True
+            with self.state.timed("optuna"):
+                p.trial.report(score.value, step=p.rung.step)
+                prune = p.trial.should_prune()
+            if prune:
+                with self.state.timed("optuna"):
+                    p.trial.set_user_attr("pruned_at_rung", {"rung": p.rung.index + 1, "of": len(RUNGS),
+                                                             "share": p.rung.share})
+                    self.study.tell(p.trial, state=optuna.trial.TrialState.PRUNED)
+                self.state.pruned += 1
+                self.log.pruned(p.trial, p.point, score.value, [self.store.get(k) for k in p.keys],
+                                f"{p.rung.describe()}: its value trailed the top third of the trials there")
+                return True
+            self._submit(p, p.rung.next())
+            if p.waiting:
+                return False
+        self._finish(p)
+        return True
 
     def _finish(self, p: Pending) -> None:
         records = [self.store.get(k) for k in p.keys]
@@ -150,7 +196,8 @@ class Scheduler:
         p.trial.set_user_attr("pruned_at_members", len(have))
         self.study.tell(p.trial, state=optuna.trial.TrialState.PRUNED)
         self.state.pruned += 1
-        self.log.pruned(p.trial, p.point, partial, have, len(p.keys))
+        self.log.pruned(p.trial, p.point, partial, have,
+                        f"partial ensemble of {len(have)} of {len(p.keys)} members below the median")
         return True
 
     def _fail(self, p: Pending, reason: str, requeue: bool = False) -> None:

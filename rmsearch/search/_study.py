@@ -17,6 +17,7 @@ from rmsearch.data import Annotator, Data, Task, TaskConfig, load_data, make_tas
 from rmsearch.ensembles import EnsembleConfig
 from rmsearch.errors import RMSearchError
 from rmsearch.search._device import Placement
+from rmsearch.search._fidelity import rung_task_key
 from rmsearch.search._identity import check_study_name
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._storage import open_storage, storage_of
@@ -66,11 +67,13 @@ class StudyHandle:
         device its members train on (`placement`): what its members are keyed and trained by."""
         return replace(config, head=self.placement.resolve(config.head, self.task.dim))
 
-    def member_keys(self, config: EnsembleConfig) -> list[str]:
-        """The head-cache keys of `config`'s members (precision resolved, device named) on this study's task."""
+    def member_keys(self, config: EnsembleConfig, share: float = 1.0) -> list[str]:
+        """The head-cache keys of `config`'s members (precision resolved, device named) on this study's task, or
+        on `share` of its training pairs (a `--halving` rung)."""
         head = self.resolve(config).head
         device = self.placement.device_of(head)
-        return [member_key(self.task_key, head.to_dict(), s, device) for s in config.member_seeds]
+        task = rung_task_key(self.task_key, share)
+        return [member_key(task, head.to_dict(), s, device) for s in config.member_seeds]
 
     @classmethod
     def open(cls, name: str, runs: str | Path, storage: str | None = None) -> "StudyHandle":

@@ -167,9 +167,10 @@ def log_trial(
 def trial_metric_tags(split, prune: bool = False) -> list[str]:
     """The metric tags trials write, for a study whose trials are evaluated on `split` (the task's validation
     split): the driver's `_finish` writes `ensemble/<metric>` for each metric `evaluate_split` reports on that
-    split, and ensemble/objective, ensemble/members, ensemble/parameters; `_prune` (with `prune`) writes
-    ensemble/partial_objective. The metric names come from `evaluate_split` itself, run once on constant scores,
-    so they follow whatever it reports (gold splits add the BoN and robustness metrics to the pair metrics)."""
+    split, and ensemble/objective, ensemble/members, ensemble/parameters; a pruned trial (with `prune`: --prune or
+    --halving) writes ensemble/partial_objective. The metric names come from `evaluate_split` itself, run once on
+    constant scores, so they follow whatever it reports (gold splits add the BoN and robustness metrics to the pair
+    metrics)."""
     import numpy as np
 
     from rmsearch.evaluate import evaluate_split

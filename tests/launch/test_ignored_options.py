@@ -54,6 +54,15 @@ def test_launch_refuses_prune_with_multi_objective(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("other, says", [("--prune", "--prune with --halving: a study has one pruner"),
+                                          ("--multi-objective", "--halving with --multi-objective")])
+def test_launch_refuses_halving_with_another_pruner_or_two_objectives(tmp_path, other, says):
+    r = rmsearch("launch", "--data", SMALL, "--trials", 1, "--runs", tmp_path / "runs", "--halving", other)
+    assert r.returncode == 2, r.stderr
+    assert says in r.stderr and "Drop" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_launch_refuses_a_gpu_share_for_jobs_on_the_cpu(tmp_path):
     r = rmsearch("launch", "--data", SMALL, "--trials", 1, "--runs", tmp_path / "runs", "--gpus-per-job", "0.5")
     assert r.returncode == 2, r.stderr

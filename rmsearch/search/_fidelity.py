@@ -1,0 +1,85 @@
+"""Multi-fidelity trials (`--halving`): asynchronous successive halving over the share of training pairs.
+
+A trial's members first train on 1/9 of the training pairs; its ensemble's validation objective at that rung is
+reported to Optuna's `SuccessiveHalvingPruner`, which lets it go on to 1/3 of the pairs only where it ranks in the
+top third of the trials that reached the rung (the first trials at a rung go on where they are the best there so
+far: asynchronous successive halving, ASHA), and from 1/3 to all of them likewise. Only the last rung's members
+are the trial's: the same members, under the same head-cache keys, as a launch without `--halving` trains, so a
+completed trial means what it always means and its members serve later trials, baselines and the export alike.
+
+A rung's pairs are a fixed random share of the task's training pairs (and of each cross-validation fold's),
+nested: the 1/9 are among the 1/3. Early-stopping pairs and the validation split stay whole, so every rung is
+judged on the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+ETA = 3
+"""Reduction factor: a third of the trials at a rung go on, on three times the pairs."""
+SHARES = (1 / 9, 1 / 3, 1.0)
+"""The share of training pairs at each rung; the last is the whole task."""
+MIN_PAIRS = 50
+"""A rung trains on at least this many pairs (or all of them, where the task has fewer)."""
+
+
+@dataclass(frozen=True)
+class Rung:
+    index: int
+    share: float
+
+    @property
+    def step(self) -> int:
+        """The step a rung's value is reported at: its pairs in ninths (1, 3, 9), the pruner's resource."""
+        return round(self.share * ETA ** (len(SHARES) - 1))
+
+    @property
+    def last(self) -> bool:
+        return self.index == len(SHARES) - 1
+
+    def next(self) -> "Rung":
+        return RUNGS[self.index + 1]
+
+    def describe(self) -> str:
+        return f"rung {self.index + 1}/{len(SHARES)} ({_share(self.share)} of the training pairs)"
+
+
+RUNGS = tuple(Rung(i, s) for i, s in enumerate(SHARES))
+FULL = RUNGS[-1]
+
+
+def _share(share: float) -> str:
+    return "all" if share >= 1 else f"1/{round(1 / share)}"
+
+
+def pruner():
+    """Optuna's asynchronous successive halving over `RUNGS` (steps 1, 3, 9)."""
+    import optuna
+
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=RUNGS[0].step, reduction_factor=ETA,
+                                                  min_early_stopping_rate=0)
+
+
+def rung_task_key(task_key: str, share: float) -> str:
+    """The task key of a rung's members: the task's own at full share (so full-fidelity members are shared with
+    every other launch of the study), else one naming the share."""
+    return task_key if share >= 1 else f"{task_key}/pairs={share:.6f}"
+
+
+def pair_share(task, share: float):
+    """`task` with a fixed random `share` of its training pairs (and of each cross-validation fold's); nested
+    across shares (one permutation per pair set, cut at its length × share); the whole task at share 1."""
+    if share >= 1:
+        return task
+
+    def cut(pairs, salt: int):
+        n = len(pairs)
+        keep = min(n, max(MIN_PAIRS, int(round(n * share))))
+        order = np.random.default_rng([20251, salt, n]).permutation(n)
+        return pairs.subset(np.sort(order[:keep]))
+
+    folds = tuple(replace(f, train=cut(f.train, i + 1)) for i, f in enumerate(task.folds))
+    return replace(task, train=cut(task.train, 0), folds=folds)

@@ -1,0 +1,86 @@
+"""Multi-fidelity trials (`--halving`): rungs of training pairs, successive halving, full-fidelity completions."""
+
+import numpy as np
+import optuna
+import pytest
+
+from rmsearch.data import TaskConfig, load_data, make_task
+from rmsearch.ensembles import EnsembleConfig, fit_group
+from rmsearch.heads import head_config
+from rmsearch.search import LaunchOptions, Search
+from rmsearch.search._fidelity import MIN_PAIRS, RUNGS, pair_share
+from tests.search.conftest import SMALL
+from tests.search.test_search import PRUNE_SPACE
+
+
+def _pairs(p) -> set:
+    return set(zip(p.a.tolist(), p.b.tolist()))
+
+
+def test_a_rung_trains_on_a_fixed_nested_share_of_the_pairs():
+    task = make_task(load_data(SMALL), TaskConfig())
+    ninth, third = pair_share(task, 1 / 9), pair_share(task, 1 / 3)
+    n = len(task.train)
+    assert (len(ninth.train), len(third.train)) == (max(MIN_PAIRS, round(n / 9)), round(n / 3))
+    assert _pairs(ninth.train) < _pairs(third.train) < _pairs(task.train)  # nested, and a real cut
+    assert _pairs(pair_share(task, 1 / 9).train) == _pairs(ninth.train)  # the same share every time
+    assert ninth.stop is task.stop and ninth.val is task.val  # early stopping and validation stay whole
+    assert pair_share(task, 1.0) is task
+    triples = set(zip(task.train.a.tolist(), task.train.b.tolist(), task.train.y.tolist()))
+    assert set(zip(ninth.train.a.tolist(), ninth.train.b.tolist(), ninth.train.y.tolist())) <= triples  # labels kept
+
+
+@pytest.fixture(scope="module")
+def halving(tmp_path_factory, ray_session):
+    tmp = tmp_path_factory.mktemp("halving")
+    space = tmp / "p.yaml"
+    space.write_text(PRUNE_SPACE)
+    options = LaunchOptions(data=SMALL, space=str(space), trials=8, study="s", runs=tmp / "runs", progress=False,
+                            halving=True, final=False)
+    return Search(options).run()
+
+
+def test_halving_sends_good_trials_up_the_rungs_and_prunes_hopeless_ones(halving):
+    s = halving
+    trials = s.study.trials
+    steps = [r.step for r in RUNGS]
+    assert steps == [1, 3, 9]
+    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
+    hopeless = [t for t in trials if t.params["mlp.lr"] < 1e-6]
+    assert len(hopeless) == 3 and all(t.state == optuna.trial.TrialState.PRUNED for t in hopeless)
+    assert all(t.user_attrs["pruned_at_rung"] == {"rung": 1, "of": 3, "share": 1 / 9} for t in hopeless)
+    assert all(list(t.intermediate_values) == [1] for t in hopeless)
+    best_low = max(t.intermediate_values[1] for t in trials)
+    assert all(t.intermediate_values[1] < best_low for t in hopeless)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert complete and trials[0] in complete  # the first trial is the best at every rung it reaches first
+    for t in complete:
+        assert list(t.intermediate_values) == steps[:-1]
+    assert s.state.pruned == len(trials) - len(complete)
+
+
+def test_a_completed_trial_holds_full_fidelity_members_and_rung_members_are_keyed_apart(halving):
+    s = halving
+    t = next(t for t in s.study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+    config = s.handle.resolve(EnsembleConfig.from_point(t.user_attrs["config"]))
+    full = s.member_keys(config)
+    assert t.user_attrs["members"] == full  # what a launch without --halving trains, under the same keys
+    rung1 = s.handle.member_keys(config, RUNGS[0].share)
+    assert not set(rung1) & set(full) and all(k in s.store for k in rung1 + full)
+    # a rung-1 member is exactly a member trained on the rung's share of the pairs
+    task = make_task(load_data(SMALL), TaskConfig())
+    seeds = config.member_seeds[:1]
+    direct = fit_group(pair_share(task, RUNGS[0].share), head_config(config.head.kind, **{
+        k: v for k, v in config.head.to_dict().items() if k != "kind"}), seeds, test=False)
+    cached = s.store.get(rung1[0])
+    np.testing.assert_allclose(cached.val_scores, direct.val_scores[0], rtol=1e-5, atol=1e-5)
+    whole = s.store.get(full[0])
+    assert not np.allclose(whole.val_scores, cached.val_scores, atol=1e-3)
+
+
+def test_the_trials_command_says_at_which_rung_a_trial_was_pruned(halving):
+    from rmsearch.launch._trials_cmd import trial_rows
+
+    rows = trial_rows(halving.study, ["PRUNED"])
+    assert rows and all(r["reason"].startswith("pruned at rung ") and "of the training pairs" in r["reason"]
+                        for r in rows)
