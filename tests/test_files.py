@@ -110,3 +110,27 @@ def test_streaming_a_split_holds_about_one_chunk_of_a_memory_mapped_file(tmp_pat
     rows = sum(len(block) for _, block in task.test.chunks(size=400))
     assert rows == len(task.test) == 20 * 400
     assert _rss_file_kib() - before < split_kib / 4, (before, _rss_file_kib(), split_kib)
+
+
+def test_checking_a_memory_mapped_file_with_long_rows_reads_it_a_block_at_a_time(tmp_path, monkeypatch):
+    """A seed-format test split has rows of responses × dim values (2 MB at 500 × 2048 float16): the finiteness
+    check reads about `_CHUNK_BYTES` at once whatever the row length, and lets each block's pages go."""
+    import rmsearch.data._validate as validate
+    from rmsearch.data._files import open_npy
+
+    monkeypatch.setattr(validate, "_CHUNK_BYTES", 2**20)
+    np.save(tmp_path / "e.npy", np.ones((4, 1024, 1024), np.float32))  # 16 MiB in 4 rows of 4 MiB
+    m = open_npy(tmp_path / "e.npy")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak resident size (VmHWM) starts again from here
+    with open("/proc/self/status") as f:
+        start = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    assert validate.check_float_array("e.npy", m, (3,), what="(prompts, responses, dim)") is m
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    assert peak - start < 8 * 1024, (start, peak)  # KiB: one 4 MiB row (and its check) at a time, not 16 MiB
+    bad = np.ones((4, 1024, 1024), np.float32)
+    bad[3, 5, 7] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(Exception, match=r"non-finite value \(nan\) in row 3"):
+        validate.check_float_array("bad.npy", open_npy(tmp_path / "bad.npy"), (3,), what="(p, r, d)")

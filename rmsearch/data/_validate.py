@@ -9,7 +9,8 @@ from rmsearch.errors import DataError
 from rmsearch.files import drop_pages
 
 # Chunked so a memory-mapped 8 GB split is checked without loading it whole.
-_CHUNK_ROWS = 65536
+_CHUNK_BYTES = 64 * 2**20
+"""Values checked at once: a block of about this many bytes, however long a row is."""
 
 
 def check_float_array(name: str, arr: np.ndarray, ndims: tuple[int, ...], *, what: str) -> np.ndarray:
@@ -31,8 +32,9 @@ def check_float_array(name: str, arr: np.ndarray, ndims: tuple[int, ...], *, wha
     if arr.size == 0:
         raise DataError(f"{name}: is empty (shape {arr.shape}); every axis {what} needs at least one entry.")
     flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
-    for start in range(0, flat.shape[0], _CHUNK_ROWS):
-        view = flat[start : start + _CHUNK_ROWS]
+    rows = max(1, _CHUNK_BYTES // max(1, flat.shape[1] * flat.itemsize))
+    for start in range(0, flat.shape[0], rows):
+        view = flat[start : start + rows]
         block = np.array(view)
         drop_pages(view)  # a large memory-mapped file is checked without staying resident
         if not np.isfinite(block).all():
