@@ -4,8 +4,10 @@ the seed's code) and the recipe (what one pass with a decaying learning rate buy
     .venv/bin/python benchmarks/seed_recipe.py                # 3 data seeds at the seed's shapes, about 30 min
     .venv/bin/python benchmarks/seed_recipe.py --seeds 0 --train-prompts 400 --test-prompts 40   # quick
     .venv/bin/python benchmarks/seed_recipe.py --save         # also keep the table for README.md
+    .venv/bin/python benchmarks/seed_recipe.py --dim 2048 --train-prompts 10000 --seeds 0 \
+        --variants "seed's code, fp32" "rmsearch, seed's recipe, bf16" --save   # target 1a at the seed's full width
 
-For each data seed s: `rmsearch data synth` writes a seed-shaped world (D=512, 4,000 training prompts × 10
+For each data seed s: `rmsearch data synth` writes a seed-shaped world (by default D=512, 4,000 training prompts × 10
 responses, 400 test prompts × 500 candidates), and every variant runs as whole processes, back to back, on the
 same annotated pairs (Bradley-Terry annotator of quality 1.0, 10 pairs a prompt, task seed s):
 
@@ -148,7 +150,8 @@ def run_seed(seed: int, args, work: Path) -> dict:
     test = make_task(load_data(data), TaskConfig(annotator=Annotator(quality=QUALITY), seed=seed)).test
     rows = np.concatenate([block for _, block in test.chunks()])
     out = {}
-    for name, overrides in VARIANTS.items():
+    for name in args.variants:
+        overrides = VARIANTS[name]
         key = f"v{list(VARIANTS).index(name)}"
         secs, train_secs, score, epochs = (seed_code(data, seed, work) if overrides is None
                                            else launch(data, seed, work, key, overrides))
@@ -160,9 +163,9 @@ def run_seed(seed: int, args, work: Path) -> dict:
 
 
 def summarize(results: list[dict], seeds: list[int]) -> tuple[str, list[dict]]:
-    """The Markdown table (one row per variant) and its numbers."""
+    """The Markdown table (one row per variant run) and its numbers."""
     rows = []
-    for name in VARIANTS:
+    for name in [v for v in VARIANTS if v in results[0]]:
         secs = [r[name]["seconds"] for r in results]
         speedup = [r[BASE]["seconds"] / r[name]["seconds"] for r in results]
         train = [r[BASE]["train_seconds"] / r[name]["train_seconds"] for r in results]
@@ -186,7 +189,8 @@ def summarize(results: list[dict], seeds: list[int]) -> tuple[str, list[dict]]:
             cells += [f"{row[f'bon{n}']:.3f}", "" if d is None else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"]
         lines.append("| " + " | ".join(cells) + " |")
     prompts = sum(len(r[BASE]["bon"][NS[0]]) for r in results)
-    lines += ["", verdict(rows)]
+    if any(r["variant"] == EXACT_BF16 for r in rows):
+        lines += ["", verdict(rows)]
     lines.append("")
     lines.append(f"{len(results)} data seeds ({', '.join(map(str, seeds))}; seconds per seed in that order), "
                  f"{prompts} test prompts in all. Speedups are medians over seeds of the seed's code's seconds over the "
@@ -210,8 +214,14 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--train-prompts", type=int, default=4000)
     ap.add_argument("--test-prompts", type=int, default=400, help="half validation, half test (default: 400)")
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME",
+                    help=f"variants to run (default: all; the first, {BASE!r}, always runs): "
+                         + "; ".join(map(repr, VARIANTS)))
     ap.add_argument("--save", action="store_true", help="save the table for README.md (benchmarks/results/)")
     args = ap.parse_args()
+    args.variants = [v for v in VARIANTS if v in args.variants or v == BASE]
+    shapes = (args.dim, args.train_prompts, args.test_prompts) != (512, 4000, 400)
+    name = f"seed-recipe-d{args.dim}" if shapes else "seed-recipe"
     print(f"# seed_recipe: {os.cpu_count()} cores, D={args.dim}, {args.train_prompts} × 10 train, "
           f"{args.test_prompts} × 500 test, seeds {args.seeds}", flush=True)
     with tempfile.TemporaryDirectory(prefix="seed-recipe-") as tmp:
@@ -226,7 +236,7 @@ def main() -> None:
     if args.save:
         from readme import save
 
-        print(f"\nsaved {save('seed-recipe', markdown, rows)}; `python benchmarks/readme.py` puts it in README.md")
+        print(f"\nsaved {save(name, markdown, rows)}; `python benchmarks/readme.py` puts it in README.md")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ top third of the trials that reached the rung (the first trials at a rung go on 
 far: asynchronous successive halving, ASHA), and from 1/3 to all of them likewise. Only the last rung's members
 are the trial's: the same members, under the same head-cache keys, as a launch without `--halving` trains, so a
 completed trial means what it always means and its members serve later trials, baselines and the export alike.
+The space's starts (its known-good points, the first trials of a study) train on all pairs at once and are never
+pruned, so a search with `--halving` cannot end below them either.
 
 A rung's pairs are a fixed random share of the task's training pairs (and of each cross-validation fold's),
 nested: the 1/9 are among the 1/3. Early-stopping pairs and the validation split stay whole, so every rung is

@@ -23,7 +23,7 @@ from rmsearch.search._evaluator import Evaluator, TrialFailed
 from rmsearch.search._fidelity import FULL, RUNGS, Rung
 from rmsearch.search._launch_study import LaunchStudy
 from rmsearch.search._reporters import TrialLog, rss_mb
-from rmsearch.search._storage import HOST
+from rmsearch.search._storage import HOST, queue_again
 from rmsearch.search._store import code_identity
 
 
@@ -114,7 +114,7 @@ class Scheduler:
             trial.set_user_attr("code", code_identity())
             trial.set_user_attr("config", config.to_point())
         p = Pending(trial, point, config, [], set())
-        self._submit(p, self.first_rung)
+        self._submit(p, FULL if trial.user_attrs.get("start") else self.first_rung)  # starts are never cut short
         return p
 
     def _submit(self, p: Pending, rung: Rung) -> None:
@@ -208,8 +208,7 @@ class Scheduler:
             self.state.failures[reason] = self.state.failures.get(reason, 0) + 1
         self.study.tell(p.trial, state=optuna.trial.TrialState.FAIL)
         if requeue:
-            self.study.enqueue_trial(p.trial.params, user_attrs={"requeued_from": p.trial.number},
-                                     skip_if_exists=False)
+            queue_again(self.study, p.trial)
         self.log.failed(p.trial, p.point, reason)
 
     def _best_value(self):

@@ -63,6 +63,13 @@ def _pid_alive(pid: int) -> bool:
     return pid > 0
 
 
+def queue_again(study, trial) -> None:
+    """Queue `trial`'s configuration once more: `requeued_from` names it, and a space's start stays a start (it
+    trains on all pairs under `--halving`)."""
+    start = {"start": True} if trial.user_attrs.get("start") else {}
+    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, **start}, skip_if_exists=False)
+
+
 class Requeue:
     """The heartbeat-stale trial callback: queue the configuration of a trial Optuna has just marked FAIL once
     more (`requeued_from` names the failed trial), and remember the failed trial's number."""
@@ -71,7 +78,7 @@ class Requeue:
         self.numbers: list[int] = []
 
     def __call__(self, study, trial) -> None:
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        queue_again(study, trial)
         self.numbers.append(trial.number)
 
 
@@ -128,7 +135,7 @@ def recover_stale_trials(study, beating: bool, requeue: Requeue, grace: int) -> 
                   f"re-queued")
         optuna.trial.Trial(study, t._trial_id).set_user_attr("fail_reason", reason)
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
+        queue_again(study, t)
         requeued.append(t.number)
     return requeued
 
