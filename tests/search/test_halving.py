@@ -10,7 +10,20 @@ from rmsearch.heads import head_config
 from rmsearch.search import LaunchOptions, Search
 from rmsearch.search._fidelity import MIN_PAIRS, RUNGS, pair_share
 from tests.search.conftest import SMALL
-from tests.search.test_search import PRUNE_SPACE
+
+HALVING_SPACE = """
+head: mlp
+members: 4
+aggregation: mean
+mlp.hidden: [8]
+mlp.epochs: 2
+mlp.lr: {log: [1.0e-8, 1.0e-1]}
+starts:
+  - {mlp.lr: 3.0e-2}
+"""
+"""One start (trains on all pairs at once); the fixture queues eight more trials, not starts: five that learn, then
+three hopeless ones (their members barely leave the random init)."""
+QUEUED = (1.0e-2, 1.1e-2, 1.2e-2, 1.3e-2, 1.4e-2, 1.0e-8, 1.1e-8, 1.2e-8)
 
 
 def _pairs(p) -> set:
@@ -34,17 +47,23 @@ def test_a_rung_trains_on_a_fixed_nested_share_of_the_pairs():
 def halving(tmp_path_factory, ray_session):
     tmp = tmp_path_factory.mktemp("halving")
     space = tmp / "p.yaml"
-    space.write_text(PRUNE_SPACE)
-    options = LaunchOptions(data=SMALL, space=str(space), trials=8, study="s", runs=tmp / "runs", progress=False,
-                            halving=True, final=False)
-    return Search(options).run()
+    space.write_text(HALVING_SPACE)
+    options = LaunchOptions(data=SMALL, space=str(space), trials=1 + len(QUEUED), study="s", runs=tmp / "runs",
+                            progress=False, halving=True, final=False)
+    search = Search(options).prepare()  # the study, with its start queued
+    for lr in QUEUED:
+        search.study.enqueue_trial(search.space.enqueue_params({"mlp.lr": lr}))
+    return search.run()
 
 
 def test_halving_sends_good_trials_up_the_rungs_and_prunes_hopeless_ones(halving):
     s = halving
-    trials = s.study.trials
+    start, *trials = s.study.trials
     steps = [r.step for r in RUNGS]
     assert steps == [1, 3, 9]
+    assert start.user_attrs["start"] and start.state == optuna.trial.TrialState.COMPLETE
+    assert start.intermediate_values == {}  # a start trains on all pairs at once, never judged at a rung
+    assert [t.params["mlp.lr"] for t in trials] == list(QUEUED)
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
     hopeless = [t for t in trials if t.params["mlp.lr"] < 1e-6]
     assert len(hopeless) == 3 and all(t.state == optuna.trial.TrialState.PRUNED for t in hopeless)
@@ -57,11 +76,12 @@ def test_halving_sends_good_trials_up_the_rungs_and_prunes_hopeless_ones(halving
     for t in complete:
         assert list(t.intermediate_values) == steps[:-1]
     assert s.state.pruned == len(trials) - len(complete)
+    assert sorted(s.state.told) == [start.number] + [t.number for t in complete]
 
 
 def test_a_completed_trial_holds_full_fidelity_members_and_rung_members_are_keyed_apart(halving):
     s = halving
-    t = next(t for t in s.study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+    t = next(t for t in s.study.trials[1:] if t.state == optuna.trial.TrialState.COMPLETE)
     config = s.handle.resolve(EnsembleConfig.from_point(t.user_attrs["config"]))
     full = s.member_keys(config)
     assert t.user_attrs["members"] == full  # what a launch without --halving trains, under the same keys
@@ -84,3 +104,19 @@ def test_the_trials_command_says_at_which_rung_a_trial_was_pruned(halving):
     rows = trial_rows(halving.study, ["PRUNED"])
     assert rows and all(r["reason"].startswith("pruned at rung ") and "of the training pairs" in r["reason"]
                         for r in rows)
+
+
+def test_a_start_queued_again_after_its_driver_stopped_is_still_a_start():
+    from rmsearch.search._storage import queue_again
+
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"x": 1.0}, user_attrs={"start": True})
+    study.enqueue_trial({"x": 2.0})
+    for _ in range(2):
+        t = study.ask()
+        t.suggest_float("x", 0.0, 3.0)
+        study.tell(t, state=optuna.trial.TrialState.FAIL)
+        queue_again(study, study.trials[t.number])
+    again = [study.ask() for _ in range(2)]
+    assert [a.user_attrs for a in again] == [{"requeued_from": 0, "start": True}, {"requeued_from": 1}]
+    assert [a.suggest_float("x", 0.0, 3.0) for a in again] == [1.0, 2.0]
