@@ -46,6 +46,12 @@ MEAN_SAMPLED_MEMBERS = 5.5
 """Mean of the default space's `members: {int: [1, 10]}`: what a sampled trial trains, on average."""
 
 
+def scaled_shapes(scale: float, dim: int) -> dict:
+    """The seed's shapes at `dim` dims with `scale` times its prompts (train and test; at least 20 each)."""
+    return {**SEED_SHAPES, "dim": dim, "train_prompts": max(20, round(SEED_SHAPES["train_prompts"] * scale)),
+            "test_prompts": max(20, round(SEED_SHAPES["test_prompts"] * scale))}
+
+
 def world(workdir: Path, shapes: dict, seed: int) -> tuple[Path, float, bool]:
     """The float16 world at `shapes` in workdir/world: written by `rmsearch data synth` unless already there.
     Returns its folder, the seconds its writing took (then or when it was written) and whether it was reused."""
@@ -214,9 +220,7 @@ def main(argv=None) -> int:
     ap.add_argument("--save", action="store_true", help="add this run to the README table (benchmarks/results/)")
     args = ap.parse_args(argv)
 
-    shapes = {**SEED_SHAPES, "dim": args.dim,
-              "train_prompts": max(20, round(SEED_SHAPES["train_prompts"] * args.scale)),
-              "test_prompts": max(20, round(SEED_SHAPES["test_prompts"] * args.scale))}
+    shapes = scaled_shapes(args.scale, args.dim)
     args.workdir.mkdir(parents=True, exist_ok=True)
     folder, gen_s, reused = world(args.workdir, shapes, args.seed)
     splits = {p.name: p.stat().st_size for p in folder.glob("embd_*.npy")}

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from full_scale import SEED_SHAPES, world  # noqa: E402
+from full_scale import SEED_SHAPES, scaled_shapes, world  # noqa: E402
 
 VARIANTS = {"full fidelity": [], "--halving": ["--halving"]}
 METRIC = "gold_final"
@@ -76,9 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--save", action="store_true", help="add the table to README.md's results (benchmarks/results/)")
     args = ap.parse_args(argv)
 
-    shapes = {**SEED_SHAPES, "dim": args.dim,
-              "train_prompts": max(20, round(SEED_SHAPES["train_prompts"] * args.scale)),
-              "test_prompts": max(20, round(SEED_SHAPES["test_prompts"] * args.scale))}
+    shapes = scaled_shapes(args.scale, args.dim)
     args.workdir.mkdir(parents=True, exist_ok=True)
     folder, _, _ = world(args.workdir, shapes, 0)
     rows = []

@@ -10,17 +10,9 @@ from rmsearch.heads import head_config
 from rmsearch.search import LaunchOptions, Search
 from rmsearch.search._fidelity import MIN_PAIRS, RUNGS, pair_share
 from tests.search.conftest import SMALL
+from tests.search.test_search import PRUNE_SPACE
 
-HALVING_SPACE = """
-head: mlp
-members: 4
-aggregation: mean
-mlp.hidden: [8]
-mlp.epochs: 2
-mlp.lr: {log: [1.0e-8, 1.0e-1]}
-starts:
-  - {mlp.lr: 3.0e-2}
-"""
+HALVING_SPACE = PRUNE_SPACE.split("starts:")[0] + "starts:\n  - {mlp.lr: 3.0e-2}\n"
 """One start (trains on all pairs at once); the fixture queues eight more trials, not starts: five that learn, then
 three hopeless ones (their members barely leave the random init)."""
 QUEUED = (1.0e-2, 1.1e-2, 1.2e-2, 1.3e-2, 1.4e-2, 1.0e-8, 1.1e-8, 1.2e-8)
