@@ -40,6 +40,9 @@ RSS_GOAL = 1.5
 """Peak RSS of any process at most this many times the largest split as stored."""
 TARGET_TRIALS = 20
 GOAL_S = 45 * 60
+VAL_FRACTION = 0.5
+"""Share of the test split's prompts that are the validation split (`TaskConfig.val_fraction`): what search jobs
+score."""
 DEFAULT_START_MEMBERS = (10, 8, 1, 5)
 """Members of the default space's four `starts` (its first trials), in order."""
 MEAN_SAMPLED_MEMBERS = 5.5
@@ -169,9 +172,11 @@ def launch_record(study_db: Path) -> dict:
     if not study_db.is_file():
         return {}
     study = optuna.load_study(study_name="rmsearch", storage=f"sqlite:///{study_db}")
-    trials = [{"number": t.number, "members": t.params.get("members"), "head": t.params.get("head"),
+    trials = [{"number": t.number, "state": t.state.name, "members": t.params.get("members"),
+               "head": t.params.get("head"), "start": bool(t.user_attrs.get("start")),
+               "begin": t.datetime_start.timestamp(), "end": t.datetime_complete.timestamp(),
                "seconds": t.duration.total_seconds()}
-              for t in study.trials if t.state.name == "COMPLETE" and t.duration is not None]
+              for t in study.trials if t.state.name in ("COMPLETE", "PRUNED") and t.duration is not None]
     return {"last_launch": study.user_attrs.get("last_launch", {}), "trials": trials}
 
 
@@ -190,6 +195,40 @@ def quality(report_md: Path) -> list[dict]:
             rows.append({"against": m[1], "metric": m[2], "export": float(m[3]), "baseline": float(m[4]),
                          "diff": float(m[5]), "low": float(m[6]), "high": float(m[7])})
     return rows
+
+
+def cache_record(store: Path) -> dict:
+    """Member trainings in a study's head cache, with their training and job slot-seconds (each member's share of
+    its job): what a launch stopped at the cap trained."""
+    from rmsearch.search._store import MemberStore
+
+    if not store.is_dir():
+        return {"trained": 0, "fit_seconds": 0.0, "job_seconds": 0.0}
+    cache = MemberStore(store)
+    records = [cache.get(p.stem) for p in store.glob("*.safetensors")]
+    return {"trained": len(records), "fit_seconds": sum(r.fit_seconds for r in records),
+            "job_seconds": sum(r.seconds for r in records)}
+
+
+def extrapolate_halving(trials: list[dict], search_s: float, final_s: float, fixed_s: float) -> dict:
+    """A 20-trial `--halving` search from a launch stopped at the cap: the starts run whole (measured); the
+    sampled trials (which climb rungs and are mostly pruned) are finished at the rate they settled at here, from
+    the first sampled trial's start to the last one's end. Without a measured final evaluation the total is a
+    lower bound: it leaves the final evaluation out."""
+    sampled = [t for t in trials if not t["start"] and t["end"] is not None]
+    out = {"trials_settled": len(trials), "sampled_settled": len(sampled), "search_s": search_s, "final_s": final_s,
+           "fixed_s": fixed_s, "lower_bound": final_s != final_s}
+    if len(trials) >= TARGET_TRIALS or len(sampled) < 2:
+        out["total_s"] = search_s + fixed_s + (final_s if final_s == final_s else 0.0)
+        out["lower_bound"] |= len(trials) < TARGET_TRIALS
+        return out
+    first = min(t["begin"] for t in sampled)
+    rate = len(sampled) / (max(t["end"] for t in sampled) - first)
+    left = TARGET_TRIALS - len(trials)
+    out["search_s"] = search_s + left / rate
+    out["total_s"] = out["search_s"] + fixed_s + (final_s if final_s == final_s else 0.0)
+    out["sampled_per_min"] = rate * 60
+    return out
 
 
 def extrapolate(slots: int, fit_seconds: float, trained: int, final_s: float,
@@ -256,18 +295,19 @@ def main(argv=None) -> int:
               **{f"  {k}": v for k, v in stages.items()},
               "launch, whole process": proc["wall"]}
     slots = last.get("slots", 2)
-    done = rec.get("trials", [])
-    # the launch records its member trainings when it ends; a launch stopped at the cap leaves the finished trials'
-    # members and wall seconds (× slots: an upper bound on their slot-seconds)
-    trained = last.get("trained") or sum(t["members"] or 0 for t in done)
-    fit_s = last.get("fit_seconds") or sum(t["seconds"] for t in done) * slots
-    scored_rows = shapes["test_prompts"] * shapes["test_responses"]  # a member job scores validation and test
-    score_s = last.get("job_seconds", 0) - last.get("fit_seconds", 0)
-    ext = extrapolate(slots, fit_s, trained, final_s, seen.get("search", float("nan")))
+    # the launch records its member trainings when it ends; one stopped at the cap leaves them in its head cache
+    cached = cache_record(runs / "rmsearch" / "members")
+    trained = last.get("trained") or cached["trained"]
+    fit_s = last.get("fit_seconds") or cached["fit_seconds"]
+    job_s = last.get("job_seconds") or cached["job_seconds"]
+    val_rows = round(shapes["test_prompts"] * VAL_FRACTION) * shapes["test_responses"]  # what a search job scores
+    ext = (extrapolate_halving(rec.get("trials", []), search_s, final_s, seen.get("search", float("nan")))
+           if "--halving" in args.extra else
+           extrapolate(slots, fit_s, trained, final_s, seen.get("search", float("nan"))))
     data = {"name": args.name, "shapes": shapes, "scale": args.scale, "trials": args.trials, "extra": args.extra,
             "cap": args.cap, "splits_bytes": splits, "launch": proc, "phases": phases, "last_launch": last,
             "trial_records": rec.get("trials", []), "quality": quality(runs / "rmsearch" / "report" / "report.md"),
-            "scored_rows_per_member": scored_rows, "scoring_rows_per_s": trained * scored_rows / score_s if score_s > 0 else None,
+            "members": {"trained": trained, "fit_seconds": fit_s, "job_seconds": job_s, "val_rows": val_rows},
             "extrapolation": ext, "rss_ratio": max(proc["driver_kib"], proc["worker_kib"]) * 1024 / largest}
     md = markdown([data])
     print(md)
@@ -282,6 +322,21 @@ def main(argv=None) -> int:
         print(f"\nsaved {save('full-scale', markdown(allruns), allruns)}; `python benchmarks/readme.py` puts it in "
               f"README.md")
     return 0 if proc["rc"] == 0 or proc["capped"] else 1
+
+
+def members_of(r: dict) -> dict:
+    """A run's member trainings: trained, training and job slot-seconds, validation rows each member scores."""
+    if "members" in r:
+        return r["members"]
+    last, shapes = r["last_launch"], r["shapes"]  # runs saved before the head cache was read
+    return {"trained": last["trained"], "fit_seconds": last["fit_seconds"], "job_seconds": last["job_seconds"],
+            "val_rows": round(shapes["test_prompts"] * VAL_FRACTION) * shapes["test_responses"]}
+
+
+def scoring_rate(m: dict) -> str:
+    """Validation rows scored a second by one slot: each member's rows over the jobs' time outside training."""
+    score_s = m["job_seconds"] - m["fit_seconds"]
+    return f"{m['trained'] * m['val_rows'] / score_s:,.0f}" if score_s > 0 else "—"
 
 
 def _min(s: float) -> str:
@@ -301,9 +356,9 @@ def markdown(runs: list[dict]) -> str:
     for k in phase_names:
         row(k, lambda r, k=k: _min(r["phases"][k]) if k in r["phases"] else "")
     row("stopped at the cap", lambda r: "yes" if r["launch"]["capped"] else "no")
-    row("member trainings (slot-seconds each)", lambda r: f"{r['extrapolation']['trained']} "
-        f"({r['extrapolation']['slot_s_per_member']:.0f} s)")
-    row("member jobs scoring validation and test candidates (1 slot), rows/s", lambda r: f"{r['scoring_rows_per_s']:,.0f}" if r["scoring_rows_per_s"] else "—")
+    row("member trainings (training slot-seconds each, mean)", lambda r: f"{members_of(r)['trained']} "
+        f"({members_of(r)['fit_seconds'] / max(1, members_of(r)['trained']):.0f} s)")
+    row("member jobs scoring the validation candidates (1 slot), rows/s", lambda r: scoring_rate(members_of(r)))
     row("peak RSS: driver / largest other process", lambda r: f"{r['launch']['driver_kib'] / 2**20:.2f} / "
         f"{r['launch']['worker_kib'] / 2**20:.2f} GiB")
     row("of which private (anonymous): driver / largest other process", lambda r: f"{r['launch']['driver_anon_kib'] / 2**20:.2f} / "
@@ -316,6 +371,7 @@ def markdown(runs: list[dict]) -> str:
              if q["against"] == a and "N=M" in q["metric"]), "—"))
     row("export's test BoN gold @ N=M", lambda r: next((f"{q['export']:.3f}" for q in r["quality"]
                                                       if "N=M" in q["metric"]), "—"))
+    row("trials settled (complete or pruned) when the launch ended", lambda r: str(len(r.get("trial_records", []))))
     row(f"**{TARGET_TRIALS} trials with the final evaluation, extrapolated** (goal < {GOAL_S // 60} min)",
         lambda r: f"**{'≥ ' if r['launch']['capped'] else ''}{_min(r['extrapolation']['total_s'])}**")
     r0 = runs[0]
@@ -331,6 +387,12 @@ def markdown(runs: list[dict]) -> str:
         f"{MEAN_SAMPLED_MEMBERS} members on average, at the measured slot-seconds per member over the worker slots, "
         "plus the measured Ray start, set-up and final evaluation; it assumes sampled members cost what the "
         "measured ones did."]
+    if any("--halving" in r["extra"] for r in runs):
+        notes += ["", "A `--halving` column is extrapolated otherwise: its starts run whole and are measured; its "
+                     "sampled trials (which climb rungs of training pairs, most pruned at the first) are finished at "
+                     "the rate they settled at in the run, from the first sampled trial's start to the last one's "
+                     "end; where the launch stopped before its final evaluation, that is left out, and the total is "
+                     "a lower bound (≥)."]
     return "\n".join(lines + notes)
 
 
