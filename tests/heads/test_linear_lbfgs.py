@@ -34,3 +34,15 @@ def test_lbfgs_trains_on_the_early_stopping_pairs_too(small_task):
     alone = make_head(cfg, (0,)).fit(small_task.train)
     np.testing.assert_array_equal(with_stop.member_arrays()[0]["w0"], joined.member_arrays()[0]["w0"])
     assert not np.allclose(with_stop.member_arrays()[0]["w0"], alone.member_arrays()[0]["w0"])
+
+
+def test_lbfgs_on_pairs_of_one_label_fits_both_orientations(small_task):
+    """scikit-learn needs two classes: where every pair says a ≻ b the fit still is the symmetric one."""
+    from dataclasses import replace
+
+    train = replace(small_task.train, y=np.ones(len(small_task.train), small_task.train.y.dtype))
+    head = make_head(LinearConfig(solver="lbfgs", normalize=False), (0,)).fit(train)
+    d = np.asarray(train.X[train.a] - train.X[train.b], np.float64)
+    ref = LogisticRegression(fit_intercept=False, max_iter=1000).fit(np.r_[d, -d], np.r_[np.ones(len(d)), np.zeros(len(d))])
+    np.testing.assert_allclose(head.member_arrays()[0]["w0"][:, 0], ref.coef_[0], rtol=1e-3, atol=1e-5)
+    assert float(head.history_[0]["train/loss"][0]) < np.log(2)  # it learned the one direction
