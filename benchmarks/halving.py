@@ -1,7 +1,8 @@
 """Multi-fidelity trials against full-fidelity ones: the same default search with and without `--halving`, on the
 same world and seed, each a whole `rmsearch launch` process, their exports compared on the test split.
 
-    .venv/bin/python benchmarks/halving.py                 # D=2048, 4,000 × 10 train, 200 × 500 test, seeds 0 and 1
+    .venv/bin/python benchmarks/halving.py --dim 512       # 4,000 × 10 train, 200 × 500 test, seeds 0 and 1: ~37 min
+    .venv/bin/python benchmarks/halving.py                 # the same at D=2048: hours
     .venv/bin/python benchmarks/halving.py --scale 0.01 --dim 64 --trials 6 --seeds 1   # smoke test, a minute
     .venv/bin/python benchmarks/halving.py --save          # also keep the table for README.md
 
