@@ -107,6 +107,18 @@ class Scheduler:
             with warnings.catch_warnings():  # the driver beats for its trials itself (`Heartbeats`)
                 warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
                 trial = self.study.ask()
+        try:
+            return self._start(trial)
+        except KeyboardInterrupt:  # between the ask and the trial's being in flight: fail it here, or it stays RUNNING
+            again = bool(trial.params)  # a configuration to queue again, where the space had suggested one
+            self._fail(Pending(trial, {}, None, [], set()), "the driver was interrupted while the trial was being "
+                       "asked" + ("; its configuration is queued again for the next launch" if again else ""),
+                       requeue=again)
+            raise
+
+    def _start(self, trial) -> Pending:
+        """Record an asked trial's driver, point and configuration and submit its members."""
+        with self.state.timed("optuna"):
             self.launch.record_heartbeat(trial)
             trial.set_user_attr("driver", {"host": HOST, "pid": os.getpid()})
             point = self.launch.space.suggest(trial)

@@ -72,10 +72,10 @@ def test_member_jobs_are_submitted_with_the_gpu_share_and_the_device(tmp_path):
     jobs = MemberJobs(ray, "task", 2, 3, MemberStore(tmp_path), SearchState(), GPU)
     jobs.submit(MLPConfig(hidden=(4,)).to_dict(), {"a": 0, "b": 1})
     assert ray.calls[0] == {"num_cpus": 3, "max_retries": 3, "num_gpus": 0.25}
-    assert [c[2:] for c in ray.calls[1:]] == [((0,), 3, False, "cuda"), ((1,), 3, False, "cuda")]  # seeds .. device
+    assert [c[2:] for c in ray.calls[1:]] == [((0,), 3, False, "cuda", 1.0), ((1,), 3, False, "cuda", 1.0)]  # seeds..share
     ray.calls.clear()
     jobs.submit(GBDTConfig(max_iter=5).to_dict(), {"c": 0})
-    assert ray.calls[0] == {"num_cpus": 3, "max_retries": 3} and ray.calls[1][-1] == "cpu"
+    assert ray.calls[0] == {"num_cpus": 3, "max_retries": 3} and ray.calls[1][-2:] == ("cpu", 1.0)
 
 
 def test_a_cpu_key_is_the_key_from_before_devices_and_a_gpu_key_differs():
