@@ -33,12 +33,13 @@ class LinearHead(TorchHead):
         y = np.asarray(train.y) > 0.5
         sign = 2.0 * y - 1.0
         self.arrays_, losses = [], []
+        whole = _differences(train, scale, None) if cfg.feature_fraction >= 1 else None  # every member's, once
         for seed in self.seeds:
             rng = np.random.default_rng([int(seed), 17])  # the draws, in the order, of the minibatch path
             feats = np.sort(rng.choice(D, max(1, int(round(cfg.feature_fraction * D))), replace=False)) \
                 if cfg.feature_fraction < 1 else None
             w = rng.poisson(1.0, len(train)).astype(np.float64) if cfg.bootstrap else None
-            Z = _differences(train, scale, feats)
+            Z = whole if feats is None else _differences(train, scale, feats)
             # no intercept: a bias cancels in r(a) − r(b)
             model = _symmetric_fit(Z, y, w, cfg.C)
             arrays = {"w0": model.coef_[0][:, None].astype(np.float32), "b0": np.zeros(1, np.float32)}
