@@ -1,9 +1,13 @@
 """Multi-fidelity trials (`--halving`): asynchronous successive halving over the share of training pairs.
 
 A trial's members first train on 1/9 of the training pairs; its ensemble's validation objective at that rung is
-reported to Optuna's `SuccessiveHalvingPruner`, which lets it go on to 1/3 of the pairs only where it ranks in the
-top third of the trials that reached the rung (the first trials at a rung go on where they are the best there so
-far: asynchronous successive halving, ASHA), and from 1/3 to all of them likewise. Only the last rung's members
+reported at the rung's step, and `HeadwiseHalving` lets it go on to 1/3 of the pairs only where it ranks in the top
+third of the trials *of its head type* that reached the rung (the first trials at a rung go on where they are the
+best there so far: asynchronous successive halving, ASHA, as Optuna's `SuccessiveHalvingPruner` does it), and from
+1/3 to all of them likewise. Head types are compared only with themselves because they learn at different rates:
+a head that learns slowly from few pairs (prototypes) ranks low at 1/9 of them against one that learns fast (a
+linear head) and would be pruned there wherever it ends, so a search over head types would choose among fast
+starters rather than among finishers. Only the last rung's members
 are the trial's: the same members, under the same head-cache keys, as a launch without `--halving` trains, so a
 completed trial means what it always means and its members serve later trials, baselines and the export alike.
 The space's starts (its known-good points, the first trials of a study) train on all pairs at once and are never
@@ -58,11 +62,18 @@ def _share(share: float) -> str:
 
 
 def pruner():
-    """Optuna's asynchronous successive halving over `RUNGS` (steps 1, 3, 9)."""
-    import optuna
+    """Asynchronous successive halving over `RUNGS` (steps 1, 3, 9), within each head type."""
+    from rmsearch.search._halving_pruner import HeadwiseHalving
 
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=RUNGS[0].step, reduction_factor=ETA,
-                                                  min_early_stopping_rate=0)
+    return HeadwiseHalving()
+
+
+def promoted(value: float, peers: list[float], maximize: bool) -> bool:
+    """ASHA's rule: `value` goes on where it is among the top 1/ETA of itself and its `peers` at the rung (at least
+    the best one, so the first trial at a rung goes on)."""
+    ranked = sorted([value, *peers], reverse=maximize)
+    cut = ranked[max(1, len(ranked) // ETA) - 1]
+    return value >= cut if maximize else value <= cut
 
 
 def rung_task_key(task_key: str, share: float) -> str:

@@ -64,8 +64,8 @@ class LaunchOptions:
     at the same member count (Optuna's MedianPruner); its member jobs still finish and stay in the cache."""
     halving: bool = False
     """Multi-fidelity trials (`_fidelity`): members train on 1/9, then 1/3, then all of the training pairs, and a
-    trial goes on to the next rung only where its value ranks in the top third there (Optuna's
-    SuccessiveHalvingPruner); completed trials are full-fidelity trials as without it."""
+    trial goes on to the next rung only where its value ranks in the top third of its head type's trials there
+    (asynchronous successive halving); completed trials are full-fidelity trials as without it."""
     final: bool = True
     """Run the final robustness evaluation and export the best ensemble at the end."""
     progress: bool = True

@@ -163,7 +163,8 @@ class Scheduler:
                     self.study.tell(p.trial, state=optuna.trial.TrialState.PRUNED)
                 self.state.pruned += 1
                 self.log.pruned(p.trial, p.point, score.value, [self.store.get(k) for k in p.keys],
-                                f"{p.rung.describe()}: its value trailed the top third of the trials there")
+                                f"{p.rung.describe()}: its value trailed the top third of the "
+                                f"{p.config.head.kind} trials there")
                 return True
             self._submit(p, p.rung.next())
             if p.waiting:

@@ -9,6 +9,7 @@ from rmsearch.ensembles import EnsembleConfig, fit_group
 from rmsearch.heads import head_config
 from rmsearch.search import LaunchOptions, Search
 from rmsearch.search._fidelity import MIN_PAIRS, RUNGS, pair_share
+from rmsearch.search._halving_pruner import HeadwiseHalving
 from tests.search.conftest import SMALL
 from tests.search.test_search import PRUNE_SPACE
 
@@ -112,3 +113,47 @@ def test_a_start_queued_again_after_its_driver_stopped_is_still_a_start():
     again = [study.ask() for _ in range(2)]
     assert [a.user_attrs for a in again] == [{"requeued_from": 0, "start": True}, {"requeued_from": 1}]
     assert [a.suggest_float("x", 0.0, 3.0) for a in again] == [1.0, 2.0]
+
+
+def _rung_trial(study, head: str, values: dict[int, float]):
+    """A trial of `head` that reported `values` (step -> value) and is still at its last rung."""
+    dist = optuna.distributions.CategoricalDistribution(["linear", "prototype"])
+    study.add_trial(optuna.trial.create_trial(params={"head": head}, distributions={"head": dist},
+                                              intermediate_values=values, state=optuna.trial.TrialState.RUNNING))
+    return study.trials[-1]
+
+
+def test_trials_compete_at_a_rung_only_with_trials_of_their_own_head_type():
+    study = optuna.create_study(direction="maximize")
+    halving = HeadwiseHalving()
+    for v in (3.0, 2.9, 2.8):  # fast starters
+        _rung_trial(study, "linear", {1: v})
+    slow = _rung_trial(study, "prototype", {1: 1.0})
+    assert not halving.prune(study, slow)  # the best prototype so far: it goes on, though below every linear head
+    assert halving.prune(study, _rung_trial(study, "prototype", {1: 0.5}))  # below its own kind: pruned
+    assert halving.prune(study, _rung_trial(study, "linear", {1: 2.0}))
+    assert not halving.prune(study, _rung_trial(study, "prototype", {1: 1.0, 3: 2.0}))  # alone at rung 2
+    assert not halving.prune(study, _rung_trial(study, "linear", {1: 9.0, 3: 9.0, 9: 1.0}))  # the last rung: never
+    assert halving.prune(study, _rung_trial(study, "linear", {1: float("nan")}))
+
+
+def test_within_one_head_type_it_decides_as_optunas_successive_halving():
+    rng = np.random.default_rng(0)
+    reference = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3, min_early_stopping_rate=0)
+    studies = [optuna.create_study(direction="maximize", pruner=p) for p in (HeadwiseHalving(), reference)]
+    decisions = {0: [], 1: []}
+    for _ in range(40):
+        values = rng.normal(size=2).tolist()  # rungs 1 and 2; the last rung reports nothing (its trial completes)
+        for i, study in enumerate(studies):
+            trial = study.ask()
+            trial.suggest_categorical("head", ["linear"])
+            for step, v in zip((1, 3), values):
+                trial.report(v, step)
+                decisions[i].append(trial.should_prune())
+                if decisions[i][-1]:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    break
+            else:
+                study.tell(trial, values[-1])
+    assert decisions[0] == decisions[1]
+    assert 0 < sum(decisions[0]) < len(decisions[0])  # both kinds of decision were made
