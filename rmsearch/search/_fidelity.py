@@ -1,21 +1,24 @@
-"""Multi-fidelity trials (`--halving`): asynchronous successive halving over the share of training pairs.
+"""Multi-fidelity trials (`--halving`): successive halving over the share of training pairs, within head types.
 
-A trial's members first train on 1/9 of the training pairs; its ensemble's validation objective at that rung is
-reported at the rung's step, and `HeadwiseHalving` lets it go on to 1/3 of the pairs only where it ranks in the top
-third of the trials *of its head type* that reached the rung (the first trials at a rung go on where they are the
-best there so far: asynchronous successive halving, ASHA, as Optuna's `SuccessiveHalvingPruner` does it), and from
-1/3 to all of them likewise. Head types are compared only with themselves because they learn at different rates:
-a head that learns slowly from few pairs (prototypes) ranks low at 1/9 of them against one that learns fast (a
-linear head) and would be pruned there wherever it ends, so a search over head types would choose among fast
-starters rather than among finishers. Only the last rung's members
-are the trial's: the same members, under the same head-cache keys, as a launch without `--halving` trains, so a
-completed trial means what it always means and its members serve later trials, baselines and the export alike.
+A trial's members first train on a ninth of the training pairs. Its ensemble's validation objective there is
+reported at the rung's step, and `HeadwiseHalving` lets it go on to all of the pairs only where it ranks in the top
+third of the trials *of its head type* that reached the rung (the first trials there go on where they are the best so
+far: asynchronous successive halving, ASHA, as Optuna's `SuccessiveHalvingPruner` decides it). Only the last rung's
+members are the trial's: the same members, under the same head-cache keys, as a launch without `--halving` trains, so
+a completed trial means what it always means and its members serve later trials, baselines and the export alike.
 The space's starts (its known-good points, the first trials of a study) train on all pairs at once and are never
 pruned, so a search with `--halving` cannot end below them either.
 
-A rung's pairs are a fixed random share of the task's training pairs (and of each cross-validation fold's),
-nested: the 1/9 are among the 1/3. Early-stopping pairs and the validation split stay whole, so every rung is
-judged on the same rows.
+Two choices come from measurement (`benchmarks/halving.py`):
+- Head types are compared only with themselves. They learn at different rates: a head that learns slowly from few
+  pairs (prototypes) ranks low at a ninth of them against one that learns fast (a linear head) and was pruned there
+  wherever it would end, so a search over head types chose among fast starters rather than among finishers.
+- One low rung, not ASHA's ladder (1/9, 1/3, all). Within a head type a search of tens of trials has a few trials per
+  type, the first at each rung always goes on, and a middle rung pruned almost nothing while every trial that passed
+  it paid a third of its cost again. With one rung a trial that goes on costs 1 + 1/9 of a full one.
+
+A rung's pairs are a fixed random share of the task's training pairs (and of each cross-validation fold's).
+Early-stopping pairs and the validation split stay whole, so every rung is judged on the same rows.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 ETA = 3
-"""Reduction factor: a third of the trials at a rung go on, on three times the pairs."""
-SHARES = (1 / 9, 1 / 3, 1.0)
+"""Reduction factor: a third of a head type's trials at a rung go on."""
+SHARES = (1 / 9, 1.0)
 """The share of training pairs at each rung; the last is the whole task."""
 MIN_PAIRS = 50
 """A rung trains on at least this many pairs (or all of them, where the task has fewer)."""
@@ -39,8 +42,8 @@ class Rung:
 
     @property
     def step(self) -> int:
-        """The step a rung's value is reported at: its pairs in ninths (1, 3, 9), the pruner's resource."""
-        return round(self.share * ETA ** (len(SHARES) - 1))
+        """The step a rung's value is reported at: its share in units of the first rung's (1, 9)."""
+        return round(self.share / SHARES[0])
 
     @property
     def last(self) -> bool:
@@ -62,7 +65,7 @@ def _share(share: float) -> str:
 
 
 def pruner():
-    """Asynchronous successive halving over `RUNGS` (steps 1, 3, 9), within each head type."""
+    """Asynchronous successive halving over `RUNGS` (steps 1, 9), within each head type."""
     from rmsearch.search._halving_pruner import HeadwiseHalving
 
     return HeadwiseHalving()
@@ -83,8 +86,8 @@ def rung_task_key(task_key: str, share: float) -> str:
 
 
 def pair_share(task, share: float):
-    """`task` with a fixed random `share` of its training pairs (and of each cross-validation fold's); nested
-    across shares (one permutation per pair set, cut at its length × share); the whole task at share 1."""
+    """`task` with a fixed random `share` of its training pairs (and of each cross-validation fold's), nested across
+    shares (one permutation per pair set, cut at its length × share); the whole task at share 1."""
     if share >= 1:
         return task
 
