@@ -50,9 +50,9 @@ def _add_launch_parser(sub) -> None:
                         f"Default: {DEFAULT_GOLD} with gold, {DEFAULT_PAIRS} for pair data")
     p.add_argument("--multi-objective", action="store_true", help="add ensemble cost (parameters) as a 2nd objective")
     p.add_argument("--prune", action="store_true", help="prune trials whose partial ensembles trail the median")
-    p.add_argument("--halving", action="store_true", help="multi-fidelity trials: members train on 1/9, then 1/3, "
-                   "then all of the training pairs, and only the top third of the trials at a rung go on "
-                   "(asynchronous successive halving); cuts a search's training time on large data")
+    p.add_argument("--halving", action="store_true", help="multi-fidelity trials: members train on 1/9 of the "
+                   "training pairs first, and only the top third of each head type's trials there go on to all of "
+                   "them (asynchronous successive halving); cuts a search's training time on large data")
     p.add_argument("--top", type=int, default=3,
                    help="trials in the final robustness evaluation (default: %(default)s)")
     p.add_argument("--baselines", default="seed-paper,linear", metavar="LIST",

@@ -37,7 +37,7 @@ def trial_rows(study, states=None) -> list[dict]:
         if reason is None and "pruned_at_rung" in a:
             r = a["pruned_at_rung"]
             reason = (f"pruned at rung {r['rung']}/{r['of']} ({r['share']:.3g} of the training pairs): its value "
-                      f"trailed the top third of the trials there")
+                      f"trailed the top third of its head type's trials there")
         rows.append({"number": t.number, "state": t.state.name, "values": t.values, "params": t.params,
                      "config": a.get("config"), "reason": reason, "requeued_from": a.get("requeued_from")})
     return rows

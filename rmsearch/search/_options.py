@@ -63,9 +63,9 @@ class LaunchOptions:
     """Prune a trial when its partial ensemble (the members in so far) is below the median of earlier trials
     at the same member count (Optuna's MedianPruner); its member jobs still finish and stay in the cache."""
     halving: bool = False
-    """Multi-fidelity trials (`_fidelity`): members train on 1/9, then 1/3, then all of the training pairs, and a
-    trial goes on to the next rung only where its value ranks in the top third of its head type's trials there
-    (asynchronous successive halving); completed trials are full-fidelity trials as without it."""
+    """Multi-fidelity trials (`_fidelity`): members train on 1/9 of the training pairs first, and a trial goes on to
+    all of them only where its value ranks in the top third of its head type's trials there (asynchronous
+    successive halving); completed trials are full-fidelity trials as without it."""
     final: bool = True
     """Run the final robustness evaluation and export the best ensemble at the end."""
     progress: bool = True
