@@ -316,8 +316,11 @@ def main(argv=None) -> int:
         from readme import RESULTS, save
 
         path = RESULTS / "full-scale.json"
-        runs_saved = [r for r in (json.loads(path.read_text())["data"] if path.is_file() else [])
-                      if r["name"] != args.name]
+        saved = json.loads(path.read_text()) if path.is_file() else {"data": []}
+        # each column keeps the commit that measured it (columns saved before this was recorded: the file's stamp)
+        runs_saved = [{"commit": saved.get("commit", "?"), **r} for r in saved["data"] if r["name"] != args.name]
+        data["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                        cwd=ROOT).stdout.strip()
         allruns = runs_saved + [data]
         print(f"\nsaved {save('full-scale', markdown(allruns), allruns)}; `python benchmarks/readme.py` puts it in "
               f"README.md")
@@ -356,6 +359,7 @@ def markdown(runs: list[dict]) -> str:
     for k in phase_names:
         row(k, lambda r, k=k: _min(r["phases"][k]) if k in r["phases"] else "")
     row("stopped at the cap", lambda r: "yes" if r["launch"]["capped"] else "no")
+    row("measured on commit", lambda r: r.get("commit", "this one"))
     row("member trainings (training slot-seconds each, mean)", lambda r: f"{members_of(r)['trained']} "
         f"({members_of(r)['fit_seconds'] / max(1, members_of(r)['trained']):.0f} s)")
     row("member jobs scoring the validation candidates (1 slot), rows/s", lambda r: scoring_rate(members_of(r)))
