@@ -244,6 +244,11 @@ def extrapolate(slots: int, fit_seconds: float, trained: int, final_s: float,
             "fixed_s": fixed_s, "total_s": search + final_s + fixed_s}
 
 
+def head_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=float, default=1.0, help="share of the seed's prompts (train and test)")
@@ -278,7 +283,7 @@ def main(argv=None) -> int:
     if args.reanalyze:
         proc = json.loads(measured.read_text())
     else:
-        proc = run_launch(cmd, log, args.cap)
+        proc = {**run_launch(cmd, log, args.cap), "commit": head_commit()}
         measured.write_text(json.dumps(proc))
     text = log.read_text()
     rec = launch_record(runs / "rmsearch" / "study.db")
@@ -319,8 +324,7 @@ def main(argv=None) -> int:
         saved = json.loads(path.read_text()) if path.is_file() else {"data": []}
         # each column keeps the commit that measured it (columns saved before this was recorded: the file's stamp)
         runs_saved = [{"commit": saved.get("commit", "?"), **r} for r in saved["data"] if r["name"] != args.name]
-        data["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                        cwd=ROOT).stdout.strip()
+        data["commit"] = proc.get("commit", "?")
         allruns = runs_saved + [data]
         print(f"\nsaved {save('full-scale', markdown(allruns), allruns)}; `python benchmarks/readme.py` puts it in "
               f"README.md")
