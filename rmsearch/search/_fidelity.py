@@ -64,13 +64,6 @@ def _share(share: float) -> str:
     return "all" if share >= 1 else f"1/{round(1 / share)}"
 
 
-def pruner():
-    """Asynchronous successive halving over `RUNGS` (steps 1, 9), within each head type."""
-    from rmsearch.search._halving_pruner import HeadwiseHalving
-
-    return HeadwiseHalving()
-
-
 def promoted(value: float, peers: list[float], maximize: bool) -> bool:
     """ASHA's rule: `value` goes on where it is among the top 1/ETA of itself and its `peers` at the rung (at least
     the best one, so the first trial at a rung goes on)."""

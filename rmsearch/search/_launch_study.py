@@ -18,7 +18,6 @@ from pathlib import Path
 from rmsearch.data import TaskConfig, check_not_degenerate, load_data, make_task
 from rmsearch.errors import ConfigError
 from rmsearch.files import check_writable
-from rmsearch.search._fidelity import pruner as halving_pruner
 from rmsearch.search._identity import check_identity, identity
 from rmsearch.search._objectives import Objective, get_objective
 from rmsearch.search._options import LaunchOptions, check_annotator_applies, check_options
@@ -144,7 +143,9 @@ def _open_optuna(o: LaunchOptions, url: str, study_dir: Path, objective: Objecti
     sampler_seed = o.seed + 7919 * existing
     sampler = (optuna.samplers.NSGAIISampler(seed=sampler_seed) if o.multi_objective
                else optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, n_startup_trials=8))
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else halving_pruner() if o.halving
+    from rmsearch.search._halving_pruner import HeadwiseHalving
+
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5) if o.prune else HeadwiseHalving() if o.halving
               else optuna.pruners.NopPruner())
     try:
         storage = storage_of(url, o.heartbeat, o.grace, requeue)
