@@ -231,6 +231,9 @@ class GBDTConfig(HeadConfig):
     """Each member weights rows by its own Poisson(1) draw."""
     feature_fraction: float = 1.0
     """Each member sees a random subset of this share of embedding dims (random subspace)."""
+    max_pairs: int = 50_000
+    """Each member trains on at most this many pairs, a random subset drawn from its seed (0: all). Bounds the
+    fit's memory: scikit-learn holds the rows as float64, 16·D bytes a pair (1.6 GB at D = 2,048)."""
 
     def validate(self) -> "GBDTConfig":
         checks = [
@@ -241,6 +244,7 @@ class GBDTConfig(HeadConfig):
             (self.min_samples_leaf >= 1, "min_samples_leaf must be >= 1"),
             (self.l2_regularization >= 0, "l2_regularization must be >= 0"),
             (0 < self.feature_fraction <= 1, "feature_fraction must be in (0, 1]"),
+            (self.max_pairs >= 0, "max_pairs must be >= 0 (0 = all pairs)"),
         ]
         return check_fields(self, checks)
 

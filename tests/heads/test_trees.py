@@ -101,3 +101,32 @@ def test_an_untested_scikit_learn_layout_fails_with_the_fix():
     del est._predictors  # what a release with other internals looks like to us
     with pytest.raises(RuntimeError, match=r"scikit-learn>=1.3,<1.10"):
         trees_to_arrays(est)
+
+
+def test_a_member_trains_on_at_most_max_pairs_pairs_held_once_as_float64(monkeypatch):
+    """scikit-learn's fit is handed one float64 matrix of at most 2 × max_pairs rows (so it makes no copy of its
+    own), the early-stop rows are capped the same way, and a member still learns from its subset."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    seen, fit = [], HistGradientBoostingClassifier.fit
+
+    def spy(self, X, y, **kw):
+        seen.append((X.shape, X.dtype, X.flags.c_contiguous, kw["X_val"].shape if "X_val" in kw else None))
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", spy)
+    train, stop, test = _task(2000, 6000, 2), _task(500, 1500, 4), _task(1000, 3000, 3)
+    capped = make_head(GBDTConfig(max_iter=100, max_pairs=1200), seeds=(0, 1)).fit(train, stop=stop)
+    assert seen == [((2400, 8), np.float64, True, (2400, 8))] * 2
+    for s in capped.score(test.X):
+        assert _accuracy(s, test) > 0.75
+    assert not np.array_equal(*capped.score(test.X))  # each member draws its own subset
+    # a cap at or above the pair count is no cap: the same trees as max_pairs=0 (all pairs)
+    X = test.X[:300]
+    np.testing.assert_array_equal(make_head(GBDTConfig(max_iter=20, max_pairs=len(train)), seeds=(0,)).fit(train).score(X),
+                                  make_head(GBDTConfig(max_iter=20, max_pairs=0), seeds=(0,)).fit(train).score(X))
+
+
+def test_a_negative_max_pairs_is_refused_with_its_meaning():
+    with pytest.raises(Exception, match=r"max_pairs must be >= 0 \(0 = all pairs\)"):
+        GBDTConfig(max_pairs=-1).validate()
