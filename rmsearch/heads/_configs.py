@@ -232,8 +232,9 @@ class GBDTConfig(HeadConfig):
     feature_fraction: float = 1.0
     """Each member sees a random subset of this share of embedding dims (random subspace)."""
     max_pairs: int = 50_000
-    """Each member trains on at most this many pairs, a random subset drawn from its seed (0: all). Bounds the
-    fit's memory: scikit-learn holds the rows as float64, 16·D bytes a pair (1.6 GB at D = 2,048)."""
+    """Each member trains on at most this many pairs, a random subset drawn from its seed (0: all), and stops early
+    on at most a quarter as many. Bounds the fit's memory: scikit-learn holds the rows as float64, 16·D bytes a pair
+    (1.6 GB at D = 2,048)."""
 
     def validate(self) -> "GBDTConfig":
         checks = [

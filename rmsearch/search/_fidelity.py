@@ -27,8 +27,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-ETA = 3
-"""Reduction factor: a third of a head type's trials at a rung go on."""
 SHARES = (1 / 9, 1.0)
 """The share of training pairs at each rung; the last is the whole task."""
 MIN_PAIRS = 50
@@ -62,14 +60,6 @@ FULL = RUNGS[-1]
 
 def _share(share: float) -> str:
     return "all" if share >= 1 else f"1/{round(1 / share)}"
-
-
-def promoted(value: float, peers: list[float], maximize: bool) -> bool:
-    """ASHA's rule: `value` goes on where it is among the top 1/ETA of itself and its `peers` at the rung (at least
-    the best one, so the first trial at a rung goes on)."""
-    ranked = sorted([value, *peers], reverse=maximize)
-    cut = ranked[max(1, len(ranked) // ETA) - 1]
-    return value >= cut if maximize else value <= cut
 
 
 def rung_task_key(task_key: str, share: float) -> str:

@@ -6,7 +6,18 @@ import math
 
 import optuna
 
-from rmsearch.search._fidelity import FULL, promoted
+from rmsearch.search._fidelity import FULL
+
+ETA = 3
+"""Reduction factor: a third of a head type's trials at a rung go on."""
+
+
+def promoted(value: float, peers: list[float], maximize: bool) -> bool:
+    """ASHA's rule: `value` goes on where it is among the top 1/ETA of itself and its `peers` at the rung (at least
+    the best one, so the first trial at a rung goes on)."""
+    ranked = sorted([value, *peers], reverse=maximize)
+    cut = ranked[max(1, len(ranked) // ETA) - 1]
+    return value >= cut if maximize else value <= cut
 
 
 class HeadwiseHalving(optuna.pruners.BasePruner):

@@ -117,7 +117,7 @@ def test_a_member_trains_on_at_most_max_pairs_pairs_held_once_as_float64(monkeyp
     monkeypatch.setattr(HistGradientBoostingClassifier, "fit", spy)
     train, stop, test = _task(2000, 6000, 2), _task(500, 1500, 4), _task(1000, 3000, 3)
     capped = make_head(GBDTConfig(max_iter=100, max_pairs=1200), seeds=(0, 1)).fit(train, stop=stop)
-    assert seen == [((2400, 8), np.float64, True, (2400, 8))] * 2
+    assert seen == [((2400, 8), np.float64, True, (600, 8))] * 2  # early-stop pairs: max_pairs // 4
     for s in capped.score(test.X):
         assert _accuracy(s, test) > 0.75
     assert not np.array_equal(*capped.score(test.X))  # each member draws its own subset
