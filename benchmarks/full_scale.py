@@ -119,7 +119,7 @@ def run_launch(cmd: list[str], log: Path, cap: float) -> dict:
             for pid in descendants(proc.pid):
                 got = rss_and_name(pid)
                 if got and got[0] > peaks.get(pid, (0,))[0]:
-                    peaks[pid] = got
+                    peaks[pid] = (*got, time.time())  # when: to name the trial (or stage) running then
                 if got:
                     anon[pid] = max(anon.get(pid, 0), got[2])
             text = log.read_text(errors="replace")
@@ -131,11 +131,11 @@ def run_launch(cmd: list[str], log: Path, cap: float) -> dict:
                 proc.send_signal(signal.SIGTERM)
             time.sleep(1.0)
         wall = time.perf_counter() - start
-    driver = peaks.get(proc.pid, (0, "", 0))[0]
+    driver = peaks.get(proc.pid, (0, "", 0, 0.0))[0]
     others = {pid: v for pid, v in peaks.items() if pid != proc.pid}
-    top = max(others.values(), default=(0, "none", 0))
+    top = max(others.values(), default=(0, "none", 0, 0.0))
     return {"rc": proc.returncode, "wall": wall, "capped": capped, "driver_kib": driver, "worker_kib": top[0],
-            "worker_name": top[1], "processes": len(peaks), "seen": seen, "driver_anon_kib": anon.get(proc.pid, 0),
+            "worker_name": top[1], "worker_peak_at": top[3], "processes": len(peaks), "seen": seen, "driver_anon_kib": anon.get(proc.pid, 0),
             "worker_anon_kib": max((v for pid, v in anon.items() if pid != proc.pid), default=0)}
 
 
@@ -350,6 +350,20 @@ def _min(s: float) -> str:
     return f"{s / 60:.1f} min" if s == s else "—"
 
 
+def peaked_during(r: dict) -> str:
+    """The trials (number and head) that were running when the largest other process peaked; the final
+    evaluation after the last trial ended; blank for runs recorded before the time of the peak was."""
+    at = r["launch"].get("worker_peak_at")
+    if not at:
+        return ""
+    trials = r.get("trial_records", [])
+    running = [f"trial {t['number']} ({t['members']}×{t['head']})" for t in trials
+               if t.get("begin", at + 1) <= at <= t.get("end", float("inf"))]
+    if running:
+        return ", ".join(running)
+    return "the final evaluation" if trials and at > max(t.get("end", 0) for t in trials) else "set-up"
+
+
 def markdown(runs: list[dict]) -> str:
     """One column per run (variant): phases, members, scoring rate, memory, quality, the 20-trial extrapolation."""
     head = "| | " + " | ".join(f"{r['name']} ({r['trials']} trials{', ' + r['extra'] if r['extra'] else ''})"
@@ -359,7 +373,7 @@ def markdown(runs: list[dict]) -> str:
     def row(label, fn):
         lines.append(f"| {label} | " + " | ".join(fn(r) for r in runs) + " |")
 
-    phase_names = list(dict.fromkeys(k for r in runs for k in r["phases"]))
+    phase_names = list(dict.fromkeys(k for r in sorted(runs, key=lambda r: -len(r["phases"])) for k in r["phases"]))
     for k in phase_names:
         row(k, lambda r, k=k: _min(r["phases"][k]) if k in r["phases"] else "")
     row("stopped at the cap", lambda r: "yes" if r["launch"]["capped"] else "no")
@@ -371,6 +385,8 @@ def markdown(runs: list[dict]) -> str:
         f"{r['launch']['worker_kib'] / 2**20:.2f} GiB")
     row("of which private (anonymous): driver / largest other process", lambda r: f"{r['launch']['driver_anon_kib'] / 2**20:.2f} / "
         f"{r['launch']['worker_anon_kib'] / 2**20:.2f} GiB")
+    if any(r["launch"].get("worker_peak_at") for r in runs):
+        row("the largest other process peaked while running", peaked_during)
     row(f"peak RSS / largest split as stored (goal ≤ {RSS_GOAL}×)", lambda r: f"**{r['rss_ratio']:.2f}×** "
         f"({'met' if r['rss_ratio'] <= RSS_GOAL else 'not met'})")
     for against in ("seed-paper", "linear"):

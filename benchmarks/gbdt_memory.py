@@ -1,0 +1,95 @@
+"""Memory of one boosted-trees member at the paper's full scale: the default space's `gbdt` start, one member, fitted
+in a process of its own on the full-scale world (`full_scale.py` writes it), sampling that process's resident memory.
+
+    .venv/bin/python benchmarks/gbdt_memory.py                      # the world in runs/full-scale/world
+    .venv/bin/python benchmarks/gbdt_memory.py --save               # also keep the table for README.md
+
+The child builds the task as a search job does (`load_data`, `make_task`: about 360,000 training pairs and 40,000
+early-stopping pairs at the seed's shapes) and trains one member (seed 0) of the start's configuration with
+`max_pairs` as given; this process reads the child's VmRSS and RssAnon (/proc) every 0.2 s and keeps the peaks,
+set against the largest split as stored, as `full_scale.py` does for a whole launch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from full_scale import RSS_GOAL, rss_and_name  # noqa: E402
+
+CHILD = """
+import json, sys, time
+from rmsearch.data import TaskConfig, load_data, make_task
+from rmsearch.heads import head_config, make_head
+from rmsearch.spaces import load_space
+
+start = next(p for p in load_space("default").starts if p["head"] == "gbdt")
+values = {k.split(".", 1)[1]: v for k, v in start.items() if k.startswith("gbdt.")}
+task = make_task(load_data(sys.argv[1], seed=0), TaskConfig(seed=0))
+built = time.perf_counter()
+head = make_head(head_config("gbdt", **values, max_pairs=int(sys.argv[2])), seeds=(0,)).fit(task.train, stop=task.stop)
+print(json.dumps({"fit_s": time.perf_counter() - built, "rounds": head.epochs_, "train_pairs": len(task.train),
+                  "stop_pairs": len(task.stop), "config": values}))
+"""
+
+
+def measure(world: Path, max_pairs: int) -> dict:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(world), str(max_pairs)], stdout=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    rss = anon = 0
+    while proc.poll() is None:
+        got = rss_and_name(proc.pid)
+        if got:
+            rss, anon = max(rss, got[0]), max(anon, got[2])
+        time.sleep(0.2)
+    out = proc.stdout.read()
+    if proc.returncode:
+        raise SystemExit(f"the member's fit failed (exit {proc.returncode})")
+    return {"max_pairs": max_pairs, "rss_kib": rss, "anon_kib": anon, **json.loads(out.strip().splitlines()[-1])}
+
+
+def markdown(rows: list[dict], largest: int) -> str:
+    lines = ["| max_pairs | pairs fitted (of all training pairs) | fit | peak RSS | of which private | peak RSS / largest "
+             f"split as stored (goal ≤ {RSS_GOAL}×) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = r["rss_kib"] * 1024 / largest
+        fitted = min(r["max_pairs"] or r["train_pairs"], r["train_pairs"])
+        lines.append(f"| {r['max_pairs']:,} | {fitted:,} of {r['train_pairs']:,} | {r['fit_s'] / 60:.1f} min "
+                     f"({r['rounds']} rounds) | {r['rss_kib'] / 2**20:.2f} GiB | {r['anon_kib'] / 2**20:.2f} GiB | "
+                     f"**{ratio:.2f}×** ({'met' if ratio <= RSS_GOAL else 'not met'}) |")
+    cfg = ", ".join(f"{k} {v}" for k, v in rows[0]["config"].items())
+    lines += ["", f"One member (seed 0) of the default space's boosted-trees start ({cfg}), early-stopping on "
+              f"{min(rows[0]['stop_pairs'], rows[0]['max_pairs'] // 4 or rows[0]['stop_pairs']):,} of the "
+              f"{rows[0]['stop_pairs']:,} early-stopping pairs, in a process of its own that also builds the task; "
+              f"largest split as stored: {largest / 2**30:.2f} GiB (float16)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--world", type=Path, default=ROOT / "runs" / "full-scale" / "world")
+    ap.add_argument("--max-pairs", type=int, nargs="+", default=[50_000])
+    ap.add_argument("--save", action="store_true")
+    args = ap.parse_args()
+    splits = sorted(args.world.glob("embd_*.npy"))
+    if not splits:
+        raise SystemExit(f"no world in {args.world}: run benchmarks/full_scale.py first (it writes one), or pass --world")
+    largest = max(p.stat().st_size for p in splits)
+    rows = [measure(args.world, m) for m in args.max_pairs]
+    md = markdown(rows, largest)
+    print(md)
+    if args.save:
+        from readme import save
+
+        print("saved", save("gbdt-memory", md, {"rows": rows, "largest_split_bytes": largest}))
+
+
+if __name__ == "__main__":
+    main()
