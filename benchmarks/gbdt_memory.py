@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from full_scale import RSS_GOAL, rss_and_name  # noqa: E402
 
+from rmsearch.heads.gbdt import STOP_SHARE  # noqa: E402  (the early-stop cap, as the head applies it)
+
 CHILD = """
 import json, sys, time
 from rmsearch.data import TaskConfig, load_data, make_task
@@ -66,7 +68,7 @@ def markdown(rows: list[dict], largest: int) -> str:
                      f"**{ratio:.2f}×** ({'met' if ratio <= RSS_GOAL else 'not met'}) |")
     cfg = ", ".join(f"{k} {v}" for k, v in rows[0]["config"].items())
     lines += ["", f"One member (seed 0) of the default space's boosted-trees start ({cfg}), early-stopping on "
-              f"{min(rows[0]['stop_pairs'], rows[0]['max_pairs'] // 4 or rows[0]['stop_pairs']):,} of the "
+              f"{min(rows[0]['stop_pairs'], rows[0]['max_pairs'] // STOP_SHARE or rows[0]['stop_pairs']):,} of the "
               f"{rows[0]['stop_pairs']:,} early-stopping pairs, in a process of its own that also builds the task; "
               f"largest split as stored: {largest / 2**30:.2f} GiB (float16)."]
     return "\n".join(lines)
