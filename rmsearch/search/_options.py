@@ -30,7 +30,9 @@ class LaunchOptions:
     grace: int = 60
     """RDB storages: a RUNNING trial without a heartbeat for this many seconds is stale (its driver died, on any
     host); the driver that finds it (at start-up, and before asking trials) marks it FAIL and queues its
-    configuration again. Every driver of a study needs a grace well above the heartbeat interval of the others."""
+    configuration again. Every driver of a study needs a grace well above the heartbeat interval of the others. Any
+    storage: a RUNNING trial no driver recorded itself in within this many seconds of its start (its driver died
+    as it took the trial from the queue) is failed the same way at the next launch."""
     address: str | None = None
     """Ray cluster address ('auto', 'HOST:PORT'); default: a local Ray sized to this machine."""
     workers: int | None = None

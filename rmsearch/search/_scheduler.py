@@ -11,8 +11,6 @@ and more training pairs (`_fidelity`) and the successive-halving pruner decides 
 
 from __future__ import annotations
 
-import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +21,7 @@ from rmsearch.search._evaluator import Evaluator, TrialFailed
 from rmsearch.search._fidelity import FULL, RUNGS, Rung
 from rmsearch.search._launch_study import LaunchStudy
 from rmsearch.search._reporters import TrialLog, rss_mb
-from rmsearch.search._storage import HOST, queue_again
+from rmsearch.search._storage import ask, queue_again
 from rmsearch.search._store import code_identity
 
 
@@ -104,9 +102,7 @@ class Scheduler:
         """Ask the study for a trial, record its configuration and members, and submit the members it lacks."""
         with self.state.timed("optuna"):
             self.launch.check_stale()
-            with warnings.catch_warnings():  # the driver beats for its trials itself (`Heartbeats`)
-                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
-                trial = self.study.ask()
+            trial = ask(self.study)
         try:
             return self._start(trial)
         except KeyboardInterrupt:  # between the ask and the trial's being in flight: fail it here, or it stays RUNNING
@@ -120,7 +116,6 @@ class Scheduler:
         """Record an asked trial's driver, point and configuration and submit its members."""
         with self.state.timed("optuna"):
             self.launch.record_heartbeat(trial)
-            trial.set_user_attr("driver", {"host": HOST, "pid": os.getpid()})
             point = self.launch.space.suggest(trial)
             config = self.launch.handle.resolve(EnsembleConfig.from_point(point))
             trial.set_user_attr("code", code_identity())

@@ -1,11 +1,13 @@
-"""Optuna storages: the URL in force, the storage object for it (heartbeats for RDB storages), and the trials a
-dead driver left RUNNING (found by heartbeat, or on this host by its dead process)."""
+"""Optuna storages: the URL in force, the storage object for it (heartbeats for RDB storages), trials asked with
+their driver recorded as they are created, and the trials a dead driver left RUNNING (found by heartbeat, on this
+host by its dead process, or unclaimed past the grace period)."""
 
 from __future__ import annotations
 
 import os
 import socket
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rmsearch.errors import ConfigError
@@ -13,6 +15,30 @@ from rmsearch.search._periodic import Periodic
 
 HOST = socket.gethostname()
 """This machine's name, recorded with each trial's driver process."""
+
+
+def driver() -> dict:
+    """This driver process, as each trial it asks records it (user attribute `driver`)."""
+    return {"host": HOST, "pid": os.getpid()}
+
+
+def ask(study):
+    """`study.ask()`, with this driver recorded in the trial as it is created: a new trial is written with its
+    `driver` attribute in one storage write, so a driver killed at any moment after leaves a trial a relaunch can
+    tell is its. A queued trial (a configuration queued again) gets the attribute in the write after the one that
+    takes it from the queue; a driver killed between the two leaves an unclaimed trial, which
+    `recover_stale_trials` fails once the grace period has passed."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study._thread_local.cached_all_trials = None  # as study.ask(): the sampler sees every trial told so far
+    trial_id = study._pop_waiting_trial_id()
+    if trial_id is None:
+        claimed = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={"driver": driver()})
+        trial_id = study._storage.create_new_trial(study._study_id, template_trial=claimed)
+    else:
+        study._storage.set_trial_user_attr(trial_id, "driver", driver())
+    return optuna.Trial(study, trial_id)
 
 
 def open_storage(url: str | None, study_dir: Path) -> str:
@@ -53,6 +79,14 @@ def storage_of(url: str, heartbeat: int | None = None, grace: int | None = None,
         return rdb(url, heartbeat_interval=heartbeat, grace_period=grace, **{callback: on_stale})
 
 
+def _age(start: datetime | None) -> float:
+    """Seconds since `start` (Optuna stores local times, or UTC ones with their zone); 0 where there is none."""
+    if start is None:
+        return 0.0
+    now = datetime.now(timezone.utc) if start.tzinfo else datetime.now()
+    return (now - start).total_seconds()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -65,9 +99,12 @@ def _pid_alive(pid: int) -> bool:
 
 def queue_again(study, trial) -> None:
     """Queue `trial`'s configuration once more: `requeued_from` names it, and a space's start stays a start (it
-    trains on all pairs under `--halving`)."""
+    trains on all pairs under `--halving`). The configuration is what the trial suggested, and what it was queued
+    with but had not suggested yet (a trial taken from the queue that failed at once)."""
+    trial = study._storage.get_trial(trial._trial_id)  # a FrozenTrial, as stored, for a live Trial too
     start = {"start": True} if trial.user_attrs.get("start") else {}
-    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, **start}, skip_if_exists=False)
+    params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+    study.enqueue_trial(params, user_attrs={"requeued_from": trial.number, **start}, skip_if_exists=False)
 
 
 class Requeue:
@@ -119,7 +156,8 @@ def recover_stale_trials(study, beating: bool, requeue: Requeue, grace: int) -> 
     again, so a relaunch after a killed driver loses and duplicates nothing. RDB storages (`beating`): trials whose
     heartbeat is older than the grace period, of drivers on any host. Journal files (no heartbeats): trials of
     a dead driver process on this host; a RUNNING trial of a live driver, or of one on another host, is left
-    alone there. Returns the numbers of the trials failed."""
+    alone there. Any storage: a trial no driver recorded itself in within the grace period. Returns the numbers of
+    the trials failed."""
     import optuna
 
     requeued = fail_stale_heartbeats(study, requeue, grace) if beating else []
@@ -127,12 +165,18 @@ def recover_stale_trials(study, beating: bool, requeue: Requeue, grace: int) -> 
     # leaves a trial no heartbeat check ever finds; on this host its dead process says so
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         owner = t.user_attrs.get("driver")
-        if not owner or owner.get("host") != HOST or _pid_alive(owner.get("pid", -1)):
+        if not owner:  # taken from the queue by a driver killed before it could record itself
+            if _age(t.datetime_start) <= grace:
+                continue  # or a live driver between the two writes
+            reason = (f"no driver recorded itself in the trial within {grace} s of its start: the driver died as "
+                      f"it took the trial from the queue; configuration re-queued")
+        elif owner.get("host") != HOST or _pid_alive(owner.get("pid", -1)):
             continue
-        reason = (f"no heartbeat from driver process {owner['pid']} on {owner['host']}: it died before its first "
-                  f"heartbeat for the trial; configuration re-queued" if beating else
-                  f"driver process {owner['pid']} on {owner['host']} died while the trial ran; configuration "
-                  f"re-queued")
+        else:
+            reason = (f"no heartbeat from driver process {owner['pid']} on {owner['host']}: it died before its "
+                      f"first heartbeat for the trial; configuration re-queued" if beating else
+                      f"driver process {owner['pid']} on {owner['host']} died while the trial ran; configuration "
+                      f"re-queued")
         optuna.trial.Trial(study, t._trial_id).set_user_attr("fail_reason", reason)
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         queue_again(study, t)

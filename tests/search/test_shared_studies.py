@@ -19,7 +19,7 @@ import optuna
 import pytest
 
 from rmsearch.search import LaunchOptions, Search
-from rmsearch.search._storage import fail_stale_heartbeats
+from rmsearch.search._storage import HOST, ask, fail_stale_heartbeats
 from tests.search.conftest import SMALL, TINY_SPACE
 from tests.search.test_faults import SLOW_SPACE
 
@@ -67,6 +67,48 @@ def test_heartbeats_keep_live_trials_running_and_fail_stale_ones_once(tmp_path):
     assert again[0].system_attrs["fixed_params"] == {"x": failed.params["x"]}
     other = Search(options).prepare()  # another driver starting now: the stale trial is failed and queued already
     assert other.requeued == [] and len(other.study.get_trials()) == len(trials)
+
+
+def test_a_new_trial_is_written_with_its_driver(tmp_path):
+    """The storage write that creates a trial already names its driver, so no moment after it leaves a trial a
+    relaunch cannot place: read back from the journal file, the create-trial record holds host and pid."""
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_SPACE)
+    journal = tmp_path / "study.log"
+    search = Search(LaunchOptions(data=SMALL, space=str(space), trials=1, study="j", runs=tmp_path,
+                                  storage=f"journal://{journal}", final=False, progress=False)).prepare()
+    trial = ask(search.study)
+    created = [r for r in map(json.loads, journal.read_text().splitlines()) if "distributions" in r]  # create-trial
+    assert len(created) == 1 and trial.number == 0
+    assert created[0]["user_attrs"] == {"driver": {"host": HOST, "pid": os.getpid()}}
+    assert created[0]["state"] == optuna.trial.TrialState.RUNNING.value
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_queued_trial_no_driver_recorded_itself_in_is_failed_after_the_grace_period(tmp_path):
+    """A driver killed between taking a queued configuration from the queue and recording itself in it leaves a
+    RUNNING trial with no driver and no heartbeat (Optuna's own ask() leaves exactly that). A relaunch within the
+    grace period leaves it alone (a live driver may be between the two writes); one after it fails the trial with
+    the reason and queues its configuration once."""
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_SPACE)
+    options = LaunchOptions(data=SMALL, space=str(space), trials=1, study="q", runs=tmp_path, heartbeat=HEARTBEAT,
+                            grace=GRACE, final=False, progress=False)
+    study = Search(options).prepare().study
+    study.enqueue_trial({"x": 3})
+    taken = study.ask()
+    assert "driver" not in taken.user_attrs
+    assert Search(options).prepare().requeued == []
+    time.sleep(GRACE + 0.5)
+    relaunch = Search(options).prepare()
+    assert relaunch.requeued == [taken.number]
+    trials = relaunch.study.get_trials()
+    failed = trials[taken.number]
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert failed.user_attrs["fail_reason"].startswith(f"no driver recorded itself in the trial within {GRACE} s")
+    again = [t for t in trials if t.user_attrs.get("requeued_from") == taken.number]
+    assert len(again) == 1 and again[0].state == optuna.trial.TrialState.WAITING
+    assert again[0].system_attrs["fixed_params"] == {"x": 3}
 
 
 def test_a_grace_period_not_above_the_heartbeat_is_refused_before_any_work(tmp_path):
