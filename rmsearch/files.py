@@ -168,6 +168,11 @@ def write_json(path, blob) -> None:
         Path(tmp).write_text(json.dumps(jsonable(blob), indent=2, allow_nan=False) + "\n")
 
 
+ROW_BLOCK = 8192
+"""Rows gathered from a stored split at a time where a head builds one matrix from it (a few tens of MB of
+temporaries at D = 2,048), with `drop_pages` after each block."""
+
+
 def drop_pages(view) -> None:
     """Drop the pages of a memory-mapped file under `view` (a contiguous part of an array from `open_npy`) from
     this process's resident memory; the kernel keeps them in its page cache, shared, and a later read maps them

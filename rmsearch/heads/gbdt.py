@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from rmsearch.data import Pairs
-from rmsearch.files import drop_pages
+from rmsearch.files import ROW_BLOCK, drop_pages
 from rmsearch.heads._base import Head
 from rmsearch.heads._configs import GBDTConfig
 from rmsearch.heads._trees import trees_to_arrays
@@ -42,8 +42,6 @@ from rmsearch.heads._trees import trees_to_arrays
 _HAS_X_VAL = "X_val" in inspect.signature(HistGradientBoostingClassifier.fit).parameters
 
 
-ROW_BLOCK = 8192
-"""Rows gathered from the stored split at a time."""
 STOP_SHARE = 4
 """The early-stop pairs are capped at `max_pairs // STOP_SHARE`: a loss to compare rounds by needs fewer rows than a
 fit (12,500 pairs estimate a mean log loss to about ±0.004)."""
