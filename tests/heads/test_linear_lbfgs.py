@@ -46,3 +46,25 @@ def test_lbfgs_on_pairs_of_one_label_fits_both_orientations(small_task):
     ref = LogisticRegression(fit_intercept=False, max_iter=1000).fit(np.r_[d, -d], np.r_[np.ones(len(d)), np.zeros(len(d))])
     np.testing.assert_allclose(head.member_arrays()[0]["w0"][:, 0], ref.coef_[0], rtol=1e-3, atol=1e-5)
     assert float(head.history_[0]["train/loss"][0]) < np.log(2)  # it learned the one direction
+
+
+def test_differences_of_a_memory_mapped_float16_split_are_built_block_by_block_exactly(tmp_path):
+    """The matrix the exact fit takes, built a block of pairs at a time from a float16 split on disk (as a full-scale
+    split is stored), over several blocks and a feature subspace: the same bits as the whole-array formula."""
+    from rmsearch.data import Pairs
+    from rmsearch.files import ROW_BLOCK
+    from rmsearch.heads.linear import _differences
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "split.npy", rng.standard_normal((500, 24)).astype(np.float16))
+    X = np.load(tmp_path / "split.npy", mmap_mode="r")
+    n = 2 * ROW_BLOCK + 37
+    pairs = Pairs(X, rng.integers(0, 500, n), rng.integers(0, 500, n), rng.integers(0, 2, n).astype(np.float32))
+    scale = rng.uniform(0.5, 2.0, 24).astype(np.float32)
+    feats = np.sort(rng.choice(24, 10, replace=False))
+    for cols in (None, feats):
+        got = _differences(pairs, scale, cols)
+        A, B = np.asarray(X[pairs.a], np.float32), np.asarray(X[pairs.b], np.float32)
+        want = (A - B) / scale if cols is None else (A[:, cols] - B[:, cols]) / scale[cols]
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
