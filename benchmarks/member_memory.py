@@ -1,12 +1,13 @@
-"""Memory of one member of the default space's heavy-memory starts at the paper's full scale: the boosted-trees start
-and the exact logistic-regression start, one member each, fitted in a process of its own on the full-scale world
-(`full_scale.py` writes it), sampling that process's resident memory.
+"""Memory of one member at the paper's full scale, for the configurations that hold the most: the default space's
+boosted-trees start and exact logistic-regression start, and the seed-paper baseline every default launch trains
+(an MLP D→1024→512→1), one member each, fitted in a process of its own on the full-scale world (`full_scale.py`
+writes it), sampling that process's resident memory.
 
     .venv/bin/python benchmarks/member_memory.py                    # the world in runs/full-scale/world
     .venv/bin/python benchmarks/member_memory.py --save             # also keep the table for README.md
 
 Each child builds the task as a search job does (`load_data`, `make_task`: about 360,000 training pairs and 40,000
-early-stopping pairs at the seed's shapes) and trains one member (seed 0) of the start's configuration, boosted
+early-stopping pairs at the seed's shapes) and trains one member (seed 0) of the configuration, boosted
 trees with `max_pairs` as given; this process reads the child's VmRSS and RssAnon (/proc) every 0.2 s and keeps the
 peaks, set against the largest split as stored, as `full_scale.py` does for a whole launch.
 """
@@ -33,9 +34,11 @@ from rmsearch.data import TaskConfig, load_data, make_task
 from rmsearch.heads import head_config, make_head
 from rmsearch.spaces import load_space
 
-world, kind, max_pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-start = next(p for p in load_space("default").starts if p["head"] == kind)
-values = {k.split(".", 1)[1]: v for k, v in start.items() if k.startswith(kind + ".")}
+world, name, max_pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+point = (load_space("seed-paper").fixed_point() if name == "seed-paper" else
+         next(p for p in load_space("default").starts if p["head"] == name))
+kind = point["head"]
+values = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith(kind + ".")}
 extra = {"max_pairs": max_pairs} if kind == "gbdt" else {}
 task = make_task(load_data(world, seed=0), TaskConfig(seed=0))
 built = time.perf_counter()
@@ -45,8 +48,8 @@ print(json.dumps({"fit_s": time.perf_counter() - built, "rounds": head.epochs_, 
 """
 
 
-def measure(world: Path, kind: str, max_pairs: int = 0) -> dict:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(world), kind, str(max_pairs)], stdout=subprocess.PIPE,
+def measure(world: Path, name: str, max_pairs: int = 0) -> dict:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(world), name, str(max_pairs)], stdout=subprocess.PIPE,
                             text=True, cwd=ROOT)
     rss = anon = 0
     while proc.poll() is None:
@@ -56,39 +59,44 @@ def measure(world: Path, kind: str, max_pairs: int = 0) -> dict:
         time.sleep(0.2)
     out = proc.stdout.read()
     if proc.returncode:
-        raise SystemExit(f"the {kind} member's fit failed (exit {proc.returncode})")
-    return {"head": kind, "max_pairs": max_pairs, "rss_kib": rss, "anon_kib": anon,
+        raise SystemExit(f"the {name} member's fit failed (exit {proc.returncode})")
+    return {"head": name, "max_pairs": max_pairs, "rss_kib": rss, "anon_kib": anon,
             **json.loads(out.strip().splitlines()[-1])}
 
 
 def fitted(r: dict) -> str:
     """What the member fitted on: boosted trees, `max_pairs` of the training pairs (early stopping on a quarter as
-    many); the exact linear head, every training and early-stopping pair (it has no early stopping)."""
+    many); the exact linear head, every training and early-stopping pair (it has no early stopping); an MLP, the
+    training pairs, early stopping on the others."""
     if r["head"] == "gbdt":
         n = min(r["max_pairs"] or r["train_pairs"], r["train_pairs"])
         stop = min(r["stop_pairs"], r["max_pairs"] // STOP_SHARE or r["stop_pairs"])
         return f"{n:,} of {r['train_pairs']:,} (max_pairs {r['max_pairs']:,}; early stopping on {stop:,})"
-    return f"{r['train_pairs'] + r['stop_pairs']:,} (training and early-stopping pairs)"
+    if r["head"] == "linear":
+        return f"{r['train_pairs'] + r['stop_pairs']:,} (training and early-stopping pairs)"
+    return f"{r['train_pairs']:,} (early stopping on {r['stop_pairs']:,})"
 
 
 def markdown(rows: list[dict], largest: int) -> str:
-    lines = ["| start | pairs fitted | fit | peak RSS | of which private | peak RSS / largest split as stored "
+    lines = ["| configuration | pairs fitted | fit | peak RSS | of which private | peak RSS / largest split as stored "
              f"(goal ≤ {RSS_GOAL}×) |", "|---|---|---|---|---|---|"]
     for r in rows:
         ratio = r["rss_kib"] * 1024 / largest
-        rounds = f" ({r['rounds']:g} rounds)" if r["head"] == "gbdt" else ""
+        rounds = {"gbdt": f" ({r['rounds']:g} rounds)", "seed-paper": f" ({r['rounds']:g} epochs)"}.get(r["head"], "")
         lines.append(f"| {r['head']} ({', '.join(f'{k} {v}' for k, v in r['config'].items())}) | {fitted(r)} | "
                      f"{r['fit_s'] / 60:.1f} min{rounds} | {r['rss_kib'] / 2**20:.2f} GiB | "
                      f"{r['anon_kib'] / 2**20:.2f} GiB | **{ratio:.2f}×** ({'met' if ratio <= RSS_GOAL else 'not met'}) |")
-    lines += ["", "One member (seed 0) of each of the default space's starts named, in a process of its own that also "
-              f"builds the task; largest split as stored: {largest / 2**30:.2f} GiB (float16)."]
+    lines += ["", "One member (seed 0) of each configuration named (gbdt, linear: the default space's starts; "
+              "seed-paper: the baseline), in a process of its own that also builds the task; largest split as stored: "
+              f"{largest / 2**30:.2f} GiB (float16)."]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--world", type=Path, default=ROOT / "runs" / "full-scale" / "world")
-    ap.add_argument("--heads", nargs="+", choices=["gbdt", "linear"], default=["gbdt", "linear"])
+    names = ["gbdt", "linear", "seed-paper"]
+    ap.add_argument("--heads", nargs="+", choices=names, default=names)
     ap.add_argument("--max-pairs", type=int, nargs="+", default=[50_000], help="boosted trees: one row for each")
     ap.add_argument("--save", action="store_true")
     args = ap.parse_args()
