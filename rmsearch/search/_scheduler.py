@@ -113,7 +113,8 @@ class Scheduler:
             raise
 
     def _start(self, trial) -> Pending:
-        """Record an asked trial's driver, point and configuration and submit its members."""
+        """Record an asked trial's first heartbeat, point and configuration (`ask` recorded its driver) and submit its
+        members."""
         with self.state.timed("optuna"):
             self.launch.record_heartbeat(trial)
             point = self.launch.space.suggest(trial)
