@@ -204,3 +204,21 @@ def test_two_orderings_draw_each_pair_twice_an_epoch_as_the_seed_code_does(task)
     assert pair_metrics(s[p.a], s[p.b], p.y)["accuracy"] > 0.6
     with pytest.raises(ConfigError, match="orderings must be 1 or 2"):
         MLPConfig(orderings=3).validate()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_rows_gathered_in_small_blocks_from_a_float16_map_train_the_same_member(task, tmp_path, monkeypatch, precision):
+    import rmsearch.heads._torch as torch_heads
+
+    X16 = np.asarray(task.train.X, np.float16)
+    path = tmp_path / "rows.npy"
+    np.save(path, X16)
+    kw = dict(hidden=(32, 16), precision=precision, epochs=2, batch_size=256, feature_fraction=0.5, dropout=0.1)
+    in_memory = dataclasses.replace(task.train, X=X16.astype(np.float32))
+    whole = make_head(MLPConfig(**kw), seeds=(0, 1)).fit(in_memory, stop=task.stop)
+    monkeypatch.setattr(torch_heads, "GATHER_ROWS", {"cpu": 7, "cuda": 7})  # many blocks per member's batch
+    mapped = dataclasses.replace(task.train, X=np.load(path, mmap_mode="r"))
+    blocks = make_head(MLPConfig(**kw), seeds=(0, 1)).fit(mapped, stop=task.stop)
+    for i in range(2):
+        for key, value in whole.member_arrays()[i].items():
+            np.testing.assert_array_equal(blocks.member_arrays()[i][key], value, err_msg=f"member {i}, {key}")
