@@ -3,6 +3,8 @@ against this machine's bf16 matmul peak, beside the same recipe in fp32 and (opt
 same pairs. Target 1, end to end with quality over data seeds, is `seed_recipe.py`.
 
     .venv/bin/python benchmarks/train_speed.py --variants "1 pass" "1 pass fp32" --save   # target 2 for README.md
+    .venv/bin/python benchmarks/train_speed.py --variants "1 pass" "1 pass fp32" --save --name train-speed-avx512bf16
+                                                                # the same on a CPU with AVX512-BF16 and no AMX
 
     .venv/bin/python benchmarks/train_speed.py                  # scale 0.1: 4,000 × 10 train, 200 × 500 test
     .venv/bin/python benchmarks/train_speed.py --scale 0.01     # quick
@@ -142,6 +144,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                     help="variants to run (default: all; '1 pass' is needed for target 2)")
     ap.add_argument("--save", action="store_true", help="save target 2's table for README.md (benchmarks/results/)")
+    ap.add_argument("--name", default="train-speed",
+                    help="results name to save under (one per kind of CPU: README.md shows each; default train-speed)")
     ap.add_argument("--eval-prompts", type=int, default=None,
                     help="measure quality on N prompts of each evaluation split, generating only those (default: all; "
                          "the full test pool at --scale 1 and D=2048 does not fit in 24 GiB beside the training rows)")
@@ -254,7 +258,7 @@ def main():
         from readme import save
 
         markdown, data = target2_markdown(args, rows, peak)
-        print(f"\nsaved {save('train-speed', markdown, data)}; `python benchmarks/readme.py` puts it in README.md")
+        print(f"\nsaved {save(args.name, markdown, data)}; `python benchmarks/readme.py` puts it in README.md")
 
 
 def share_cell(share: float) -> str:
