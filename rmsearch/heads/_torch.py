@@ -26,6 +26,8 @@ from rmsearch.heads._configs import BF16_MIN_DIM, TorchHeadConfig, auto_precisio
 from rmsearch.heads._stack import MemberStack
 
 SCORE_CHUNK = 65536
+STATS_ROWS = 2048
+"""Rows `_row_stats` converts to float64 at a time."""
 SCORE_BYTES = 128 * 2**20
 """Largest activation `score` holds at once: the row chunk shrinks with members × width."""
 
@@ -48,15 +50,25 @@ def check_device(device: str) -> str:
 
 
 def _row_stats(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of X[rows] in float64, streamed in chunks (X may be a memory map)."""
-    total = np.zeros(X.shape[1])
-    sq = np.zeros(X.shape[1])
+    """Mean and std of X[rows] in float64, streamed (X may be a memory map). The sums run row after row within each
+    chunk of SCORE_CHUNK rows, chunk sums added in turn, as numpy sums a chunk's float64 copy along its rows; the rows
+    are read STATS_ROWS at a time into two reused buffers (each block's sums carried in its first row), so no fresh
+    gigabyte-sized copies, and the same bits."""
+    D = X.shape[1]
+    buf, sq = np.empty((STATS_ROWS + 1, D)), np.empty((STATS_ROWS + 1, D))
+    total, total_sq = np.zeros(D), np.zeros(D)
     for s in range(0, len(rows), SCORE_CHUNK):
-        block = np.asarray(X[rows[s : s + SCORE_CHUNK]], dtype=np.float64)
-        total += block.sum(0)
-        sq += (block**2).sum(0)
+        buf[0] = sq[0] = 0.0
+        chunk = rows[s : s + SCORE_CHUNK]
+        for t in range(0, len(chunk), STATS_ROWS):
+            n = len(chunk[t : t + STATS_ROWS])
+            buf[1 : n + 1] = X[chunk[t : t + STATS_ROWS]]
+            np.square(buf[1 : n + 1], out=sq[1 : n + 1])
+            buf[0], sq[0] = buf[: n + 1].sum(0), sq[: n + 1].sum(0)
+        total += buf[0]
+        total_sq += sq[0]
     mean = total / len(rows)
-    std = np.sqrt(np.maximum(sq / len(rows) - mean**2, 0))
+    std = np.sqrt(np.maximum(total_sq / len(rows) - mean**2, 0))
     return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
 
 
