@@ -1,5 +1,5 @@
 """How a torch head's training steps gather their rows, before and after blocking, in one process: the same fit of the
-same members with each step's rows converted and normalized a block of 256 at a time (`_gather_members`, current)
+same members with each step's rows converted and normalized a block at a time (256 rows at D=2048) (`_gather_members`, current)
 against the whole batch at once (`whole_batch_gather`, the earlier code: numpy's float16 cast of every unique row of
 every member's batch, then float32 copies normalized in place), on float16 rows in a memory map as a search reads
 them. The fitted members must be the same bit for bit; the ratio is the median fit time, before over after.
@@ -102,8 +102,9 @@ def measure(name: str, pairs: Pairs, repeats: int) -> dict:
 
 
 def markdown(rows: list[dict], args) -> str:
-    lines = ["| configuration (one member job) | members | batch | fit, whole-batch gather | fit, 256-row blocks | "
-             "speedup | members bit-identical |", "|---|---|---|---|---|---|---|"]
+    block = torch_heads.GATHER_ELEMENTS["cpu"] // args.dim
+    lines = ["| configuration (one member job) | members | batch | fit, whole-batch gather | fit, "
+             f"{block}-row blocks | speedup | members bit-identical |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['members']} | {r['batch_size']} | "
                      f"{statistics.median(r['before']):.1f} s | {statistics.median(r['after']):.1f} s | "

@@ -362,10 +362,11 @@ def _gather_members(pairs: Pairs, idx: np.ndarray, features: torch.Tensor | None
     return x, inv[:, :B], inv[:, B:], sizes
 
 
-GATHER_ROWS = {"cpu": 256, "cuda": 65536}
-"""Rows `_normalized_rows` reads, converts and normalizes at a time: on the CPU a block that stays in cache. Whole
-batches converted at once (numpy's float16 cast, then float32 copies in fresh pages) took as long as a third of
-the seed-paper MLPs' bf16 step at D=2048 on a 2-core AVX512-BF16 CPU; blocks of 256 rows, about a third of that."""
+GATHER_ELEMENTS = {"cpu": 2**19, "cuda": 2**27}
+"""Values (rows × columns) `_normalized_rows` reads, converts and normalizes at a time: on the CPU a block that stays
+in cache (256 rows at D=2048). Whole batches converted at once (numpy's float16 cast, then float32 copies in fresh
+pages) took nearly a third of the seed-paper MLPs' bf16 step at D=2048 on a 2-core AVX512-BF16 CPU; blocks, a
+tenth of that. Blocks much smaller than this pay torch's per-call overhead on narrow inputs."""
 
 
 def _normalized_rows(X: np.ndarray, rows: np.ndarray, features: torch.Tensor | None, mean: torch.Tensor,
@@ -375,7 +376,7 @@ def _normalized_rows(X: np.ndarray, rows: np.ndarray, features: torch.Tensor | N
     if features is not None:
         mean, scale = mean[features], scale[features]
         cols = features.cpu()
-    step = GATHER_ROWS.get(out.device.type, GATHER_ROWS["cuda"])
+    step = max(1, GATHER_ELEMENTS.get(out.device.type, GATHER_ELEMENTS["cuda"]) // out.shape[1])
     for s in range(0, len(rows), step):
         block = torch.from_numpy(np.ascontiguousarray(X[rows[s : s + step]]))
         if features is not None:

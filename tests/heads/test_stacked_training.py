@@ -216,7 +216,7 @@ def test_rows_gathered_in_small_blocks_from_a_float16_map_train_the_same_member(
     kw = dict(hidden=(32, 16), precision=precision, epochs=2, batch_size=256, feature_fraction=0.5, dropout=0.1)
     in_memory = dataclasses.replace(task.train, X=X16.astype(np.float32))
     whole = make_head(MLPConfig(**kw), seeds=(0, 1)).fit(in_memory, stop=task.stop)
-    monkeypatch.setattr(torch_heads, "GATHER_ROWS", {"cpu": 7, "cuda": 7})  # many blocks per member's batch
+    monkeypatch.setattr(torch_heads, "GATHER_ELEMENTS", {"cpu": 50, "cuda": 50})  # 6 rows a block: many
     mapped = dataclasses.replace(task.train, X=np.load(path, mmap_mode="r"))
     blocks = make_head(MLPConfig(**kw), seeds=(0, 1)).fit(mapped, stop=task.stop)
     for i in range(2):
