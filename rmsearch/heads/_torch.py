@@ -24,10 +24,8 @@ from rmsearch.heads._base import Head
 from rmsearch.heads._batches import MemberBatches, dropout_masks, member_holdout
 from rmsearch.heads._configs import BF16_MIN_DIM, TorchHeadConfig, auto_precision, cpu_has_bf16  # noqa: F401
 from rmsearch.heads._stack import MemberStack
+from rmsearch.heads._stats import row_stats
 
-SCORE_CHUNK = 65536
-STATS_ROWS = 2048
-"""Rows `_row_stats` converts to float64 at a time."""
 SCORE_BYTES = 128 * 2**20
 """Largest activation `score` holds at once: the row chunk shrinks with members × width."""
 
@@ -47,29 +45,6 @@ def check_device(device: str) -> str:
         raise ConfigError(f"device {device!r} was asked for but torch sees no CUDA GPU (torch {torch.__version__}, "
                           f"torch.cuda.is_available() is False); use device='cpu'.")
     return device
-
-
-def _row_stats(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of X[rows] in float64, streamed (X may be a memory map). The sums run row after row within each
-    chunk of SCORE_CHUNK rows, chunk sums added in turn, as numpy sums a chunk's float64 copy along its rows; the rows
-    are read STATS_ROWS at a time into two reused buffers (each block's sums carried in its first row), so no fresh
-    gigabyte-sized copies, and the same bits."""
-    D = X.shape[1]
-    buf, sq = np.empty((STATS_ROWS + 1, D)), np.empty((STATS_ROWS + 1, D))
-    total, total_sq = np.zeros(D), np.zeros(D)
-    for s in range(0, len(rows), SCORE_CHUNK):
-        buf[0] = sq[0] = 0.0
-        chunk = rows[s : s + SCORE_CHUNK]
-        for t in range(0, len(chunk), STATS_ROWS):
-            n = len(chunk[t : t + STATS_ROWS])
-            buf[1 : n + 1] = X[chunk[t : t + STATS_ROWS]]
-            np.square(buf[1 : n + 1], out=sq[1 : n + 1])
-            buf[0], sq[0] = buf[: n + 1].sum(0), sq[: n + 1].sum(0)
-        total += buf[0]
-        total_sq += sq[0]
-    mean = total / len(rows)
-    std = np.sqrt(np.maximum(total_sq / len(rows) - mean**2, 0))
-    return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
 
 
 def _readonly_tensor(a: np.ndarray) -> torch.Tensor:
@@ -186,7 +161,7 @@ class TorchHead(Head):
         cfg: TorchHeadConfig = self.config
         k, D = len(self.seeds), train.X.shape[1]
         rows = np.unique(np.concatenate([train.a, train.b]))
-        mean, scale = _row_stats(train.X, rows) if cfg.normalize else (np.zeros(D, np.float32), np.ones(D, np.float32))
+        mean, scale = row_stats(train.X, rows) if cfg.normalize else (np.zeros(D, np.float32), np.ones(D, np.float32))
         dev = self.device
         self._mean, self._scale = torch.from_numpy(mean).to(dev), torch.from_numpy(scale).to(dev)
         member_rngs = [np.random.default_rng([int(s), 17]) for s in self.seeds]

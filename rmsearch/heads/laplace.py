@@ -15,6 +15,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 from rmsearch.heads._base import Head
+from rmsearch.heads._stats import row_stats
 from rmsearch.heads._uq import LaplaceConfig, laplace_std
 
 CHUNK = 8192
@@ -22,18 +23,6 @@ CHUNK = 8192
 MAX_ITER = 100
 TOL = 1e-10
 """Newton stops when the largest step component is below TOL · (1 + ‖θ‖∞)."""
-
-
-def row_stats(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std (float32; std 1 where a dim is constant) of X[rows], streamed in chunks."""
-    total, sq = np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for s in range(0, len(rows), 65536):
-        block = np.asarray(X[rows[s : s + 65536]], dtype=np.float64)
-        total += block.sum(0)
-        sq += (block ** 2).sum(0)
-    mean = total / len(rows)
-    std = np.sqrt(np.maximum(sq / len(rows) - mean ** 2, 0))
-    return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
 
 
 def _objective(theta, Z, y, w, lam) -> float:

@@ -14,7 +14,8 @@ import numpy as np
 
 from rmsearch.files import ROW_BLOCK, drop_pages
 from rmsearch.heads._configs import LinearConfig
-from rmsearch.heads._torch import TorchHead, _row_stats
+from rmsearch.heads._stats import row_stats
+from rmsearch.heads._torch import TorchHead
 
 
 class LinearHead(TorchHead):
@@ -30,7 +31,7 @@ class LinearHead(TorchHead):
         cfg: LinearConfig = self.config
         D = train.X.shape[1]
         rows = np.unique(np.concatenate([train.a, train.b]))
-        mean, scale = _row_stats(train.X, rows) if cfg.normalize else (np.zeros(D, np.float32), np.ones(D, np.float32))
+        mean, scale = row_stats(train.X, rows) if cfg.normalize else (np.zeros(D, np.float32), np.ones(D, np.float32))
         y = np.asarray(train.y) > 0.5
         sign = 2.0 * y - 1.0
         self.arrays_, losses = [], []

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from rmsearch.heads._base import Head
 from rmsearch.heads._uq import PrototypeConfig
-from rmsearch.heads.laplace import row_stats
+from rmsearch.heads._stats import row_stats
 
 
 def _scores(x: torch.Tensor, P: torch.Tensor, v: torch.Tensor, log_t: torch.Tensor) -> torch.Tensor:
