@@ -311,8 +311,7 @@ def _dense_first_layer(arrays: list[dict[str, np.ndarray]], dim: int) -> tuple[t
 def _gather(X: np.ndarray, a: np.ndarray, b: np.ndarray, mean: torch.Tensor, scale: torch.Tensor, device: str):
     """Unique rows of a batch of pairs, normalized, plus where each pair's sides sit among them."""
     uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
-    x = torch.empty(len(uniq), X.shape[1], device=device)
-    _normalized_rows(X, uniq, None, mean, scale, x)
+    x = _normalized(X, uniq, mean, scale, device)
     inv = torch.from_numpy(inv).to(device)
     return x, inv[: len(a)], inv[len(a) :]
 
@@ -342,6 +341,14 @@ GATHER_ELEMENTS = {"cpu": 2**19, "cuda": 2**27}
 in cache (256 rows at D=2048). Whole batches converted at once (numpy's float16 cast, then float32 copies in fresh
 pages) took nearly a third of the seed-paper MLPs' bf16 step at D=2048 on a 2-core AVX512-BF16 CPU; blocks, a
 tenth of that. Blocks much smaller than this pay torch's per-call overhead on narrow inputs."""
+
+
+def _normalized(X: np.ndarray, rows: np.ndarray, mean: torch.Tensor, scale: torch.Tensor,
+                device: str = "cpu") -> torch.Tensor:
+    """X[rows] normalized, as a new float32 (len(rows), D) tensor on `device` (see `_normalized_rows`)."""
+    x = torch.empty(len(rows), X.shape[1], device=device)
+    _normalized_rows(X, rows, None, mean, scale, x)
+    return x
 
 
 def _normalized_rows(X: np.ndarray, rows: np.ndarray, features: torch.Tensor | None, mean: torch.Tensor,

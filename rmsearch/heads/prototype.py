@@ -5,7 +5,7 @@ randomness all comes from `np.random.default_rng([seed, 17])`: its initial proto
 replacement, plus small noise), its bootstrap weights, then its batch order. Values start at 0 and the
 temperature at 1. Each step scores each unique row of the batch once and forms the pair differences from those
 scores, as the other torch heads do; like theirs, a batch's rows are read from the stored split and normalized when
-it needs them (`_torch._normalized_rows`), so a fit holds no float32 copy of all training rows (3 GB at the
+it needs them (`_torch._normalized`), so a fit holds no float32 copy of all training rows (3 GB at the
 seed's full scale). The learned state is plain arrays, scored by `_uq.prototype_forward`.
 """
 
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from rmsearch.heads._base import Head
 from rmsearch.heads._uq import PrototypeConfig
 from rmsearch.heads._stats import row_stats
-from rmsearch.heads._torch import _normalized_rows
+from rmsearch.heads._torch import _normalized
 
 
 def _scores(x: torch.Tensor, P: torch.Tensor, v: torch.Tensor, log_t: torch.Tensor) -> torch.Tensor:
@@ -37,12 +37,6 @@ class PrototypeHead(Head):
         rows = np.unique(np.concatenate([train.a, train.b]))
         mean, scale = row_stats(train.X, rows) if cfg.normalize else (np.zeros(D, np.float32), np.ones(D, np.float32))
         norm = torch.from_numpy(mean), torch.from_numpy(scale)
-
-        def normalized(i: np.ndarray) -> torch.Tensor:  # rows[i] from the stored split, normalized, float32
-            out = torch.empty(len(i), D)
-            _normalized_rows(train.X, rows[i], None, *norm, out)
-            return out
-
         pos = np.searchsorted(rows, np.concatenate([train.a, train.b]))
         ia, ib = pos[: len(train)], pos[len(train) :]
         y = torch.from_numpy(np.asarray(train.y, np.float32))
@@ -51,7 +45,8 @@ class PrototypeHead(Head):
             rng = np.random.default_rng([int(seed), 17])
             gen = torch.Generator().manual_seed(int(seed))
             start = rng.choice(len(rows), cfg.prototypes, replace=len(rows) < cfg.prototypes)
-            P = (normalized(start) + 0.01 * torch.randn(cfg.prototypes, D, generator=gen)).requires_grad_()
+            P = _normalized(train.X, rows[start], *norm) + 0.01 * torch.randn(cfg.prototypes, D, generator=gen)
+            P.requires_grad_()
             v = torch.zeros(cfg.prototypes, requires_grad=True)
             log_t = torch.zeros(1, requires_grad=True)
             w = torch.from_numpy(rng.poisson(1.0, len(train)).astype(np.float32)) if cfg.bootstrap else None
@@ -63,7 +58,7 @@ class PrototypeHead(Head):
                 for s in range(0, len(order), cfg.batch_size):
                     idx = order[s : s + cfg.batch_size]
                     uniq, inv = np.unique(np.concatenate([ia[idx], ib[idx]]), return_inverse=True)
-                    sc = _scores(normalized(uniq), P, v, log_t)
+                    sc = _scores(_normalized(train.X, rows[uniq], *norm), P, v, log_t)
                     inv = torch.from_numpy(inv)
                     margin = sc[inv[: len(idx)]] - sc[inv[len(idx) :]]
                     per = F.binary_cross_entropy_with_logits(margin, y[idx], reduction="none")
