@@ -25,7 +25,7 @@ from rmsearch.search._launch_study import LaunchStudy
 from rmsearch.search._members import absolute_spec
 from rmsearch.search._options import LaunchOptions, SearchState
 from rmsearch.search._progress import TrialProgress
-from rmsearch.search._ray import MemberJobs, init_ray, nbytes
+from rmsearch.search._ray import MemberJobs, init_ray, memory_mapped, nbytes
 from rmsearch.search._reporters import TrialLog, rss_mb
 from rmsearch.search._scheduler import Scheduler
 from rmsearch.search._tensorboard import log_experiment, trial_metric_tags
@@ -118,13 +118,21 @@ class Search:
                                                  "driver_rss_mb_every_50_trials": s.rss_mb})
 
     def _ship_task(self, ray):
-        """The task for member jobs: in the object store once (every job reads it from there), or, when it would
-        take more than half the store, a recipe each worker rebuilds from memory-mapped files."""
+        """The task for member jobs, one of two ways (`data_path` records which):
+        - a recipe each worker rebuilds from the data's memory-mapped files: where a local Ray's workers read this
+          machine's files (they share its page cache, where putting the task in the object store would read every
+          split through pickling and hold a second copy), and where the task would take more than half the store;
+        - in the object store once, every job reading it from there: the built-in world (it has no files), and a
+          cluster's data that fits."""
         size = nbytes(self.task)
         store = ray.available_resources().get("object_store_memory", float("inf"))
-        self.data_path = "object store"
+        recipe = TaskRecipe(absolute_spec(str(self.options.data)), self.task_config)
+        if not self.options.address and memory_mapped(self.task):
+            self.data_path = "memory maps (a local Ray: each worker maps this machine's files)"
+            return recipe
         if size > 0.5 * store:
             self.data_path = (f"per-node memory maps ({size / 2**20:.0f} MiB > half the {store / 2**20:.0f} MiB "
                               f"object store)")
-            return TaskRecipe(absolute_spec(str(self.options.data)), self.task_config)
+            return recipe
+        self.data_path = "object store"
         return ray.put(self.task)

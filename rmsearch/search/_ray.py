@@ -77,6 +77,22 @@ def nbytes(task) -> int:
     return total
 
 
+
+def memory_mapped(task) -> bool:
+    """Whether each of the task's arrays is a memory-mapped file or a view of one (data read from a folder)."""
+    import mmap
+
+    import numpy as np
+
+    def mapped(a) -> bool:
+        while isinstance(a, np.ndarray):
+            if isinstance(a, np.memmap) or isinstance(a.base, mmap.mmap):
+                return True
+            a = a.base
+        return False
+
+    return all(mapped(a) for a in (task.train.X, task.stop.X, task.val.source, task.test.source))
+
 class MemberJobs:
     """Member jobs on Ray: at most one job per free slot's worth of members, each member trained once even when
     several trials want it; finished members go to the head cache. Each job asks Ray for `threads` CPUs and, where
