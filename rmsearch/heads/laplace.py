@@ -7,8 +7,9 @@ z_i z_iᵀ the head keeps, so the MAP fit and the posterior come from one loop. 
 over chunks of pairs whose differences are gathered from the split at each pass (`PairDiffs`: memory stays
 O(chunk·D + D²), never the n × D matrix, 6.6 GB in float64 at 400,000 pairs of 2048 dims); each iteration costs
 about n·D² multiply-adds, so this head suits embeddings up to a few thousand dims. Without bootstrap every member
-has the same data and objective, so the MAP and precision are computed once and shared. The member stores F = prior_scale · L⁻ᵀ with H = L Lᵀ (Cholesky),
-so F Fᵀ = prior_scale² · H⁻¹ and a row's std is ‖x̃ F‖ (`_uq.laplace_std`).
+has the same data and objective, so the MAP and precision are computed once and shared. The member stores
+F = prior_scale · L⁻ᵀ with H = L Lᵀ (Cholesky), so F Fᵀ = prior_scale² · H⁻¹ and a row's std is ‖x̃ F‖
+(`_uq.laplace_std`).
 """
 
 from __future__ import annotations
