@@ -1,6 +1,7 @@
 """Memory of one member at the paper's full scale, for the configurations that hold the most: the default space's
-boosted-trees start and exact logistic-regression start, and the seed-paper baseline every default launch trains
-(an MLP D→1024→512→1), one member each, fitted in a process of its own on the full-scale world (`full_scale.py`
+boosted-trees start and exact logistic-regression start, the Laplace head at its defaults (the default space samples
+it; Newton's method on every pair), and the seed-paper baseline every default launch trains (an MLP D→1024→512→1),
+one member each, fitted in a process of its own on the full-scale world (`full_scale.py`
 writes it), sampling that process's resident memory.
 
     .venv/bin/python benchmarks/member_memory.py                    # the world in runs/full-scale/world
@@ -35,8 +36,8 @@ from rmsearch.heads import head_config, make_head
 from rmsearch.spaces import load_space
 
 world, name, max_pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-point = (load_space("seed-paper").fixed_point() if name == "seed-paper" else
-         next(p for p in load_space("default").starts if p["head"] == name))
+point = (load_space("seed-paper").fixed_point() if name == "seed-paper" else {"head": "laplace"} if name == "laplace"
+         else next(p for p in load_space("default").starts if p["head"] == name))
 kind = point["head"]
 values = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith(kind + ".")}
 extra = {"max_pairs": max_pairs} if kind == "gbdt" else {}
@@ -72,7 +73,7 @@ def fitted(r: dict) -> str:
         n = min(r["max_pairs"] or r["train_pairs"], r["train_pairs"])
         stop = min(r["stop_pairs"], r["max_pairs"] // STOP_SHARE or r["stop_pairs"])
         return f"{n:,} of {r['train_pairs']:,} (max_pairs {r['max_pairs']:,}; early stopping on {stop:,})"
-    if r["head"] == "linear":
+    if r["head"] in ("linear", "laplace"):
         return f"{r['train_pairs'] + r['stop_pairs']:,} (training and early-stopping pairs)"
     return f"{r['train_pairs']:,} (early stopping on {r['stop_pairs']:,})"
 
@@ -86,8 +87,8 @@ def markdown(rows: list[dict], largest: int) -> str:
         lines.append(f"| {r['head']} ({', '.join(f'{k} {v}' for k, v in r['config'].items())}) | {fitted(r)} | "
                      f"{r['fit_s'] / 60:.1f} min{rounds} | {r['rss_kib'] / 2**20:.2f} GiB | "
                      f"{r['anon_kib'] / 2**20:.2f} GiB | **{ratio:.2f}×** ({'met' if ratio <= RSS_GOAL else 'not met'}) |")
-    lines += ["", "One member (seed 0) of each configuration named (gbdt, linear: the default space's starts; "
-              "seed-paper: the baseline), in a process of its own that also builds the task; largest split as stored: "
+    lines += ["", "One member (seed 0) of each configuration named (gbdt, linear: the default space's starts; laplace: "
+              "its defaults, a head the default space samples; seed-paper: the baseline), in a process of its own that also builds the task; largest split as stored: "
               f"{largest / 2**30:.2f} GiB (float16)."]
     return "\n".join(lines)
 
@@ -95,7 +96,7 @@ def markdown(rows: list[dict], largest: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--world", type=Path, default=ROOT / "runs" / "full-scale" / "world")
-    names = ["gbdt", "linear", "seed-paper"]
+    names = ["gbdt", "linear", "laplace", "seed-paper"]
     ap.add_argument("--heads", nargs="+", choices=names, default=names)
     ap.add_argument("--max-pairs", type=int, nargs="+", default=[50_000], help="boosted trees: one row for each")
     ap.add_argument("--save", action="store_true")

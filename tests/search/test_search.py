@@ -289,3 +289,20 @@ def test_jobs_score_validation_only_and_the_final_evaluation_adds_test_scores(fi
     top = {k for number, *_ in second.final.top for k in trials[number].user_attrs["members"]}
     assert top <= _test_scored(tmp)  # the final evaluation scored the top trials' members and kept the scores
     assert all(len(store.get(k).test_scores) == len(second.task.test) for k in top)
+
+
+def test_folder_data_reaches_a_local_rays_workers_as_memory_maps(tmp_path, ray_session, tiny_space):
+    """Data read from a folder is not copied through Ray's object store on a local Ray: each worker maps the same
+    files and builds the same task, so the trials' values are those of the same world shipped through the store."""
+    from rmsearch.data import load_data, write_seed_folder
+
+    folder = tmp_path / "world"
+    write_seed_folder(folder, load_data(SMALL))
+    runs = {}
+    for name, data in (("store", SMALL), ("maps", str(folder))):
+        runs[name] = Search(LaunchOptions(data=data, space=str(tiny_space), trials=3, study=name,
+                                          runs=tmp_path / name, progress=False, final=False)).run()
+    paths = {name: s.study.user_attrs["last_launch"]["data_path"] for name, s in runs.items()}
+    assert paths["store"] == "object store" and paths["maps"].startswith("memory maps (a local Ray"), paths
+    values = {name: [t.values for t in s.study.trials] for name, s in runs.items()}
+    assert values["store"] == values["maps"] and all(v is not None for v in values["maps"]), values
