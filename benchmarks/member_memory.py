@@ -36,8 +36,9 @@ from rmsearch.heads import head_config, make_head
 from rmsearch.spaces import load_space
 
 world, name, max_pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-point = (load_space("seed-paper").fixed_point() if name == "seed-paper" else {"head": "laplace"} if name == "laplace"
-         else next(p for p in load_space("default").starts if p["head"] == name))
+point = (load_space("seed-paper").fixed_point() if name == "seed-paper" else
+         {f"laplace.{k}" if k != "kind" else "head": v for k, v in head_config("laplace").to_dict().items()}
+         if name == "laplace" else next(p for p in load_space("default").starts if p["head"] == name))
 kind = point["head"]
 values = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith(kind + ".")}
 extra = {"max_pairs": max_pairs} if kind == "gbdt" else {}

@@ -203,7 +203,7 @@ def verdict(rows: list[dict]) -> str:
     row = next(r for r in rows if r["variant"] == EXACT_BF16)
     d = row["diff200"]
     speed, same = row["speedup"] >= SPEED_GOAL, -QUALITY_TOL <= d["low"] and d["high"] <= QUALITY_TOL
-    return (f"Target 1a ({EXACT_BF16}, whole processes): {row['speedup']:.1f}× the seed's code (goal ≥ "
+    return (f"Target 1a ({EXACT_BF16}, whole processes): {row['speedup']:.2f}× the seed's code (goal ≥ "
             f"{SPEED_GOAL:.0f}×: {'met' if speed else 'not met'}); BoN gold @ 200 {d['diff']:+.3f} "
             f"[{d['low']:+.3f}, {d['high']:+.3f}] (goal: within ±{QUALITY_TOL}: {'met' if same else 'not met'}).")
 
