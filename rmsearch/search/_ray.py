@@ -77,7 +77,6 @@ def nbytes(task) -> int:
     return total
 
 
-
 def memory_mapped(task) -> bool:
     """Whether each of the task's arrays is a memory-mapped file or a view of one (data read from a folder)."""
     import mmap
@@ -92,6 +91,7 @@ def memory_mapped(task) -> bool:
         return False
 
     return all(mapped(a) for a in (task.train.X, task.stop.X, task.val.source, task.test.source))
+
 
 class MemberJobs:
     """Member jobs on Ray: at most one job per free slot's worth of members, each member trained once even when
