@@ -173,11 +173,9 @@ ROW_BLOCK = 8192
 temporaries at D = 2,048), with `drop_pages` after each block."""
 
 
-def drop_pages(view) -> None:
-    """Drop the pages of a memory-mapped file under `view` (a contiguous part of an array from `open_npy`) from
-    this process's resident memory; the kernel keeps them in its page cache, shared, and a later read maps them
-    again. Streaming a split this way keeps a process's RSS at about one chunk whatever the split's size. A no-op
-    for arrays in memory."""
+def mapped_root(view):
+    """(root, mm): the array at the root of `view`'s chain of bases, and the `mmap.mmap` of the file under it (an
+    array from `open_npy`, or a view of one), or None for an array in memory."""
     import mmap
 
     import numpy as np
@@ -185,8 +183,18 @@ def drop_pages(view) -> None:
     root = view
     while isinstance(root.base, np.ndarray):
         root = root.base
-    mm = root.base
-    if not isinstance(mm, mmap.mmap) or not view.flags.c_contiguous or view.nbytes == 0:
+    return root, root.base if isinstance(root.base, mmap.mmap) else None
+
+
+def drop_pages(view) -> None:
+    """Drop the pages of a memory-mapped file under `view` (a contiguous part of an array from `open_npy`) from
+    this process's resident memory; the kernel keeps them in its page cache, shared, and a later read maps them
+    again. Streaming a split this way keeps a process's RSS at about one chunk whatever the split's size. A no-op
+    for arrays in memory."""
+    import mmap
+
+    root, mm = mapped_root(view)
+    if mm is None or not view.flags.c_contiguous or view.nbytes == 0:
         return
     start = root.__array_interface__["data"][0] - getattr(root, "offset", 0) % mmap.ALLOCATIONGRANULARITY
     first = view.__array_interface__["data"][0] - start

@@ -79,18 +79,9 @@ def nbytes(task) -> int:
 
 def memory_mapped(task) -> bool:
     """Whether each of the task's arrays is a memory-mapped file or a view of one (data read from a folder)."""
-    import mmap
+    from rmsearch.files import mapped_root
 
-    import numpy as np
-
-    def mapped(a) -> bool:
-        while isinstance(a, np.ndarray):
-            if isinstance(a, np.memmap) or isinstance(a.base, mmap.mmap):
-                return True
-            a = a.base
-        return False
-
-    return all(mapped(a) for a in (task.train.X, task.stop.X, task.val.source, task.test.source))
+    return all(mapped_root(a)[1] is not None for a in (task.train.X, task.stop.X, task.val.source, task.test.source))
 
 
 class MemberJobs:
